@@ -1,0 +1,411 @@
+//! `onn`: the command line of the oVirt Node Next installer. Arguments and output only; all
+//! decisions are in onn-core.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use onn_core::fs::FsType;
+use onn_core::lvm::LvmState;
+use onn_core::names::VolumeSet;
+use onn_core::runner::SystemRunner;
+use onn_core::{apply, error, image, report, Action, Bytes, CancelToken, Event, Request};
+
+#[derive(Parser)]
+#[command(
+    name = "onn",
+    version,
+    about = "Install oVirt Node images into LVM thin pools, the way imgbased expects"
+)]
+struct Cli {
+    /// Log what is run (-v: steps, -vv: every command).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lay out the disks, write the image as a base, add its first layer and boot entry.
+    Install(InstallArgs),
+    /// Create (or adopt) only the volume group, thin pool and data volumes.
+    Layout(LayoutArgs),
+    /// Bases: read-only images.
+    Base {
+        #[command(subcommand)]
+        command: BaseCommand,
+    },
+    /// Layers: writable snapshots of a base that the host boots.
+    Layer {
+        #[command(subcommand)]
+        command: LayerCommand,
+    },
+    /// Show bases and their layers (imgbase layout style).
+    List(ListArgs),
+    /// Check the layout's health; exit status 1 when a check fails.
+    Check(CheckArgs),
+    /// Read an image and print what it holds (NVR, filesystem, kernels); writes nothing.
+    Image(ImageArgs),
+}
+
+#[derive(Subcommand)]
+enum BaseCommand {
+    /// Write an image as a new read-only base.
+    Add(BaseAddArgs),
+}
+
+#[derive(Subcommand)]
+enum LayerCommand {
+    /// Add the next writable layer on a base (default: the newest) and make it the default boot entry.
+    Add(LayerAddArgs),
+}
+
+#[derive(Args)]
+struct Output {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON (the plan with --dry-run, else the outcome).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LayoutOpts {
+    /// A disk for the volume group (repeat for several).
+    #[arg(long = "pv", value_name = "DEVICE")]
+    pvs: Vec<String>,
+    /// Volume group name.
+    #[arg(long, value_name = "NAME")]
+    vg: Option<String>,
+    /// Thin pool name.
+    #[arg(long, default_value = "pool00", value_name = "NAME")]
+    pool: String,
+    /// Data volumes: default (NIST layout), minimal (/var only) or none.
+    #[arg(long, default_value = "default", value_name = "SET")]
+    volumes: VolumeSet,
+    /// Filesystem for data volumes and plain-tree images (a rootfs.img's own type wins).
+    #[arg(long, value_name = "ext4|xfs")]
+    fs: Option<FsType>,
+    /// Pool data size (default: 80 % of the VG after metadata, leaving room to autoextend).
+    #[arg(long, value_name = "SIZE")]
+    pool_size: Option<Bytes>,
+    /// Use an existing VG and thin pool (e.g. made by Anaconda) instead of creating them.
+    #[arg(long)]
+    adopt: bool,
+}
+
+#[derive(Args)]
+struct ImageOpts {
+    /// The Node image (squashfs).
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+    /// Expected SHA-256 of the image, checked before anything is written.
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<String>,
+    /// Virtual size of the base and its layers (default: 2x the image's filesystem, at least 10 GiB).
+    #[arg(long, value_name = "SIZE")]
+    root_size: Option<Bytes>,
+}
+
+#[derive(Args)]
+struct BootOpts {
+    /// The /boot partition, or the directory where it is mounted.
+    #[arg(long, value_name = "DEVICE|DIR")]
+    boot: String,
+    /// An extra kernel argument for the boot entry (repeat for several).
+    #[arg(long = "kernel-arg", value_name = "ARG")]
+    kernel_args: Vec<String>,
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    #[command(flatten)]
+    image: ImageOpts,
+    #[command(flatten)]
+    layout: LayoutOpts,
+    #[command(flatten)]
+    boot: BootOpts,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args)]
+struct LayoutArgs {
+    #[command(flatten)]
+    layout: LayoutOpts,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args)]
+struct BaseAddArgs {
+    /// The Node image (squashfs).
+    #[arg(value_name = "IMAGE")]
+    image: PathBuf,
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<String>,
+    #[arg(long, value_name = "SIZE")]
+    root_size: Option<Bytes>,
+    /// The imgbased volume group (default: the one carrying imgbased:vg).
+    #[arg(long, value_name = "NAME")]
+    vg: Option<String>,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args)]
+struct LayerAddArgs {
+    /// The base (NVR); default: the newest.
+    #[arg(value_name = "BASE")]
+    base: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    vg: Option<String>,
+    #[command(flatten)]
+    boot: BootOpts,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Where /boot is mounted.
+    #[arg(long, default_value = "/boot", value_name = "DIR")]
+    boot: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ImageArgs {
+    #[arg(value_name = "IMAGE")]
+    image: PathBuf,
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn layout_request(action: Action, o: LayoutOpts) -> Request {
+    Request {
+        pvs: o.pvs,
+        vg: o.vg,
+        pool: o.pool,
+        volumes: o.volumes,
+        fs: o.fs,
+        pool_size: o.pool_size,
+        adopt: o.adopt,
+        ..Request::new(action)
+    }
+}
+
+fn path_string(p: PathBuf) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ONN_LOG").unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("onn: error: {e:#}");
+            ExitCode::from(error::kind_of(&e).exit_code() as u8)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    let runner = SystemRunner;
+    match command {
+        Command::Install(a) => {
+            let req = Request {
+                image: Some(path_string(a.image.image)),
+                sha256: a.image.sha256,
+                root_size: a.image.root_size,
+                boot: Some(a.boot.boot),
+                kernel_args: a.boot.kernel_args,
+                ..layout_request(Action::Install, a.layout)
+            };
+            execute(&runner, &req, &a.out)
+        }
+        Command::Layout(a) => execute(&runner, &layout_request(Action::Layout, a.layout), &a.out),
+        Command::Base {
+            command: BaseCommand::Add(a),
+        } => {
+            let req = Request {
+                image: Some(path_string(a.image)),
+                sha256: a.sha256,
+                root_size: a.root_size,
+                vg: a.vg,
+                ..Request::new(Action::AddBase)
+            };
+            execute(&runner, &req, &a.out)
+        }
+        Command::Layer {
+            command: LayerCommand::Add(a),
+        } => {
+            let req = Request {
+                base: a.base,
+                vg: a.vg,
+                boot: Some(a.boot.boot),
+                kernel_args: a.boot.kernel_args,
+                ..Request::new(Action::AddLayer)
+            };
+            execute(&runner, &req, &a.out)
+        }
+        Command::List(a) => {
+            let r = report::layout(&LvmState::read(&runner)?)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", report::render_layout(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(a) => {
+            let items = report::check(&runner, &LvmState::read(&runner)?, &a.boot);
+            let ok = items.iter().all(|i| i.ok);
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "checks": items}))?
+                );
+            } else {
+                for i in &items {
+                    println!(
+                        "{:<6} {:<16} {}",
+                        if i.ok { "ok" } else { "FAILED" },
+                        i.id,
+                        i.message
+                    );
+                }
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Image(a) => {
+            let img = image::OpenImage::open(&runner, &a.image, a.sha256.as_deref())?;
+            let facts = img.facts.clone();
+            img.close()?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&facts)?);
+            } else {
+                println!("image:   {}", facts.path);
+                println!("nvr:     {}", facts.nvr);
+                println!("layout:  {:?}", facts.layout);
+                println!(
+                    "fs:      {}",
+                    facts.fs.map_or("(made at install)", |f| f.name())
+                );
+                println!("size:    {} (filesystem {})", facts.size, facts.rootfs_size);
+                for k in &facts.kernels {
+                    println!("kernel:  {}", k.version);
+                }
+                if let Some(s) = &facts.sha256 {
+                    println!("sha256:  {s} (verified)");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn execute(runner: &SystemRunner, req: &Request, out: &Output) -> Result<ExitCode> {
+    let prepared = apply::prepare(runner, req)?;
+    if out.dry_run {
+        if out.json {
+            println!("{}", serde_json::to_string_pretty(&prepared.plan)?);
+        } else {
+            print_plan(&prepared.plan);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cancel = CancelToken::new();
+    let mut progress = |e: &Event| -> Result<()> {
+        let mut err = std::io::stderr().lock();
+        if let Some(pct) = (e.done * 100).checked_div(e.size) {
+            let _ = writeln!(err, "[{}/{}] {} ({pct} %)", e.index, e.total, e.message);
+        } else {
+            let _ = writeln!(err, "[{}/{}] {}", e.index, e.total, e.message);
+        }
+        Ok(())
+    };
+    let outcome = prepared.apply(&mut progress, &cancel)?;
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        if outcome.created.is_empty() && outcome.boot_entry.is_none() {
+            println!("Nothing to do: everything asked for is already present.");
+        }
+        if let Some(l) = &outcome.layer {
+            println!("Layer:      {}/{l}", outcome.vg);
+        }
+        if let Some(b) = &outcome.boot_entry {
+            println!("Boot entry: {b} (default)");
+        }
+        if let Some(c) = &outcome.copy {
+            println!(
+                "Copied:     {} ({} written, {} of zeros skipped)",
+                c.size, c.written, c.skipped_zero
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(p: &onn_core::Plan) {
+    println!("Volume group: {} on {}", p.vg, p.pvs.join(", "));
+    println!(
+        "Thin pool:    {}/{} ({}, metadata {}), about {} free when done",
+        p.vg, p.pool, p.pool_size, p.pool_metadata, p.pool_free_after
+    );
+    for v in &p.volumes {
+        println!("Data volume:  {:<16} {:<8} {}", v.mount, v.lv, v.size);
+    }
+    if let Some(b) = &p.base {
+        println!(
+            "Base:         {b}{}",
+            p.base_size.map_or(String::new(), |s| format!(" ({s})"))
+        );
+    }
+    if let Some(l) = &p.layer {
+        println!(
+            "Layer:        {l}{}",
+            p.kernel
+                .as_ref()
+                .map_or(String::new(), |k| format!(" (kernel {k})"))
+        );
+    }
+    for what in &p.present {
+        println!("Present:      {what}");
+    }
+    println!("Steps:");
+    for (i, s) in p.steps.iter().enumerate() {
+        println!("  {}. {}", i + 1, s.describe());
+    }
+}

@@ -1,0 +1,654 @@
+//! Inspect → plan → **apply**. Steps run in order; each one that creates something records how
+//! to undo it. On failure the first error is logged, then the journal is undone in reverse; a
+//! failing undo is reported together with the first error. Commit points come last: a base is
+//! tagged only after its copy is checked, and the default boot entry is set last of all.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::blockdev;
+use crate::boot::{self, BootDir, EntrySpec, FstabVolume};
+use crate::copy::{self, CopyStats};
+use crate::error::{cancelled, precondition, RollbackError};
+use crate::fs::{self as fsops, FsType};
+use crate::guard::Mount;
+use crate::image::{self, Layout, OpenImage};
+use crate::lvm::{self, LvmState};
+use crate::names;
+use crate::plan::{self, Facts, Plan, PlannedVolume, Request, Step};
+use crate::rootfs;
+use crate::runner::{Cmd, Runner};
+use crate::units::Bytes;
+
+/// Progress events are throttled to this interval (the last one always comes).
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A progress event: a stable step id (translated by the addon), step n of m, bytes for the
+/// copy, and an English fallback message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    pub step: &'static str,
+    pub index: usize,
+    pub total: usize,
+    pub done: u64,
+    pub size: u64,
+    pub message: String,
+}
+
+/// Cancels a running apply between steps and during the copy.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(cancelled())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Outcome {
+    pub vg: String,
+    pub created: Vec<String>,
+    pub present: Vec<String>,
+    pub base: Option<String>,
+    pub layer: Option<String>,
+    /// The BLS entry, relative to the /boot filesystem.
+    pub boot_entry: Option<String>,
+    pub copy: Option<CopyStats>,
+}
+
+/// Read everything the plan needs. The image's checksum is verified here, first of all.
+pub fn inspect<'r>(
+    runner: &'r dyn Runner,
+    req: &Request,
+) -> Result<(Facts, Option<OpenImage<'r>>)> {
+    let image = match (&req.image, req.needs_image()) {
+        (Some(path), true) => Some(OpenImage::open(
+            runner,
+            Path::new(path),
+            req.sha256.as_deref(),
+        )?),
+        _ => None,
+    };
+    let mut facts = Facts {
+        lvm: LvmState::read(runner)?,
+        image: image.as_ref().map(|i| i.facts.clone()),
+        ..Default::default()
+    };
+    if req.creates_layout() && !req.adopt {
+        for pv in &req.pvs {
+            facts.devices.push(blockdev::probe(runner, pv)?);
+        }
+    }
+    if req.needs_boot() {
+        if let Some(b) = &req.boot {
+            facts.boot = Some(boot::inspect(runner, b)?);
+        }
+    }
+    Ok((facts, image))
+}
+
+/// A plan with what it was made from, ready to apply.
+pub struct Prepared<'r> {
+    runner: &'r dyn Runner,
+    image: Option<OpenImage<'r>>,
+    pub plan: Plan,
+}
+
+/// Inspect and plan.
+pub fn prepare<'r>(runner: &'r dyn Runner, req: &Request) -> Result<Prepared<'r>> {
+    let (facts, image) = inspect(runner, req)?;
+    let plan = plan::plan(req, &facts)?;
+    Ok(Prepared {
+        runner,
+        image,
+        plan,
+    })
+}
+
+/// Apply a plan made earlier (e.g. shown to a user): the system is inspected again and the
+/// plan must still be what it would be now.
+pub fn prepare_again<'r>(runner: &'r dyn Runner, earlier: &Plan) -> Result<Prepared<'r>> {
+    let now = prepare(runner, &earlier.request)?;
+    if now.plan != *earlier {
+        return Err(precondition(
+            "plan.stale",
+            "the system changed since this plan was made; inspect and plan again",
+        ));
+    }
+    Ok(now)
+}
+
+/// How to undo one thing this run created.
+enum Undo {
+    Run { what: String, cmds: Vec<Cmd> },
+    RemoveFile(PathBuf),
+}
+
+struct Exec<'a, 'r> {
+    runner: &'r dyn Runner,
+    plan: &'a Plan,
+    image: Option<&'a OpenImage<'r>>,
+    observer: &'a mut dyn FnMut(&Event) -> Result<()>,
+    cancel: &'a CancelToken,
+    journal: Vec<Undo>,
+    outcome: Outcome,
+    index: usize,
+}
+
+impl Prepared<'_> {
+    /// Carry out the plan. `observer` gets progress events; an error from it cancels the run.
+    pub fn apply(
+        self,
+        observer: &mut dyn FnMut(&Event) -> Result<()>,
+        cancel: &CancelToken,
+    ) -> Result<Outcome> {
+        let Prepared {
+            runner,
+            image,
+            plan,
+        } = self;
+        let mut exec = Exec {
+            runner,
+            plan: &plan,
+            image: image.as_ref(),
+            observer,
+            cancel,
+            journal: Vec::new(),
+            outcome: Outcome {
+                vg: plan.vg.clone(),
+                present: plan.present.clone(),
+                base: plan.base.clone(),
+                layer: plan.layer.clone(),
+                ..Default::default()
+            },
+            index: 0,
+        };
+        let result = exec.run_all();
+        let Exec {
+            journal, outcome, ..
+        } = exec;
+        let result = match result {
+            Ok(()) => Ok(outcome),
+            Err(first) => {
+                // Log the first error before cleaning up, so an undo error cannot hide it.
+                tracing::error!("{first:#}");
+                let undo_errors = undo(runner, journal);
+                if undo_errors.is_empty() {
+                    Err(first)
+                } else {
+                    Err(RollbackError {
+                        first,
+                        undo: undo_errors.join("; "),
+                    }
+                    .into())
+                }
+            }
+        };
+        if let Some(i) = image {
+            if let Err(e) = i.close() {
+                tracing::warn!("{e:#}");
+            }
+        }
+        result
+    }
+}
+
+fn undo(runner: &dyn Runner, journal: Vec<Undo>) -> Vec<String> {
+    let mut errors = Vec::new();
+    for u in journal.into_iter().rev() {
+        match u {
+            Undo::Run { what, cmds } => {
+                tracing::info!("undoing: {what}");
+                for c in cmds {
+                    if let Err(e) = runner.run(&c) {
+                        errors.push(format!("{what}: {e:#}"));
+                        break;
+                    }
+                }
+            }
+            Undo::RemoveFile(p) => {
+                if let Err(e) = std::fs::remove_file(&p) {
+                    errors.push(format!("removing {}: {e}", p.display()));
+                }
+            }
+        }
+    }
+    errors
+}
+
+impl Exec<'_, '_> {
+    fn run_all(&mut self) -> Result<()> {
+        let total = self.plan.steps.len();
+        for (i, step) in self.plan.steps.iter().enumerate() {
+            self.cancel.check()?;
+            self.index = i + 1;
+            self.emit(step.id(), 0, 0, step.describe())?;
+            tracing::info!("[{}/{total}] {}", i + 1, step.describe());
+            self.step(step).with_context(|| step.describe())?;
+            fault_injection(step.id())?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, step: &'static str, done: u64, size: u64, message: String) -> Result<()> {
+        let e = Event {
+            step,
+            index: self.index,
+            total: self.plan.steps.len(),
+            done,
+            size,
+            message,
+        };
+        (self.observer)(&e)
+    }
+
+    fn run(&self, cmd: Cmd, context: impl FnOnce() -> String) -> Result<()> {
+        self.runner.run(&cmd).with_context(context)?;
+        Ok(())
+    }
+
+    fn created_lv(&mut self, vg: &str, lv: &str) {
+        self.outcome.created.push(format!("{vg}/{lv}"));
+        self.journal.push(Undo::Run {
+            what: format!("removing {vg}/{lv}"),
+            cmds: vec![lvm::lvremove(vg, lv)],
+        });
+    }
+
+    fn step(&mut self, step: &Step) -> Result<()> {
+        match step {
+            Step::CreateVg { vg, pvs } => {
+                self.run(lvm::vgcreate(vg, pvs), || {
+                    format!("creating volume group {vg}")
+                })?;
+                self.outcome.created.push(vg.clone());
+                self.journal.push(Undo::Run {
+                    what: format!("removing volume group {vg}"),
+                    cmds: vec![lvm::vgremove(vg), lvm::pvremove(pvs)],
+                });
+            }
+            Step::AdoptVg { vg } => {
+                self.run(lvm::tag_vg(vg), || format!("tagging volume group {vg}"))?;
+                self.journal.push(Undo::Run {
+                    what: format!("untagging {vg}"),
+                    cmds: vec![Cmd::new("lvm").args(["vgchange", "--deltag", names::TAG_VG, vg])],
+                });
+            }
+            Step::CreatePool {
+                vg,
+                pool,
+                data,
+                metadata,
+            } => {
+                self.ensure_profile()?;
+                self.run(lvm::create_pool(vg, pool, *data, *metadata), || {
+                    format!("creating thin pool {vg}/{pool}")
+                })?;
+                self.created_lv(vg, pool);
+            }
+            Step::AdoptPool {
+                vg,
+                pool,
+                grow_metadata_to,
+            } => {
+                self.ensure_profile()?;
+                if let Some(size) = grow_metadata_to {
+                    self.run(
+                        Cmd::new("lvm").args([
+                            "lvextend",
+                            "--poolmetadatasize",
+                            &size.lvm_arg(),
+                            &format!("{vg}/{pool}"),
+                        ]),
+                        || format!("growing the metadata of {vg}/{pool} to {size}"),
+                    )?;
+                }
+                self.run(lvm::adopt_pool(vg, pool), || {
+                    format!("tagging thin pool {vg}/{pool}")
+                })?;
+                self.journal.push(Undo::Run {
+                    what: format!("untagging {vg}/{pool}"),
+                    cmds: vec![Cmd::new("lvm").args([
+                        "lvchange",
+                        "--deltag",
+                        names::TAG_POOL,
+                        &format!("{vg}/{pool}"),
+                    ])],
+                });
+            }
+            Step::CreateVolume {
+                vg,
+                pool,
+                lv,
+                size,
+                fs,
+            } => {
+                self.run(
+                    lvm::create_thin(vg, pool, lv, *size, Some(names::TAG_VOLUME)),
+                    || format!("creating data volume {vg}/{lv}"),
+                )?;
+                self.created_lv(vg, lv);
+                fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), *fs)?;
+            }
+            Step::WriteBase {
+                vg,
+                pool,
+                lv,
+                size,
+                layout,
+                fs,
+            } => self.write_base(vg, pool, lv, *size, *layout, *fs)?,
+            Step::CreateLayer { vg, origin, layer } => {
+                self.run(lvm::create_layer(vg, origin, layer), || {
+                    format!("creating layer {vg}/{layer}")
+                })?;
+                self.created_lv(vg, layer);
+                // Thin snapshots of a base (activation skip on) must be activated explicitly.
+                self.run(lvm::activate(vg, layer), || {
+                    format!("activating {vg}/{layer}")
+                })?;
+                let dev = PathBuf::from(lvm::lv_path(vg, layer));
+                let fs = probe_fs(self.runner, &dev)?;
+                fsops::renew(self.runner, &dev, fs, false)?;
+            }
+            Step::ConfigureLayer { vg, layer, volumes } => {
+                self.configure_layer(vg, layer, volumes)?
+            }
+            Step::InstallBoot {
+                vg,
+                layer,
+                nvr,
+                kernel_args,
+            } => self.install_boot(vg, layer, nvr, kernel_args)?,
+        }
+        Ok(())
+    }
+
+    /// Put the `imgbased-pool` profile where this system's LVM reads profiles.
+    fn ensure_profile(&mut self) -> Result<()> {
+        let dir = lvm::profile_dir(self.runner)?;
+        let path = dir.join(format!("{}.profile", names::POOL_PROFILE));
+        if !path.exists() {
+            boot::write_atomic(&path, names::POOL_PROFILE_CONTENT.as_bytes())
+                .with_context(|| format!("writing LVM profile {}", path.display()))?;
+            self.journal.push(Undo::RemoveFile(path));
+        }
+        Ok(())
+    }
+
+    fn write_base(
+        &mut self,
+        vg: &str,
+        pool: &str,
+        lv: &str,
+        size: Bytes,
+        layout: Layout,
+        fs: FsType,
+    ) -> Result<()> {
+        let image = self.image.context("writing a base needs an opened image")?;
+        let lvm = LvmState::read(self.runner)?;
+        if lvm.lv(vg, lv).is_some() {
+            // The plan accepted an untagged LV of this name: an interrupted write. Start over.
+            tracing::info!("removing {vg}/{lv} left by an interrupted run");
+            self.run(lvm::lvremove(vg, lv), || {
+                format!("removing the unfinished base {vg}/{lv}")
+            })?;
+        }
+        self.run(lvm::create_thin(vg, pool, lv, size, None), || {
+            format!("creating base {vg}/{lv}")
+        })?;
+        self.created_lv(vg, lv);
+        let dev = PathBuf::from(lvm::lv_path(vg, lv));
+        match layout {
+            Layout::Liveos => {
+                let src = image.source();
+                let cancel = self.cancel.clone();
+                let mut last = Instant::now() - PROGRESS_INTERVAL;
+                let mut report = |done: Bytes, total: Bytes| -> Result<()> {
+                    cancel.check()?;
+                    if done == total || last.elapsed() >= PROGRESS_INTERVAL {
+                        last = Instant::now();
+                        self.emit(
+                            "base.copy",
+                            done.0,
+                            total.0,
+                            format!("copying the image: {done} of {total}"),
+                        )?;
+                    }
+                    Ok(())
+                };
+                let stats =
+                    copy::copy_skipping_zeros(&src, &dev, &mut report).with_context(|| {
+                        format!("copying {} to {}", names::ROOTFS_IMG, dev.display())
+                    })?;
+                tracing::info!(
+                    "copied {}: {} written, {} of zero blocks skipped",
+                    stats.size,
+                    stats.written,
+                    stats.skipped_zero
+                );
+                self.outcome.copy = Some(stats);
+                self.emit(
+                    "base.finish",
+                    0,
+                    0,
+                    format!("checking and growing the filesystem of {lv}"),
+                )?;
+                // fsck checks the copy; then the filesystem gets the LV's size and its own UUID.
+                fsops::renew(self.runner, &dev, fs, true)?;
+            }
+            Layout::Tree => {
+                fsops::mkfs(self.runner, &dev, fs)?;
+                let m = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
+                self.emit(
+                    "base.copy",
+                    0,
+                    0,
+                    format!("copying the image's files into {lv}"),
+                )?;
+                fsops::copy_tree(self.runner, &image.source(), m.path())?;
+                m.close()?;
+            }
+        }
+        self.cancel.check()?;
+        // The commit point: only a complete, checked base carries the tag.
+        self.run(lvm::protect_base(vg, lv), || {
+            format!("protecting base {vg}/{lv}")
+        })?;
+        Ok(())
+    }
+
+    fn configure_layer(&mut self, vg: &str, layer: &str, volumes: &[PlannedVolume]) -> Result<()> {
+        let dev = PathBuf::from(lvm::lv_path(vg, layer));
+        let fs = probe_fs(self.runner, &dev)?;
+        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
+        // Data volumes made by this run start empty: give them the image's content.
+        for v in volumes {
+            let vdev = PathBuf::from(lvm::lv_path(vg, &v.lv));
+            let vfs = probe_fs(self.runner, &vdev)?;
+            let m = Mount::temp(self.runner, &vdev, Some(vfs.name()), vfs.rw_options())?;
+            let from = rootfs::resolve(root.path(), &v.mount)?;
+            if fsops::is_empty_fs(m.path())? && from.is_dir() {
+                fsops::copy_tree(self.runner, &from, m.path())?;
+            }
+            m.close()?;
+        }
+        let boot = self
+            .plan
+            .boot
+            .as_ref()
+            .context("a layer needs /boot facts")?;
+        let fstab_path = rootfs::resolve(root.path(), "etc/fstab")?;
+        let existing = std::fs::read_to_string(&fstab_path).unwrap_or_default();
+        let fstab_volumes: Vec<FstabVolume> = volumes
+            .iter()
+            .map(|v| FstabVolume {
+                device: lvm::lv_path(vg, &v.lv),
+                mount: v.mount.clone(),
+            })
+            .collect();
+        let text = boot::render_fstab(
+            &existing,
+            &lvm::lv_path(vg, layer),
+            fs.name(),
+            boot,
+            &fstab_volumes,
+        );
+        boot::write_atomic(&fstab_path, text.as_bytes())
+            .context("writing the layer's /etc/fstab")?;
+        // The installed host's LVM needs the pool's profile to autoextend it.
+        let profile = rootfs::resolve(
+            root.path(),
+            &format!(
+                "{}/{}.profile",
+                names::HOST_PROFILE_DIR,
+                names::POOL_PROFILE
+            ),
+        )?;
+        boot::write_atomic(&profile, names::POOL_PROFILE_CONTENT.as_bytes())
+            .context("writing the layer's LVM profile")?;
+        root.close()
+    }
+
+    fn install_boot(
+        &mut self,
+        vg: &str,
+        layer: &str,
+        nvr: &str,
+        kernel_args: &[String],
+    ) -> Result<()> {
+        let facts = self
+            .plan
+            .boot
+            .as_ref()
+            .context("a boot entry needs /boot facts")?;
+        let dev = PathBuf::from(lvm::lv_path(vg, layer));
+        let fs = probe_fs(self.runner, &dev)?;
+        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.read_only_options())?;
+        let kernel = image::find_kernels(root.path())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                precondition(
+                    "layer.no-kernel",
+                    format!("layer {layer} contains no kernel with an initramfs"),
+                )
+            })?;
+        let bootdir = BootDir::open(self.runner, facts)?;
+        let written = write_boot_files(
+            root.path(),
+            bootdir.path(),
+            vg,
+            layer,
+            nvr,
+            kernel_args,
+            &kernel,
+            facts,
+        );
+        let result = match written {
+            Ok(entry) => {
+                self.outcome.boot_entry = Some(entry);
+                Ok(())
+            }
+            Err(e) => {
+                // Boot files live on a filesystem this step mounts: undo them here.
+                let _ = std::fs::remove_dir_all(bootdir.path().join(layer));
+                let _ = std::fs::remove_file(
+                    bootdir
+                        .path()
+                        .join(names::bls_entry_path(layer, &kernel.version)),
+                );
+                Err(e)
+            }
+        };
+        bootdir.close()?;
+        root.close()?;
+        result
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_boot_files(
+    root: &Path,
+    bootdir: &Path,
+    vg: &str,
+    layer: &str,
+    nvr: &str,
+    kernel_args: &[String],
+    kernel: &image::Kernel,
+    facts: &boot::BootFacts,
+) -> Result<String> {
+    let kver = &kernel.version;
+    let copy_in = |from: &str, name: String| -> Result<()> {
+        let src = rootfs::resolve(root, from)?;
+        let data = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+        boot::write_atomic(&bootdir.join(layer).join(name), &data)
+    };
+    copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
+    copy_in(&kernel.initrd, format!("initramfs-{kver}.img"))?;
+    let cmdline = std::fs::read_to_string(rootfs::resolve(root, names::KERNEL_CMDLINE_FILE)?)
+        .unwrap_or_default();
+    let image_args: Vec<&str> = cmdline
+        .split_whitespace()
+        .chain(kernel_args.iter().map(String::as_str))
+        .collect();
+    let spec = EntrySpec {
+        vg: vg.into(),
+        layer: layer.into(),
+        nvr: nvr.into(),
+        kver: kver.clone(),
+        boot_uuid: facts.uuid.clone(),
+        image_args: image_args.join(" "),
+    };
+    let entry = names::bls_entry_path(layer, kver);
+    boot::write_atomic(&bootdir.join(&entry), boot::render_entry(&spec).as_bytes())?;
+    // The commit point of the whole install: the new layer becomes the default.
+    let env_path = bootdir.join("grub2/grubenv");
+    let existing = std::fs::read_to_string(&env_path).ok();
+    let env = boot::set_grubenv(
+        existing.as_deref(),
+        "saved_entry",
+        &names::bls_entry_id(layer, kver),
+    )?;
+    boot::write_atomic(&env_path, env.as_bytes())?;
+    Ok(entry)
+}
+
+fn probe_fs(runner: &dyn Runner, dev: &Path) -> Result<FsType> {
+    let (t, _) = blockdev::fs_type_and_uuid(runner, dev)?;
+    FsType::from_probe(t.as_deref(), &dev.display().to_string())
+}
+
+/// Test builds only: `ONN_FAIL_AFTER=<step id>` fails the run right after that step, to prove
+/// that every interruption is undone.
+#[cfg(feature = "fault-injection")]
+fn fault_injection(step: &str) -> Result<()> {
+    match std::env::var("ONN_FAIL_AFTER") {
+        Ok(s) if s == step => anyhow::bail!("fault injected after {step}"),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn fault_injection(_step: &str) -> Result<()> {
+    Ok(())
+}

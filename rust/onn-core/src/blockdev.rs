@@ -1,0 +1,246 @@
+//! What a block device holds and who uses it, checked before anything is written.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::error::{not_found, precondition};
+use crate::runner::{Cmd, Runner};
+use crate::units::Bytes;
+
+/// Facts about one block device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Device {
+    /// The canonical path (symlinks such as /dev/disk/by-id resolved).
+    pub path: String,
+    pub size: Bytes,
+    /// Filesystem or other signature found by a low-level probe (`LVM2_member`, `ext4`, …).
+    pub signature: Option<String>,
+    /// Partition table type, if any.
+    pub partition_table: Option<String>,
+    /// Where it or one of its partitions is mounted.
+    pub mounts: Vec<String>,
+    /// Device-mapper or md devices built on it.
+    pub holders: Vec<String>,
+    /// The kernel refused an exclusive open: something holds it.
+    pub busy: bool,
+}
+
+fn dev_numbers(meta: &fs::Metadata) -> (u64, u64) {
+    let rdev = meta.rdev();
+    (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev))
+}
+
+/// Size of a block device or file.
+pub fn size_of(path: &Path) -> Result<Bytes> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let end = f
+        .seek(SeekFrom::End(0))
+        .with_context(|| format!("measuring {}", path.display()))?;
+    Ok(Bytes(end))
+}
+
+/// Run `blkid -p` (a direct probe: no cache, no udev) and return its `KEY=value` pairs.
+pub fn probe_signature(runner: &dyn Runner, path: &Path) -> Result<Vec<(String, String)>> {
+    // Exit status 2 means "nothing found".
+    let out = runner
+        .run(
+            &Cmd::new("blkid")
+                .args(["-p", "-o", "export"])
+                .arg(path)
+                .ok_codes(&[0, 2]),
+        )
+        .with_context(|| format!("probing {} for signatures", path.display()))?;
+    Ok(out
+        .stdout_str()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The filesystem type and UUID a direct probe finds.
+pub fn fs_type_and_uuid(
+    runner: &dyn Runner,
+    path: &Path,
+) -> Result<(Option<String>, Option<String>)> {
+    let pairs = probe_signature(runner, path)?;
+    Ok((
+        lookup(&pairs, "TYPE").map(str::to_string),
+        lookup(&pairs, "UUID").map(str::to_string),
+    ))
+}
+
+/// Mount points of devices (major, minor) from /proc/self/mountinfo, plus active swap.
+fn mounts_of(numbers: &[(u64, u64)], paths: &[PathBuf]) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(info) = fs::read_to_string("/proc/self/mountinfo") {
+        for line in info.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            if f.len() < 5 {
+                continue;
+            }
+            let Some((maj, min)) = f[2].split_once(':') else {
+                continue;
+            };
+            let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else {
+                continue;
+            };
+            if numbers.contains(&(maj, min)) {
+                found.push(unescape_mountinfo(f[4]));
+            }
+        }
+    }
+    if let Ok(swaps) = fs::read_to_string("/proc/swaps") {
+        for line in swaps.lines().skip(1) {
+            if let Some(dev) = line.split_whitespace().next() {
+                if paths.iter().any(|p| p == Path::new(dev)) {
+                    found.push("[swap]".to_string());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+pub fn unescape_mountinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// Probe a device given by the user.
+pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
+    let path = fs::canonicalize(given).map_err(|e| {
+        not_found(
+            "device.missing",
+            format!("device {given} does not exist ({e})"),
+        )
+    })?;
+    let meta = fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+    if !meta.file_type().is_block_device() {
+        return Err(precondition(
+            "device.not-block",
+            format!("{given} is not a block device; name a disk such as /dev/vdb"),
+        ));
+    }
+    let (maj, min) = dev_numbers(&meta);
+    let sys = PathBuf::from(format!("/sys/dev/block/{maj}:{min}"));
+    let holders = list_dir(&sys.join("holders"));
+    // Partitions are subdirectories that have a `partition` file.
+    let mut numbers = vec![(maj, min)];
+    let mut paths = vec![path.clone()];
+    for part in list_dir(&sys) {
+        let p = sys.join(&part);
+        if p.join("partition").exists() {
+            if let Ok(dev) = fs::read_to_string(p.join("dev")) {
+                if let Some((a, b)) = dev.trim().split_once(':') {
+                    if let (Ok(a), Ok(b)) = (a.parse(), b.parse()) {
+                        numbers.push((a, b));
+                    }
+                }
+            }
+            paths.push(PathBuf::from("/dev").join(&part));
+        }
+    }
+    let mounts = mounts_of(&numbers, &paths);
+    // The kernel's own "in use" test: an exclusive open fails while the device is mounted,
+    // held by device-mapper/md, or opened exclusively by anyone else.
+    let busy = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_EXCL)
+        .open(&path)
+        .is_err_and(|e| e.raw_os_error() == Some(nix::libc::EBUSY));
+    let pairs = probe_signature(runner, &path)?;
+    Ok(Device {
+        path: path.to_string_lossy().into_owned(),
+        size: size_of(&path)?,
+        signature: lookup(&pairs, "TYPE").map(str::to_string),
+        partition_table: lookup(&pairs, "PTTYPE").map(str::to_string),
+        mounts,
+        holders,
+        busy,
+    })
+}
+
+fn list_dir(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The mount whose target is exactly `dir`: (source device, fs type).
+pub fn mount_source(dir: &Path) -> Result<Option<(String, String)>> {
+    let dir = fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let info =
+        fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let mut found = None;
+    for line in info.lines() {
+        // Fields: id parent maj:min root target options... - fstype source superopts
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() >= 5 && r.len() >= 2 && Path::new(&unescape_mountinfo(l[4])) == dir {
+            // The last matching line is the mount on top.
+            found = Some((unescape_mountinfo(r[1]), r[0].to_string()));
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/mnt/a\\040b"), "/mnt/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn root_mount_has_a_source() {
+        let (src, fstype) = mount_source(Path::new("/")).unwrap().unwrap();
+        assert!(!src.is_empty() && !fstype.is_empty());
+    }
+
+    #[test]
+    fn regular_file_is_not_a_pv_candidate() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let err = probe(&crate::runner::SystemRunner, f.path().to_str().unwrap()).unwrap_err();
+        assert_eq!(crate::error::id_of(&err), "device.not-block");
+        let err = probe(&crate::runner::SystemRunner, "/dev/onn-does-not-exist").unwrap_err();
+        assert_eq!(crate::error::id_of(&err), "device.missing");
+    }
+}

@@ -1,0 +1,328 @@
+//! The /boot side: the separate boot filesystem, per-layer kernels, BLS entries, the default
+//! entry, and the layer's fstab. Text formats are rendered by pure functions (golden tests).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::blockdev;
+use crate::error::precondition;
+use crate::guard::Mount;
+use crate::names;
+use crate::runner::Runner;
+use crate::units::Bytes;
+
+/// Facts about the /boot filesystem, for the plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BootFacts {
+    /// What the user gave: a device or a mounted directory.
+    pub given: String,
+    pub device: String,
+    pub size: Bytes,
+    pub uuid: String,
+    pub fstype: String,
+}
+
+/// Read the facts of a /boot given as a device or as a mounted directory.
+pub fn inspect(runner: &dyn Runner, given: &str) -> Result<BootFacts> {
+    let p = Path::new(given);
+    let device = if p.is_dir() {
+        let (src, _) = blockdev::mount_source(p)?.ok_or_else(|| {
+            precondition(
+                "boot.not-mounted",
+                format!(
+                    "{given} is not a mount point; give the /boot partition or where it is mounted"
+                ),
+            )
+        })?;
+        src
+    } else {
+        fs::canonicalize(p)
+            .map_err(|e| {
+                precondition(
+                    "boot.missing",
+                    format!("boot device {given} does not exist ({e})"),
+                )
+            })?
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (fstype, uuid) = blockdev::fs_type_and_uuid(runner, Path::new(&device))?;
+    let (Some(fstype), Some(uuid)) = (fstype, uuid) else {
+        return Err(precondition(
+            "boot.no-filesystem",
+            format!("{device} holds no filesystem; format the /boot partition (ext4 or xfs) first"),
+        ));
+    };
+    Ok(BootFacts {
+        given: given.to_string(),
+        size: blockdev::size_of(Path::new(&device))?,
+        device,
+        uuid,
+        fstype,
+    })
+}
+
+/// /boot made available for writing: the given directory, or the device mounted by us.
+pub struct BootDir<'r> {
+    dir: PathBuf,
+    _mount: Option<Mount<'r>>,
+}
+
+impl<'r> BootDir<'r> {
+    pub fn open(runner: &'r dyn Runner, facts: &BootFacts) -> Result<BootDir<'r>> {
+        let given = Path::new(&facts.given);
+        if given.is_dir() {
+            return Ok(BootDir {
+                dir: given.to_path_buf(),
+                _mount: None,
+            });
+        }
+        let m = Mount::temp(runner, Path::new(&facts.device), Some(&facts.fstype), "rw")?;
+        Ok(BootDir {
+            dir: m.path().to_path_buf(),
+            _mount: Some(m),
+        })
+    }
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+    pub fn close(self) -> Result<()> {
+        match self._mount {
+            Some(m) => m.close(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What goes into one BLS entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EntrySpec {
+    pub vg: String,
+    pub layer: String,
+    pub nvr: String,
+    pub kver: String,
+    pub boot_uuid: String,
+    /// The image's own arguments plus any the user added, before onn's own.
+    pub image_args: String,
+}
+
+/// Kernel arguments: the image's own, then imgbased's in its order.
+pub fn kernel_options(s: &EntrySpec) -> String {
+    let ours = format!(
+        "rd.lvm.lv={vg}/{l} root=/dev/{vg}/{l} boot=UUID={u} rootflags=discard {bootid}",
+        vg = s.vg,
+        l = s.layer,
+        u = s.boot_uuid,
+        bootid = names::bootid_arg(&s.layer)
+    );
+    if s.image_args.is_empty() {
+        ours
+    } else {
+        format!("{} {ours}", s.image_args)
+    }
+}
+
+/// The BLS entry file's text (paths relative to the /boot filesystem).
+pub fn render_entry(s: &EntrySpec) -> String {
+    format!(
+        "title {nvr} ({k})\nversion {k}\nlinux /{l}/vmlinuz-{k}\ninitrd /{l}/initramfs-{k}.img\noptions {o}\ngrub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n",
+        nvr = s.nvr,
+        k = s.kver,
+        l = s.layer,
+        o = kernel_options(s)
+    )
+}
+
+/// GRUB's environment block: `# GRUB Environment Block`, `key=value` lines, `#` padding to
+/// exactly 1024 bytes. Sets `key`, keeping the other variables.
+pub fn set_grubenv(existing: Option<&str>, key: &str, value: &str) -> Result<String> {
+    const HEADER: &str = "# GRUB Environment Block\n";
+    const SIZE: usize = 1024;
+    let mut lines: Vec<String> = existing
+        .unwrap_or("")
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('=') && !l.starts_with(&format!("{key}=")))
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("{key}={value}"));
+    let mut out = String::from(HEADER);
+    for l in &lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    if out.len() > SIZE {
+        anyhow::bail!("the GRUB environment block would exceed {SIZE} bytes");
+    }
+    out.push_str(&"#".repeat(SIZE - out.len()));
+    Ok(out)
+}
+
+/// The `saved_entry` of a grubenv text.
+pub fn saved_entry(grubenv: &str) -> Option<&str> {
+    grubenv.lines().find_map(|l| l.strip_prefix("saved_entry="))
+}
+
+/// One data volume line in a layer's fstab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FstabVolume {
+    pub device: String,
+    pub mount: String,
+}
+
+/// The layer's /etc/fstab: `/` from the layer, /boot by UUID, data volumes, all thin
+/// filesystems with `discard` (imgbased's rule). Lines of the image for other mount points
+/// are kept after ours.
+pub fn render_fstab(
+    existing: &str,
+    root_device: &str,
+    fstype: &str,
+    boot: &BootFacts,
+    volumes: &[FstabVolume],
+) -> String {
+    let ours: Vec<&str> = std::iter::once("/")
+        .chain(std::iter::once("/boot"))
+        .chain(volumes.iter().map(|v| v.mount.as_str()))
+        .collect();
+    let mut out =
+        String::from("# Written by onn for imgbased: / is this layer, data volumes are shared.\n");
+    out.push_str(&format!("{root_device} / {fstype} defaults,discard 1 1\n"));
+    out.push_str(&format!(
+        "UUID={} /boot {} defaults 1 2\n",
+        boot.uuid, boot.fstype
+    ));
+    for v in volumes {
+        out.push_str(&format!(
+            "{} {} {fstype} defaults,discard 1 2\n",
+            v.device, v.mount
+        ));
+    }
+    for line in existing.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with("# Written by onn") {
+            continue;
+        }
+        let mount = t.split_whitespace().nth(1);
+        if !t.starts_with('#') && mount.is_some_and(|m| ours.contains(&m)) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Write a file atomically (temp file + fsync + rename) so a crash leaves old or new, never half.
+pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
+    let dir = path.parent().context("a file path has a parent")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    tmp.write_all(content)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("flushing {}", path.display()))?;
+    let f = tmp
+        .persist(path)
+        .with_context(|| format!("renaming into {}", path.display()))?;
+    // Keep the usual mode for config files rather than tempfile's 0600.
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(0o644))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> EntrySpec {
+        EntrySpec {
+            vg: "onn".into(),
+            layer: "onn-demo-1.0-0.1+1".into(),
+            nvr: "onn-demo-1.0-0.1".into(),
+            kver: "6.1.0-28-amd64".into(),
+            boot_uuid: "1234-abcd".into(),
+            image_args: "console=ttyS0 quiet".into(),
+        }
+    }
+
+    #[test]
+    fn bls_entry_golden() {
+        assert_eq!(
+            render_entry(&spec()),
+            "title onn-demo-1.0-0.1 (6.1.0-28-amd64)\n\
+             version 6.1.0-28-amd64\n\
+             linux /onn-demo-1.0-0.1+1/vmlinuz-6.1.0-28-amd64\n\
+             initrd /onn-demo-1.0-0.1+1/initramfs-6.1.0-28-amd64.img\n\
+             options console=ttyS0 quiet rd.lvm.lv=onn/onn-demo-1.0-0.1+1 root=/dev/onn/onn-demo-1.0-0.1+1 \
+             boot=UUID=1234-abcd rootflags=discard img.bootid=onn-demo-1.0-0.1+1\n\
+             grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n"
+        );
+    }
+
+    #[test]
+    fn grubenv_is_1024_bytes_and_keeps_other_keys() {
+        let env = set_grubenv(None, "saved_entry", "a+1-6.1").unwrap();
+        assert_eq!(env.len(), 1024);
+        assert!(env.starts_with("# GRUB Environment Block\nsaved_entry=a+1-6.1\n###"));
+        let env2 = set_grubenv(
+            Some(&env.replace(
+                "saved_entry=a+1-6.1\n",
+                "boot_success=1\nsaved_entry=a+1-6.1\n",
+            )),
+            "saved_entry",
+            "b+1-6.2",
+        )
+        .unwrap();
+        assert_eq!(saved_entry(&env2), Some("b+1-6.2"));
+        assert!(env2.contains("boot_success=1\n"));
+        assert_eq!(env2.matches("saved_entry=").count(), 1);
+    }
+
+    #[test]
+    fn fstab_mounts_layer_and_volumes_with_discard_and_keeps_the_rest() {
+        let boot = BootFacts {
+            given: "/dev/vda1".into(),
+            device: "/dev/vda1".into(),
+            size: Bytes::gib(1),
+            uuid: "b-uuid".into(),
+            fstype: "ext4".into(),
+        };
+        let existing = "# image\nUUID=x / ext4 defaults 0 0\n/dev/sr0 /media iso9660 ro 0 0\n/dev/old /var ext4 defaults 0 0\n";
+        let out = render_fstab(
+            existing,
+            "/dev/onn/n-1-1+1",
+            "ext4",
+            &boot,
+            &[FstabVolume {
+                device: "/dev/onn/var".into(),
+                mount: "/var".into(),
+            }],
+        );
+        assert_eq!(
+            out,
+            "# Written by onn for imgbased: / is this layer, data volumes are shared.\n\
+             /dev/onn/n-1-1+1 / ext4 defaults,discard 1 1\n\
+             UUID=b-uuid /boot ext4 defaults 1 2\n\
+             /dev/onn/var /var ext4 defaults,discard 1 2\n\
+             # image\n/dev/sr0 /media iso9660 ro 0 0\n"
+        );
+        // Rewriting is stable (a re-run changes nothing).
+        assert_eq!(
+            render_fstab(
+                &out,
+                "/dev/onn/n-1-1+1",
+                "ext4",
+                &boot,
+                &[FstabVolume {
+                    device: "/dev/onn/var".into(),
+                    mount: "/var".into()
+                }]
+            ),
+            out
+        );
+    }
+}

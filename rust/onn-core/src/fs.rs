@@ -1,0 +1,156 @@
+//! Filesystem operations on LVs: make, grow, fresh UUIDs.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::error::precondition;
+use crate::guard::Mount;
+use crate::runner::{Cmd, Runner};
+
+/// The root filesystem types imgbased supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsType {
+    Ext4,
+    Xfs,
+}
+
+impl FsType {
+    pub fn name(self) -> &'static str {
+        match self {
+            FsType::Ext4 => "ext4",
+            FsType::Xfs => "xfs",
+        }
+    }
+
+    /// Interpret a probed type; anything else is refused with what to do.
+    pub fn from_probe(found: Option<&str>, what: &str) -> Result<FsType> {
+        match found {
+            Some("ext4") => Ok(FsType::Ext4),
+            Some("xfs") => Ok(FsType::Xfs),
+            other => Err(precondition(
+                "image.fs-unsupported",
+                format!(
+                    "{what} holds {}; imgbased supports only ext4 and xfs root filesystems",
+                    other.map_or("no filesystem".to_string(), |t| format!("a {t} filesystem"))
+                ),
+            )),
+        }
+    }
+
+    /// Options to mount a filesystem image for reading without replaying or changing anything.
+    pub fn read_only_options(self) -> &'static str {
+        match self {
+            FsType::Ext4 => "ro,noload",
+            // nouuid: a copy of the same filesystem may be mounted elsewhere.
+            FsType::Xfs => "ro,norecovery,nouuid",
+        }
+    }
+
+    /// Options for mounting a thin LV read-write.
+    pub fn rw_options(self) -> &'static str {
+        match self {
+            FsType::Ext4 => "rw,discard",
+            FsType::Xfs => "rw,discard,nouuid",
+        }
+    }
+}
+
+impl std::str::FromStr for FsType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ext4" => Ok(FsType::Ext4),
+            "xfs" => Ok(FsType::Xfs),
+            _ => Err(format!("unsupported filesystem {s:?}: use ext4 or xfs")),
+        }
+    }
+}
+
+/// Make a new filesystem on a (fresh, thin) device.
+pub fn mkfs(runner: &dyn Runner, dev: &Path, fs: FsType) -> Result<()> {
+    let cmd = match fs {
+        FsType::Ext4 => Cmd::new("mkfs.ext4").args(["-q", "-F"]).arg(dev),
+        FsType::Xfs => Cmd::new("mkfs.xfs").args(["-q", "-f"]).arg(dev),
+    };
+    runner
+        .run(&cmd)
+        .with_context(|| format!("making a {} filesystem on {}", fs.name(), dev.display()))?;
+    Ok(())
+}
+
+/// e2fsck in repair mode: 0 = clean, 1 = errors corrected; anything else is a failure.
+fn e2fsck(runner: &dyn Runner, dev: &Path) -> Result<()> {
+    runner
+        .run(
+            &Cmd::new("e2fsck")
+                .args(["-f", "-y"])
+                .arg(dev)
+                .ok_codes(&[0, 1]),
+        )
+        .with_context(|| format!("checking the filesystem on {}", dev.display()))?;
+    Ok(())
+}
+
+/// Give a copied or snapshotted filesystem a new UUID (two filesystems with one UUID confuse
+/// mount-by-UUID and xfs refuses to mount the second). With `grow`, also grow it to the device.
+pub fn renew(runner: &dyn Runner, dev: &Path, fs: FsType, grow: bool) -> Result<()> {
+    match fs {
+        FsType::Ext4 => {
+            // tune2fs -U and resize2fs both require a freshly checked filesystem.
+            e2fsck(runner, dev)?;
+            if grow {
+                runner
+                    .run(&Cmd::new("resize2fs").arg(dev))
+                    .with_context(|| format!("growing the filesystem on {}", dev.display()))?;
+            }
+            runner
+                .run(&Cmd::new("tune2fs").args(["-U", "random"]).arg(dev))
+                .with_context(|| {
+                    format!("giving the filesystem on {} a new UUID", dev.display())
+                })?;
+        }
+        FsType::Xfs => {
+            // Mounting once replays the log (xfs_admin refuses a dirty log); xfs grows only
+            // while mounted.
+            let m = Mount::temp(runner, dev, Some("xfs"), "nouuid")?;
+            if grow {
+                runner
+                    .run(&Cmd::new("xfs_growfs").arg(m.path()))
+                    .with_context(|| format!("growing the filesystem on {}", dev.display()))?;
+            }
+            m.close()?;
+            runner
+                .run(&Cmd::new("xfs_admin").args(["-U", "generate"]).arg(dev))
+                .with_context(|| {
+                    format!("giving the filesystem on {} a new UUID", dev.display())
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Copy a directory tree preserving owners, modes, timestamps, xattrs, ACLs, hard links and
+/// holes (GNU `cp -a`, a well-tried tool for exactly this).
+pub fn copy_tree(runner: &dyn Runner, from: &Path, to: &Path) -> Result<()> {
+    runner
+        .run(
+            &Cmd::new("cp")
+                .args(["-a", "--sparse=always", "--no-target-directory"])
+                .arg(from)
+                .arg(to),
+        )
+        .with_context(|| format!("copying files from {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// True when a freshly made filesystem holds nothing but `lost+found`.
+pub fn is_empty_fs(root: &Path) -> Result<bool> {
+    for entry in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
+        if entry?.file_name() != "lost+found" {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,346 @@
+//! Reading a Node image: checksum, squashfs, `LiveOS/rootfs.img`, NVR, kernels.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::blockdev;
+use crate::error::{not_found, precondition};
+use crate::fs::FsType;
+use crate::guard::Mount;
+use crate::names::{self, Nvr};
+use crate::rootfs;
+use crate::runner::Runner;
+use crate::units::Bytes;
+
+/// How the OS is stored in the squashfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// `LiveOS/rootfs.img`, a filesystem image: copied block by block.
+    Liveos,
+    /// The root tree itself at the top of the squashfs: copied file by file into a new
+    /// filesystem.
+    Tree,
+}
+
+/// A kernel inside the image, with its paths relative to the image's root.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Kernel {
+    pub version: String,
+    pub linux: String,
+    pub initrd: String,
+}
+
+/// What onn knows about an image after reading it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageFacts {
+    pub path: String,
+    pub size: Bytes,
+    /// The sha256 that was verified, when one was given.
+    pub sha256: Option<String>,
+    pub layout: Layout,
+    pub nvr: Nvr,
+    /// Filesystem of `rootfs.img` (None for a plain tree: onn makes the filesystem).
+    pub fs: Option<FsType>,
+    /// Bytes to write: the size of `rootfs.img`, or the tree's file data.
+    pub rootfs_size: Bytes,
+    /// Newest first (rpm version order).
+    pub kernels: Vec<Kernel>,
+    /// The image's own kernel arguments (`/etc/kernel/cmdline`), if any.
+    pub cmdline: String,
+}
+
+/// Hash a file with SHA-256 (the `sha2` crate uses the CPU's SHA extensions when present).
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Verify an image's checksum before anything else happens.
+pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
+    let want = expected.trim().to_ascii_lowercase();
+    if want.len() != 64 || !want.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(precondition(
+            "sha256.malformed",
+            format!("{expected:?} is not a SHA-256 checksum: give 64 hexadecimal digits"),
+        ));
+    }
+    let got = sha256_file(path)?;
+    if got != want {
+        return Err(precondition(
+            "sha256.mismatch",
+            format!(
+                "checksum mismatch for {}: expected {want}, got {got}; the image is damaged or \
+                 not the one you meant, download it again",
+                path.display()
+            ),
+        ));
+    }
+    Ok(got)
+}
+
+/// An image opened for installation: its squashfs stays mounted while this lives.
+pub struct OpenImage<'r> {
+    squash: Mount<'r>,
+    pub facts: ImageFacts,
+}
+
+impl<'r> OpenImage<'r> {
+    /// Verify (when a checksum is given), mount and read an image.
+    pub fn open(
+        runner: &'r dyn Runner,
+        path: &Path,
+        sha256: Option<&str>,
+    ) -> Result<OpenImage<'r>> {
+        let path = std::fs::canonicalize(path).map_err(|e| {
+            not_found(
+                "image.missing",
+                format!("image {} cannot be opened: {e}", path.display()),
+            )
+        })?;
+        if !path.is_file() {
+            return Err(precondition(
+                "image.not-file",
+                format!("image {} is not a file", path.display()),
+            ));
+        }
+        let verified = sha256.map(|s| verify_sha256(&path, s)).transpose()?;
+        let sig = blockdev::probe_signature(runner, &path)?;
+        if !sig.iter().any(|(k, v)| k == "TYPE" && v == "squashfs") {
+            return Err(precondition(
+                "image.not-squashfs",
+                format!(
+                    "{} is not a squashfs image; give the Node image file (*.squashfs.img)",
+                    path.display()
+                ),
+            ));
+        }
+        let squash = Mount::temp(runner, &path, Some("squashfs"), "ro,loop")
+            .with_context(|| format!("opening image {}", path.display()))?;
+        let rootfs_img = squash.path().join(names::ROOTFS_IMG);
+        let facts = if rootfs_img.is_file() {
+            read_liveos(runner, &path, &rootfs_img)?
+        } else if squash.path().join(names::NVR_FILE).exists() {
+            read_tree(squash.path(), &path)?
+        } else {
+            return Err(precondition(
+                "image.no-rootfs",
+                format!(
+                    "{} holds neither {} nor a root tree with {}; it is not a Node image",
+                    path.display(),
+                    names::ROOTFS_IMG,
+                    names::NVR_FILE
+                ),
+            ));
+        };
+        Ok(OpenImage {
+            squash,
+            facts: ImageFacts {
+                sha256: verified,
+                size: blockdev::size_of(&path)?,
+                ..facts
+            },
+        })
+    }
+
+    /// The file or directory to copy from.
+    pub fn source(&self) -> PathBuf {
+        match self.facts.layout {
+            Layout::Liveos => self.squash.path().join(names::ROOTFS_IMG),
+            Layout::Tree => self.squash.path().to_path_buf(),
+        }
+    }
+
+    pub fn close(self) -> Result<()> {
+        self.squash.close()
+    }
+}
+
+fn read_liveos(runner: &dyn Runner, image: &Path, rootfs_img: &Path) -> Result<ImageFacts> {
+    let (found, _) = blockdev::fs_type_and_uuid(runner, rootfs_img)?;
+    let fs = FsType::from_probe(
+        found.as_deref(),
+        &format!("{} in {}", names::ROOTFS_IMG, image.display()),
+    )?;
+    let size = blockdev::size_of(rootfs_img)?;
+    let root = Mount::temp(
+        runner,
+        rootfs_img,
+        Some(fs.name()),
+        &format!("{},loop", fs.read_only_options()),
+    )
+    .with_context(|| format!("reading {} in {}", names::ROOTFS_IMG, image.display()))?;
+    let facts = read_root(root.path(), image, Layout::Liveos, Some(fs), size)?;
+    root.close()?;
+    Ok(facts)
+}
+
+fn read_tree(root: &Path, image: &Path) -> Result<ImageFacts> {
+    let size = tree_size(root)?;
+    read_root(root, image, Layout::Tree, None, size)
+}
+
+/// Bytes of file data in a tree (hard links counted once).
+fn tree_size(root: &Path) -> Result<Bytes> {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = HashSet::new();
+    let mut total = 0u64;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let e = e?;
+            let m = e.metadata()?;
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() && seen.insert(m.ino()) {
+                total += m.blocks() * 512;
+            }
+        }
+    }
+    Ok(Bytes(total))
+}
+
+fn read_root(
+    root: &Path,
+    image: &Path,
+    layout: Layout,
+    fs: Option<FsType>,
+    size: Bytes,
+) -> Result<ImageFacts> {
+    let nvr_path = rootfs::resolve(root, names::NVR_FILE)?;
+    let text = std::fs::read_to_string(&nvr_path).map_err(|_| {
+        precondition(
+            "image.no-nvr",
+            format!(
+                "image {} has no /{}; imgbased cannot manage an image without its NVR",
+                image.display(),
+                names::NVR_FILE
+            ),
+        )
+    })?;
+    let nvr = Nvr::parse(text.trim())?;
+    let cmdline = std::fs::read_to_string(rootfs::resolve(root, names::KERNEL_CMDLINE_FILE)?)
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    Ok(ImageFacts {
+        path: image.to_string_lossy().into_owned(),
+        size: Bytes(0),
+        sha256: None,
+        layout,
+        nvr,
+        fs,
+        rootfs_size: size,
+        kernels: find_kernels(root)?,
+        cmdline,
+    })
+}
+
+/// Kernels that have both a kernel image and an initramfs, newest first. Looks where Fedora/RHEL
+/// (`/lib/modules/<v>/vmlinuz`, `/boot/initramfs-<v>.img`) and Debian (`/boot/vmlinuz-<v>`,
+/// `/boot/initrd.img-<v>`) put them.
+pub fn find_kernels(root: &Path) -> Result<Vec<Kernel>> {
+    let mut versions = Vec::new();
+    for dir in ["usr/lib/modules", "lib/modules"] {
+        let d = rootfs::resolve(root, dir)?;
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let v = e.file_name().to_string_lossy().into_owned();
+                if !versions.contains(&v) {
+                    versions.push(v);
+                }
+            }
+        }
+    }
+    let exists = |rel: &str| {
+        rootfs::resolve(root, rel)
+            .map(|p| p.is_file())
+            .unwrap_or(false)
+    };
+    let mut kernels: Vec<Kernel> = versions
+        .into_iter()
+        .filter_map(|v| {
+            let linux = [
+                format!("boot/vmlinuz-{v}"),
+                format!("usr/lib/modules/{v}/vmlinuz"),
+            ]
+            .into_iter()
+            .find(|p| exists(p))?;
+            let initrd = [
+                format!("boot/initramfs-{v}.img"),
+                format!("boot/initrd.img-{v}"),
+            ]
+            .into_iter()
+            .find(|p| exists(p))?;
+            Some(Kernel {
+                version: v,
+                linux,
+                initrd,
+            })
+        })
+        .collect();
+    kernels.sort_by(|a, b| names::rpmvercmp(&b.version, &a.version));
+    Ok(kernels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_is_verified_and_mismatch_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.img");
+        std::fs::write(&f, b"abc").unwrap();
+        let good = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(verify_sha256(&f, &good.to_uppercase()).unwrap(), good);
+        let err = verify_sha256(&f, &good.replace('b', "c")).unwrap_err();
+        assert_eq!(crate::error::id_of(&err), "sha256.mismatch");
+        assert!(err.to_string().contains("expected"));
+        let err = verify_sha256(&f, "xyz").unwrap_err();
+        assert_eq!(crate::error::id_of(&err), "sha256.malformed");
+    }
+
+    #[test]
+    fn kernels_found_in_both_layouts_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for d in [
+            "usr/lib/modules/5.14.0-1.el9/",
+            "usr/lib/modules/5.14.0-10.el9",
+            "usr/lib/modules/6.1.0-9",
+            "boot",
+        ] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::os::unix::fs::symlink("usr/lib", r.join("lib")).unwrap();
+        for f in [
+            "usr/lib/modules/5.14.0-1.el9/vmlinuz",
+            "boot/initramfs-5.14.0-1.el9.img",
+            "usr/lib/modules/5.14.0-10.el9/vmlinuz",
+            "boot/initramfs-5.14.0-10.el9.img",
+            "boot/vmlinuz-6.1.0-9", // no initramfs: not bootable, left out
+        ] {
+            std::fs::write(r.join(f), b"k").unwrap();
+        }
+        let k = find_kernels(r).unwrap();
+        let v: Vec<_> = k.iter().map(|k| k.version.as_str()).collect();
+        assert_eq!(v, ["5.14.0-10.el9", "5.14.0-1.el9"]);
+        assert_eq!(k[0].linux, "usr/lib/modules/5.14.0-10.el9/vmlinuz");
+    }
+}

@@ -1,0 +1,29 @@
+//! onn-core: the engine of the oVirt Node Next installer.
+//!
+//! It lays out an LVM thin pool, writes a Node squashfs image as a read-only base and creates
+//! its first writable layer with a boot entry, on disk exactly as imgbased expects, so the
+//! installed host's `imgbase`/`nodectl` can update and roll it back.
+//!
+//! Flow: [`apply::inspect`] → [`plan::plan`] (pure) → [`apply::Prepared::apply`].
+//! The library never prints; it emits `tracing` events.
+
+pub mod apply;
+pub mod blockdev;
+pub mod boot;
+pub mod copy;
+pub mod error;
+pub mod fs;
+pub mod guard;
+pub mod image;
+pub mod lvm;
+pub mod names;
+pub mod plan;
+pub mod report;
+pub mod rootfs;
+pub mod runner;
+pub mod units;
+
+pub use apply::{prepare, prepare_again, CancelToken, Event, Outcome, Prepared};
+pub use error::{Kind, OnnError};
+pub use plan::{Action, Plan, Request, Step};
+pub use units::Bytes;

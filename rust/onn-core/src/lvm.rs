@@ -1,0 +1,488 @@
+//! LVM commands (argv builders) and its JSON reports, parsed into serde structs named after
+//! the tool's own fields. Every report is read as JSON, never as columns.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::error::not_found;
+use crate::names;
+use crate::runner::{Cmd, Runner};
+use crate::units::Bytes;
+
+/// Thin pool chunk size onn uses (LVM's default for thin pools of this size).
+pub const CHUNK: Bytes = Bytes(64 * 1024);
+
+const REPORT_ARGS: [&str; 5] = ["--reportformat", "json", "--units", "b", "--nosuffix"];
+pub const PV_FIELDS: &str = "pv_name,vg_name,pv_size";
+pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags";
+pub const LV_FIELDS: &str = "lv_name,vg_name,lv_attr,lv_size,pool_lv,origin,lv_tags,\
+data_percent,metadata_percent,lv_metadata_size,lv_profile,lv_skip_activation,lv_permissions,lv_active";
+
+/// A row of `lvm pvs`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct PvRow {
+    pub pv_name: String,
+    pub vg_name: String,
+    #[serde(deserialize_with = "de_bytes")]
+    pub pv_size: Bytes,
+}
+
+/// A row of `lvm vgs`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct VgRow {
+    pub vg_name: String,
+    #[serde(deserialize_with = "de_bytes")]
+    pub vg_size: Bytes,
+    #[serde(deserialize_with = "de_bytes")]
+    pub vg_free: Bytes,
+    #[serde(deserialize_with = "de_bytes")]
+    pub vg_extent_size: Bytes,
+    #[serde(deserialize_with = "de_tags")]
+    pub vg_tags: Vec<String>,
+}
+
+/// A row of `lvm lvs`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LvRow {
+    pub lv_name: String,
+    pub vg_name: String,
+    pub lv_attr: String,
+    #[serde(deserialize_with = "de_bytes")]
+    pub lv_size: Bytes,
+    pub pool_lv: String,
+    pub origin: String,
+    #[serde(deserialize_with = "de_tags")]
+    pub lv_tags: Vec<String>,
+    #[serde(deserialize_with = "de_percent")]
+    pub data_percent: Option<f64>,
+    #[serde(deserialize_with = "de_percent")]
+    pub metadata_percent: Option<f64>,
+    #[serde(deserialize_with = "de_opt_bytes")]
+    pub lv_metadata_size: Option<Bytes>,
+    pub lv_profile: String,
+    pub lv_skip_activation: String,
+    pub lv_permissions: String,
+    pub lv_active: String,
+}
+
+impl LvRow {
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.lv_tags.iter().any(|t| t == tag)
+    }
+    pub fn is_thin_pool(&self) -> bool {
+        self.lv_attr.starts_with('t')
+    }
+    pub fn skips_activation(&self) -> bool {
+        !self.lv_skip_activation.is_empty()
+    }
+    pub fn is_read_only(&self) -> bool {
+        self.lv_permissions.starts_with("read-only")
+    }
+    pub fn is_active(&self) -> bool {
+        self.lv_active == "active"
+    }
+}
+
+impl VgRow {
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.vg_tags.iter().any(|t| t == tag)
+    }
+}
+
+fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+    let s = String::deserialize(d)?;
+    s.trim()
+        .parse::<u64>()
+        .map(Bytes)
+        .map_err(serde::de::Error::custom)
+}
+
+fn de_opt_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim() {
+        "" => Ok(None),
+        t => t
+            .parse::<u64>()
+            .map(|n| Some(Bytes(n)))
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+fn de_percent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim() {
+        "" => Ok(None),
+        t => t.parse::<f64>().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+fn de_tags<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(s.split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Parse an lvm JSON report: `{"report": [{"<key>": [rows…]}, …]}` (one object per VG for
+/// some commands); the rows of every object are concatenated.
+pub fn parse_report<T: for<'de> Deserialize<'de>>(json: &[u8], key: &str) -> Result<Vec<T>> {
+    #[derive(Deserialize)]
+    struct Report {
+        report: Vec<BTreeMap<String, serde_json::Value>>,
+    }
+    let report: Report = serde_json::from_slice(json).context("parsing lvm JSON report")?;
+    let mut rows = Vec::new();
+    for obj in report.report {
+        if let Some(v) = obj.get(key) {
+            let mut part: Vec<T> = serde_json::from_value(v.clone())
+                .with_context(|| format!("parsing the {key} rows of an lvm report"))?;
+            rows.append(&mut part);
+        }
+    }
+    Ok(rows)
+}
+
+fn report_cmd(sub: &str, fields: &str) -> Cmd {
+    Cmd::new("lvm")
+        .arg(sub)
+        .args(REPORT_ARGS)
+        .args(["-o", fields])
+}
+
+/// Everything LVM knows, from three report commands.
+#[derive(Debug, Clone, Default)]
+pub struct LvmState {
+    pub pvs: Vec<PvRow>,
+    pub vgs: Vec<VgRow>,
+    pub lvs: Vec<LvRow>,
+}
+
+impl LvmState {
+    pub fn read(runner: &dyn Runner) -> Result<LvmState> {
+        let pvs = runner
+            .run(&report_cmd("pvs", PV_FIELDS))
+            .context("listing LVM physical volumes")?;
+        let vgs = runner
+            .run(&report_cmd("vgs", VG_FIELDS))
+            .context("listing LVM volume groups")?;
+        let lvs = runner
+            .run(&report_cmd("lvs", LV_FIELDS))
+            .context("listing LVM logical volumes")?;
+        Ok(LvmState {
+            pvs: parse_report(&pvs.stdout, "pv")?,
+            vgs: parse_report(&vgs.stdout, "vg")?,
+            lvs: parse_report(&lvs.stdout, "lv")?,
+        })
+    }
+
+    pub fn vg(&self, name: &str) -> Option<&VgRow> {
+        self.vgs.iter().find(|v| v.vg_name == name)
+    }
+    pub fn lv(&self, vg: &str, name: &str) -> Option<&LvRow> {
+        self.lvs
+            .iter()
+            .find(|l| l.vg_name == vg && l.lv_name == name)
+    }
+    pub fn require_lv(&self, vg: &str, name: &str) -> Result<&LvRow> {
+        self.lv(vg, name).ok_or_else(|| {
+            not_found(
+                "lv.missing",
+                format!("logical volume {vg}/{name} does not exist"),
+            )
+        })
+    }
+    pub fn pv(&self, device: &str) -> Option<&PvRow> {
+        self.pvs.iter().find(|p| p.pv_name == device)
+    }
+    pub fn pvs_of(&self, vg: &str) -> Vec<&str> {
+        self.pvs
+            .iter()
+            .filter(|p| p.vg_name == vg)
+            .map(|p| p.pv_name.as_str())
+            .collect()
+    }
+    /// VGs carrying the imgbased tag (imgbased requires exactly one).
+    pub fn imgbased_vgs(&self) -> Vec<&VgRow> {
+        self.vgs
+            .iter()
+            .filter(|v| v.has_tag(names::TAG_VG))
+            .collect()
+    }
+    pub fn lvs_of(&self, vg: &str) -> impl Iterator<Item = &LvRow> {
+        let vg = vg.to_string();
+        self.lvs.iter().filter(move |l| l.vg_name == vg)
+    }
+}
+
+/// `/dev/<vg>/<lv>`: the path LVM creates and imgbased writes into fstab and boot entries.
+pub fn lv_path(vg: &str, lv: &str) -> String {
+    format!("/dev/{vg}/{lv}")
+}
+
+fn full(vg: &str, lv: &str) -> String {
+    format!("{vg}/{lv}")
+}
+
+/// Create a VG tagged for imgbased; vgcreate initialises the PVs itself (one command, not
+/// pvcreate + vgcreate), and refuses devices with signatures because stdin is closed.
+pub fn vgcreate(vg: &str, pvs: &[String]) -> Cmd {
+    Cmd::new("lvm")
+        .args(["vgcreate", "--addtag", names::TAG_VG, vg])
+        .args(pvs)
+}
+
+/// Create the thin pool with imgbased's profile and tag in one command.
+pub fn create_pool(vg: &str, pool: &str, data: Bytes, metadata: Bytes) -> Cmd {
+    Cmd::new("lvm").args([
+        "lvcreate".to_string(),
+        "--type".into(),
+        "thin-pool".into(),
+        "--size".into(),
+        data.lvm_arg(),
+        "--poolmetadatasize".into(),
+        metadata.lvm_arg(),
+        "--chunksize".into(),
+        CHUNK.lvm_arg(),
+        "--metadataprofile".into(),
+        names::POOL_PROFILE.into(),
+        "--addtag".into(),
+        names::TAG_POOL.into(),
+        "--name".into(),
+        pool.into(),
+        vg.into(),
+    ])
+}
+
+/// Create a thin LV in the pool, optionally tagged.
+pub fn create_thin(vg: &str, pool: &str, lv: &str, size: Bytes, tag: Option<&str>) -> Cmd {
+    let mut cmd = Cmd::new("lvm").args([
+        "lvcreate".to_string(),
+        "--type".into(),
+        "thin".into(),
+        "--virtualsize".into(),
+        size.lvm_arg(),
+        "--thinpool".into(),
+        pool.into(),
+        "--name".into(),
+        lv.into(),
+    ]);
+    if let Some(tag) = tag {
+        cmd = cmd.args(["--addtag", tag]);
+    }
+    cmd.arg(vg)
+}
+
+/// A layer: thin snapshot, writable, activated at boot, tagged (one command).
+pub fn create_layer(vg: &str, origin: &str, layer: &str) -> Cmd {
+    Cmd::new("lvm")
+        .args([
+            "lvcreate",
+            "--snapshot",
+            "--setactivationskip",
+            "n",
+            "--addtag",
+        ])
+        .args([names::TAG_LAYER, "--name", layer, &full(vg, origin)])
+}
+
+/// Commit a base: read-only, skipped at activation, tagged (one command, the commit point).
+pub fn protect_base(vg: &str, lv: &str) -> Cmd {
+    Cmd::new("lvm")
+        .args([
+            "lvchange",
+            "--permission",
+            "r",
+            "--setactivationskip",
+            "y",
+            "--addtag",
+        ])
+        .args([names::TAG_BASE, &full(vg, lv)])
+}
+
+/// Activate an LV even when it is flagged to skip activation (bases are).
+pub fn activate(vg: &str, lv: &str) -> Cmd {
+    Cmd::new("lvm").args([
+        "lvchange",
+        "--activate",
+        "y",
+        "--ignoreactivationskip",
+        &full(vg, lv),
+    ])
+}
+
+pub fn lvremove(vg: &str, lv: &str) -> Cmd {
+    Cmd::new("lvm").args(["lvremove", "--yes", &full(vg, lv)])
+}
+
+pub fn vgremove(vg: &str) -> Cmd {
+    Cmd::new("lvm").args(["vgremove", "--yes", vg])
+}
+
+pub fn pvremove(pvs: &[String]) -> Cmd {
+    Cmd::new("lvm").args(["pvremove", "--yes"]).args(pvs)
+}
+
+/// Adopt a VG an installer made: tag it for imgbased.
+pub fn tag_vg(vg: &str) -> Cmd {
+    Cmd::new("lvm").args(["vgchange", "--addtag", names::TAG_VG, vg])
+}
+
+/// Adopt a pool an installer made: tag it and give it imgbased's autoextend profile.
+pub fn adopt_pool(vg: &str, pool: &str) -> Cmd {
+    Cmd::new("lvm").args([
+        "lvchange",
+        "--addtag",
+        names::TAG_POOL,
+        "--metadataprofile",
+        names::POOL_PROFILE,
+        &full(vg, pool),
+    ])
+}
+
+/// Where this system's LVM reads profiles from.
+pub fn profile_dir(runner: &dyn Runner) -> Result<std::path::PathBuf> {
+    let out = runner
+        .run(&Cmd::new("lvm").args(["lvmconfig", "--type", "full", "config/profile_dir"]))
+        .context("reading LVM's profile directory")?;
+    let text = out.stdout_str();
+    let value = text
+        .trim()
+        .strip_prefix("profile_dir=")
+        .map(|v| v.trim_matches('"'))
+        .filter(|v| v.starts_with('/'))
+        .with_context(|| format!("unexpected lvmconfig output {text:?}"))?;
+    Ok(value.into())
+}
+
+/// The autoextend threshold a pool's metadata profile gives (100 = off).
+pub fn autoextend_threshold(runner: &dyn Runner, profile: &str) -> Result<u64> {
+    let out = runner
+        .run(&Cmd::new("lvm").args([
+            "lvmconfig",
+            "--type",
+            "full",
+            "--metadataprofile",
+            profile,
+            "activation/thin_pool_autoextend_threshold",
+        ]))
+        .with_context(|| format!("reading the autoextend threshold of LVM profile {profile}"))?;
+    let text = out.stdout_str();
+    text.trim()
+        .strip_prefix("thin_pool_autoextend_threshold=")
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("unexpected lvmconfig output {text:?}"))
+}
+
+/// Pool metadata size for a pool in a VG of `vg_size`: twice what LVM needs for 64 KiB chunks
+/// (64 bytes per chunk), at least 1 GiB (imgbased grows smaller metadata before every layer
+/// anyway), at most LVM's maximum of 15.81 GiB; rounded up to the VG's extent size.
+pub fn pool_metadata_size(vg_size: Bytes, extent: Bytes) -> Bytes {
+    const LVM_MAX: Bytes = Bytes(16_978_542_592); // 15.81 GiB, LVM's thin metadata limit
+    let need = Bytes(vg_size.0 / CHUNK.0 * 64 * 2);
+    let size = need.max(names::POOL_METADATA_MIN).min(LVM_MAX);
+    let rounded = size.round_up(extent);
+    if rounded > LVM_MAX {
+        size.round_down(extent)
+    } else {
+        rounded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LVS: &[u8] = include_bytes!("../tests/fixtures/lvs.json");
+    const VGS: &[u8] = include_bytes!("../tests/fixtures/vgs.json");
+    const PVS: &[u8] = include_bytes!("../tests/fixtures/pvs.json");
+
+    #[test]
+    fn parses_real_lvs_output() {
+        let lvs: Vec<LvRow> = parse_report(LVS, "lv").unwrap();
+        let base = lvs.iter().find(|l| l.has_tag(names::TAG_BASE)).unwrap();
+        assert_eq!(base.lv_name, "onn-demo-1.0-0.20261125.0");
+        assert!(base.is_read_only() && base.skips_activation());
+        let layer = lvs.iter().find(|l| l.has_tag(names::TAG_LAYER)).unwrap();
+        assert_eq!(layer.origin, base.lv_name);
+        assert!(!layer.is_read_only() && !layer.skips_activation());
+        let pool = lvs.iter().find(|l| l.is_thin_pool()).unwrap();
+        assert!(pool.has_tag(names::TAG_POOL));
+        assert_eq!(pool.lv_profile, names::POOL_PROFILE);
+        assert!(pool.lv_metadata_size.unwrap() >= names::POOL_METADATA_MIN);
+        assert!(pool.data_percent.is_some());
+    }
+
+    #[test]
+    fn parses_real_vgs_and_pvs_output() {
+        let vgs: Vec<VgRow> = parse_report(VGS, "vg").unwrap();
+        assert!(vgs[0].has_tag(names::TAG_VG));
+        assert!(vgs[0].vg_free < vgs[0].vg_size);
+        let pvs: Vec<PvRow> = parse_report(PVS, "pv").unwrap();
+        assert_eq!(
+            pvs.iter().filter(|p| p.vg_name == vgs[0].vg_name).count(),
+            2
+        );
+    }
+
+    #[test]
+    fn malformed_report_is_an_error_not_a_panic() {
+        assert!(
+            parse_report::<LvRow>(b"{\"report\": [{\"lv\": [{\"lv_name\": 1}]}]}", "lv").is_err()
+        );
+        assert!(parse_report::<LvRow>(b"garbage", "lv").is_err());
+        assert!(parse_report::<LvRow>(b"{\"report\": []}", "lv")
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn argv_golden() {
+        assert_eq!(
+            create_pool("onn", "pool00", Bytes::gib(10), Bytes::gib(1)).argv().join(" "),
+            "lvm lvcreate --type thin-pool --size 10737418240b --poolmetadatasize 1073741824b \
+             --chunksize 65536b --metadataprofile imgbased-pool --addtag imgbased:pool --name pool00 onn"
+        );
+        assert_eq!(
+            create_layer("onn", "n-1-1", "n-1-1+1").argv().join(" "),
+            "lvm lvcreate --snapshot --setactivationskip n --addtag imgbased:layer --name n-1-1+1 onn/n-1-1"
+        );
+        assert_eq!(
+            protect_base("onn", "n-1-1").argv().join(" "),
+            "lvm lvchange --permission r --setactivationskip y --addtag imgbased:base onn/n-1-1"
+        );
+        assert_eq!(
+            create_thin(
+                "onn",
+                "pool00",
+                "var_log",
+                Bytes::gib(8),
+                Some(names::TAG_VOLUME)
+            )
+            .argv()
+            .join(" "),
+            "lvm lvcreate --type thin --virtualsize 8589934592b --thinpool pool00 --name var_log \
+             --addtag imgbased:volume onn"
+        );
+        assert_eq!(
+            vgcreate("onn", &["/dev/vdb".into(), "/dev/vdc".into()])
+                .argv()
+                .join(" "),
+            "lvm vgcreate --addtag imgbased:vg onn /dev/vdb /dev/vdc"
+        );
+    }
+
+    #[test]
+    fn metadata_is_at_least_one_gib_and_grows_with_the_vg() {
+        let ext = Bytes::mib(4);
+        assert_eq!(pool_metadata_size(Bytes::gib(20), ext), Bytes::gib(1));
+        // 16 TiB: 2^28 chunks * 128 B = 32 GiB wanted, capped at LVM's maximum.
+        let big = pool_metadata_size(Bytes(16 << 40), ext);
+        assert!(big > Bytes::gib(15) && big < Bytes::gib(16));
+        assert_eq!(big.0 % ext.0, 0);
+        // 10 TiB: 10 * 2^24 chunks * 128 B = 20 GiB -> capped; 4 TiB: 8 GiB.
+        assert_eq!(pool_metadata_size(Bytes(4 << 40), ext), Bytes::gib(8));
+    }
+}

@@ -1,0 +1,478 @@
+//! Every imgbased name, tag and constant onn writes, in one place.
+//!
+//! These strings are a compatibility contract with the installed host's `imgbase`/`nodectl`
+//! (imgbased `naming.py`, `lvm.py`, `imgbase.py`, `volume.py`, `bootloader.py`); they must
+//! match it exactly. Tests below mirror imgbased's own examples.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::error::precondition;
+use crate::units::Bytes;
+
+/// Tag on the one volume group imgbased manages.
+pub const TAG_VG: &str = "imgbased:vg";
+/// Tag on the one thin pool imgbased manages.
+pub const TAG_POOL: &str = "imgbased:pool";
+/// Tag on each read-only base LV.
+pub const TAG_BASE: &str = "imgbased:base";
+/// Tag on each writable layer LV.
+pub const TAG_LAYER: &str = "imgbased:layer";
+/// Tag on data volumes (`/var`, `/var/log`, …) shared by all layers.
+pub const TAG_VOLUME: &str = "imgbased:volume";
+
+/// LVM profile imgbased expects on the pool, and its content.
+pub const POOL_PROFILE: &str = "imgbased-pool";
+pub const POOL_PROFILE_CONTENT: &str = "# Created by onn for imgbased\n\
+activation {\n\
+\tthin_pool_autoextend_threshold = 70\n\
+\tthin_pool_autoextend_percent = 20\n\
+}\n";
+/// Where the installed host keeps LVM profiles (relative to its root).
+pub const HOST_PROFILE_DIR: &str = "etc/lvm/profile";
+
+/// Inside the image's root filesystem: the file holding the image's NVR.
+pub const NVR_FILE: &str = "usr/share/imgbase/build/meta/nvr";
+/// Inside the squashfs: the root filesystem image, picked by this exact name.
+pub const ROOTFS_IMG: &str = "LiveOS/rootfs.img";
+/// Inside the image's root: the image's own kernel arguments (kernel-install convention).
+pub const KERNEL_CMDLINE_FILE: &str = "etc/kernel/cmdline";
+
+/// imgbased refuses longer LV names (lvm.py).
+pub const LV_NAME_MAX: usize = 55;
+/// imgbased's `imgbase check` threshold for pool data and metadata usage, in percent.
+pub const POOL_USAGE_LIMIT_PERCENT: u64 = 80;
+/// imgbased grows pool metadata to at least this before adding a layer.
+pub const POOL_METADATA_MIN: Bytes = Bytes::gib(1);
+/// Anaconda's `ovirt` profile and imgbased both want a separate /boot of at least 1 GiB.
+pub const BOOT_MIN: Bytes = Bytes::gib(1);
+
+/// Check an LV name the way imgbased (and LVM) accept it: `^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]*$`,
+/// at most 55 characters.
+pub fn validate_lv_name(name: &str) -> anyhow::Result<()> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '_' | '.');
+    let mut chars = name.chars();
+    let valid = match chars.next() {
+        Some(first) => ok_char(first) && chars.all(|c| ok_char(c) || c == '-'),
+        None => false,
+    };
+    if !valid {
+        return Err(precondition(
+            "name.invalid",
+            format!("{name:?} is not a valid LV name: use letters, digits and + _ . - (not first)"),
+        ));
+    }
+    if name.len() > LV_NAME_MAX {
+        return Err(precondition(
+            "name.too-long",
+            format!(
+                "LV name {name:?} has {} characters; imgbased allows at most {LV_NAME_MAX}",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Check a VG or pool name given by the user (same character rules as LVs).
+pub fn validate_vg_name(name: &str) -> anyhow::Result<()> {
+    validate_lv_name(name)
+}
+
+/// An image's name-version-release, e.g. `ovirt-node-ng-4.4.10-0.20220303.0`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Nvr {
+    pub name: String,
+    pub version: String,
+    pub release: String,
+}
+
+impl Nvr {
+    /// Parse with imgbased's rule `^(.*)-([^-]*)-([^-]*)$` (the name is greedy), and refuse what
+    /// could not become an LV name (imgbased would fail later, after the disk was written).
+    pub fn parse(s: &str) -> anyhow::Result<Nvr> {
+        let bad = |why: &str| {
+            precondition(
+                "nvr.invalid",
+                format!(
+                    "image NVR {s:?} is malformed ({why}); expected <name>-<version>-<release>"
+                ),
+            )
+        };
+        let (rest, release) = s.rsplit_once('-').ok_or_else(|| bad("no '-'"))?;
+        let (name, version) = rest.rsplit_once('-').ok_or_else(|| bad("only one '-'"))?;
+        if name.is_empty() || version.is_empty() || release.is_empty() {
+            return Err(bad("an empty part"));
+        }
+        if release.contains('+') {
+            return Err(bad("'+' is reserved for layer names"));
+        }
+        // A layer name adds "+N"; leave room for it within LVM's limit.
+        validate_lv_name(s)?;
+        if s.len() + 3 > LV_NAME_MAX {
+            return Err(precondition(
+                "nvr.too-long",
+                format!(
+                    "image NVR {s:?} has {} characters; with a layer suffix it must fit {LV_NAME_MAX}",
+                    s.len()
+                ),
+            ));
+        }
+        Ok(Nvr {
+            name: name.into(),
+            version: version.into(),
+            release: release.into(),
+        })
+    }
+
+    /// Order of two images of the same name: rpm's labelCompare on (version, release).
+    pub fn compare(&self, other: &Nvr) -> anyhow::Result<Ordering> {
+        if self.name != other.name {
+            return Err(precondition(
+                "nvr.different-names",
+                format!(
+                    "cannot order images of different names: {} and {}",
+                    self.name, other.name
+                ),
+            ));
+        }
+        Ok(rpmvercmp(&self.version, &other.version)
+            .then_with(|| rpmvercmp(&self.release, &other.release)))
+    }
+
+    /// The base LV's name: the NVR itself.
+    pub fn base_lv(&self) -> String {
+        self.to_string()
+    }
+
+    /// The name of layer `index` on this base: `<NVR>+<index>`.
+    pub fn layer_lv(&self, index: u32) -> String {
+        format!("{self}+{index}")
+    }
+}
+
+impl fmt::Display for Nvr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.name, self.version, self.release)
+    }
+}
+
+/// What an LV name means to imgbased: a base, a layer of a base, or neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageName {
+    Base(Nvr),
+    Layer(Nvr, u32),
+}
+
+impl ImageName {
+    /// Parse an LV name as imgbased does; `None` for names that are neither.
+    pub fn parse(lv: &str) -> Option<ImageName> {
+        match lv.rsplit_once('+') {
+            Some((base, idx)) => {
+                let idx: u32 = idx.parse().ok()?;
+                Some(ImageName::Layer(Nvr::parse(base).ok()?, idx))
+            }
+            None => Some(ImageName::Base(Nvr::parse(lv).ok()?)),
+        }
+    }
+}
+
+/// The next layer index on a base: the highest existing index + 1 (the first is 1).
+pub fn next_layer_index(existing: impl IntoIterator<Item = u32>) -> u32 {
+    existing.into_iter().max().unwrap_or(0) + 1
+}
+
+/// rpm's version comparison (`rpmvercmp`): alternating numeric and alphabetic segments,
+/// numbers compare numerically and beat letters, `~` sorts before everything (even the end),
+/// `^` sorts after the end but before any other segment.
+pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    let is_sep = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
+    loop {
+        while let Some((&c, rest)) = a.split_first() {
+            if !is_sep(c) {
+                break;
+            }
+            a = rest;
+        }
+        while let Some((&c, rest)) = b.split_first() {
+            if !is_sep(c) {
+                break;
+            }
+            b = rest;
+        }
+        match (a.first(), b.first()) {
+            (Some(b'~'), Some(b'~')) => {
+                a = &a[1..];
+                b = &b[1..];
+                continue;
+            }
+            (Some(b'~'), _) => return Ordering::Less,
+            (_, Some(b'~')) => return Ordering::Greater,
+            (Some(b'^'), Some(b'^')) => {
+                a = &a[1..];
+                b = &b[1..];
+                continue;
+            }
+            (Some(b'^'), None) => return Ordering::Greater,
+            (None, Some(b'^')) => return Ordering::Less,
+            (Some(b'^'), _) => return Ordering::Less,
+            (_, Some(b'^')) => return Ordering::Greater,
+            (None, None) => return Ordering::Equal,
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            _ => {}
+        }
+        let numeric = a[0].is_ascii_digit();
+        let take = |s: &[u8]| {
+            let n = s
+                .iter()
+                .take_while(|c| {
+                    if numeric {
+                        c.is_ascii_digit()
+                    } else {
+                        c.is_ascii_alphabetic()
+                    }
+                })
+                .count();
+            n
+        };
+        let (na, nb) = (take(a), take(b));
+        if nb == 0 {
+            // Segments of different types: numeric is newer.
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+        let (sa, sb) = (&a[..na], &b[..nb]);
+        let ord = if numeric {
+            let trim = |s: &[u8]| {
+                let z = s.iter().take_while(|&&c| c == b'0').count();
+                s[z..].to_vec()
+            };
+            let (ta, tb) = (trim(sa), trim(sb));
+            ta.len().cmp(&tb.len()).then_with(|| ta.cmp(&tb))
+        } else {
+            sa.cmp(sb)
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+        a = &a[na..];
+        b = &b[nb..];
+    }
+}
+
+/// A data volume of the NIST layout: its mount point, LV name and default size.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Volume {
+    pub mount: String,
+    pub lv: String,
+    pub size: Bytes,
+}
+
+/// imgbased's volume naming: the mount path without the leading `/`, `-` doubled, `/` → `_`.
+pub fn volume_lv_name(mount: &str) -> String {
+    mount
+        .trim_start_matches('/')
+        .replace('-', "--")
+        .replace('/', "_")
+}
+
+/// Which data volumes to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeSet {
+    /// The NIST layout: /var, /var/crash, /var/log, /var/log/audit, /var/tmp, /home, /tmp.
+    Default,
+    /// /var only (imgbased's minimal layout).
+    Minimal,
+    /// No data volumes (only for layouts adopted from an installer that made its own).
+    None,
+}
+
+impl VolumeSet {
+    /// The volumes, parents before children, with imgbased's default sizes.
+    pub fn volumes(self) -> Vec<Volume> {
+        let table: &[(&str, u64)] = match self {
+            VolumeSet::Default => &[
+                ("/var", 5),
+                ("/var/crash", 10),
+                ("/var/log", 8),
+                ("/var/log/audit", 2),
+                ("/var/tmp", 10),
+                ("/home", 1),
+                ("/tmp", 1),
+            ],
+            VolumeSet::Minimal => &[("/var", 8)],
+            VolumeSet::None => &[],
+        };
+        table
+            .iter()
+            .map(|&(mount, gib)| Volume {
+                mount: mount.to_string(),
+                lv: volume_lv_name(mount),
+                size: Bytes::gib(gib),
+            })
+            .collect()
+    }
+}
+
+impl std::str::FromStr for VolumeSet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "default" => Ok(VolumeSet::Default),
+            "minimal" => Ok(VolumeSet::Minimal),
+            "none" => Ok(VolumeSet::None),
+            _ => Err(format!(
+                "unknown volume set {s:?}: use default, minimal or none"
+            )),
+        }
+    }
+}
+
+/// The BLS entry id of a layer booting kernel `kver`: also the file stem and `saved_entry`.
+pub fn bls_entry_id(layer: &str, kver: &str) -> String {
+    format!("{layer}-{kver}")
+}
+
+/// The BLS entry's path relative to the /boot filesystem.
+pub fn bls_entry_path(layer: &str, kver: &str) -> String {
+    format!("loader/entries/{}.conf", bls_entry_id(layer, kver))
+}
+
+/// The kernel argument imgbased uses to map a boot entry to its layer.
+pub fn bootid_arg(layer: &str) -> String {
+    format!("img.bootid={layer}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nvr_parses_like_imgbased() {
+        let nvr = Nvr::parse("ovirt-node-ng-4.4.10-0.20220303.0").unwrap();
+        assert_eq!(nvr.name, "ovirt-node-ng");
+        assert_eq!(nvr.version, "4.4.10");
+        assert_eq!(nvr.release, "0.20220303.0");
+        assert_eq!(nvr.to_string(), "ovirt-node-ng-4.4.10-0.20220303.0");
+        assert_eq!(nvr.layer_lv(1), "ovirt-node-ng-4.4.10-0.20220303.0+1");
+    }
+
+    #[test]
+    fn nvr_refuses_malformed_and_too_long() {
+        for bad in [
+            "root",
+            "a-b",
+            "-1.0-1",
+            "x y-1-1",
+            "ovirt-node-1-2+3",
+            &format!("{}-1-1", "n".repeat(50)),
+        ] {
+            assert!(Nvr::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn nvr_orders_by_version_then_release() {
+        let a = Nvr::parse("ovirt-node-ng-4.4.10-0.20220303.0").unwrap();
+        let b = Nvr::parse("ovirt-node-ng-4.4.9-0.20220303.0").unwrap();
+        let c = Nvr::parse("ovirt-node-ng-4.4.10-1.20220101.0").unwrap();
+        assert_eq!(a.compare(&b).unwrap(), Ordering::Greater);
+        assert_eq!(a.compare(&c).unwrap(), Ordering::Less);
+        let other = Nvr::parse("rhvh-4.4.10-0.20220303.0").unwrap();
+        assert!(a.compare(&other).is_err());
+    }
+
+    #[test]
+    fn rpmvercmp_matches_rpm() {
+        use Ordering::*;
+        for (a, b, want) in [
+            ("1.0", "1.0", Equal),
+            ("1.0", "2.0", Less),
+            ("2.0.1", "2.0", Greater),
+            ("1.10", "1.9", Greater),
+            ("1.01", "1.1", Equal),
+            ("1.0a", "1.0", Greater),
+            ("1a", "1.1", Less),
+            ("1.0~rc1", "1.0", Less),
+            ("1.0~rc1", "1.0~rc2", Less),
+            ("1.0^git1", "1.0", Greater),
+            ("1.0^git1", "1.0.1", Less),
+            ("5.5p1", "5.5p10", Less),
+            ("xyz", "xyz.1", Less),
+        ] {
+            assert_eq!(rpmvercmp(a, b), want, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn image_names_parse_like_imgbased_naming() {
+        assert_eq!(
+            ImageName::parse("onn-demo-1.0-0.1+2"),
+            Some(ImageName::Layer(Nvr::parse("onn-demo-1.0-0.1").unwrap(), 2))
+        );
+        assert!(matches!(
+            ImageName::parse("onn-demo-1.0-0.1"),
+            Some(ImageName::Base(_))
+        ));
+        // Data volumes and the pool are not images (imgbased logs "Failed to parse NVR").
+        assert_eq!(ImageName::parse("root"), None);
+        assert_eq!(ImageName::parse("var_log"), None);
+        assert_eq!(next_layer_index([]), 1);
+        assert_eq!(next_layer_index([1, 3, 2]), 4);
+    }
+
+    #[test]
+    fn volume_names_follow_imgbased() {
+        assert_eq!(volume_lv_name("/var/log/audit"), "var_log_audit");
+        assert_eq!(volume_lv_name("/var/my-data"), "var_my--data");
+        let names: Vec<_> = VolumeSet::Default
+            .volumes()
+            .into_iter()
+            .map(|v| v.lv)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "var",
+                "var_crash",
+                "var_log",
+                "var_log_audit",
+                "var_tmp",
+                "home",
+                "tmp"
+            ]
+        );
+        let minimal = VolumeSet::Minimal.volumes();
+        assert_eq!(
+            (minimal[0].lv.as_str(), minimal[0].size),
+            ("var", Bytes::gib(8))
+        );
+    }
+
+    #[test]
+    fn lv_names_follow_lvm_rules() {
+        assert!(validate_lv_name("onn-demo-1.0-0.1+1").is_ok());
+        assert!(validate_lv_name("-x").is_err());
+        assert!(validate_lv_name("a/b").is_err());
+        assert!(validate_lv_name("").is_err());
+        assert!(validate_lv_name(&"a".repeat(56)).is_err());
+    }
+
+    #[test]
+    fn boot_names() {
+        assert_eq!(
+            bls_entry_path("n-1-1+1", "6.1.0-28-amd64"),
+            "loader/entries/n-1-1+1-6.1.0-28-amd64.conf"
+        );
+        assert_eq!(bootid_arg("n-1-1+1"), "img.bootid=n-1-1+1");
+    }
+}

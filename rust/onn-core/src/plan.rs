@@ -1,0 +1,929 @@
+//! Inspect → **plan** → apply. `plan()` is pure: from a request and the facts read by
+//! `inspect`, it decides every step or refuses with a precondition error, before anything is
+//! written. The plan is serde data with a schema version (`onn … --dry-run --json`).
+
+use anyhow::Result;
+
+use crate::blockdev::Device;
+use crate::boot::BootFacts;
+use crate::error::{not_found, precondition};
+use crate::fs::FsType;
+use crate::image::{ImageFacts, Layout};
+use crate::lvm::{self, LvmState};
+use crate::names::{self, ImageName, Nvr, VolumeSet};
+use crate::units::{Bytes, GIB, MIB};
+
+pub const SCHEMA: u32 = 1;
+/// LVM's default extent size; sizes are rounded to it.
+const EXTENT: Bytes = Bytes(4 * MIB);
+/// Space per PV that LVM keeps for its label and metadata area.
+const PV_OVERHEAD: Bytes = Bytes(MIB);
+/// A new pool takes this share of the VG (after metadata and its spare): the rest stays free
+/// so the `imgbased-pool` profile's autoextend (+20 % at 70 % full) has room to act.
+const POOL_SHARE_PERCENT: u64 = 80;
+/// Headroom for writing an image: the pool must stay under imgbased's 80 % check limit
+/// after writing the image's filesystem plus 10 % (data volumes get /var's content).
+const IMAGE_HEADROOM_PERCENT: u64 = 110;
+/// Smallest default root LV (virtual size; thin, so it costs nothing until written).
+const ROOT_MIN: Bytes = Bytes(10 * GIB);
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Layout + base + first layer + boot entry.
+    Install,
+    /// VG, pool and data volumes only (or adopt an existing VG and pool).
+    Layout,
+    /// Write an image as a new base.
+    AddBase,
+    /// Add the next layer on a base, with its boot entry.
+    AddLayer,
+}
+
+/// A request, as the CLI, the Python module or the addon give it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub action: Action,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub pvs: Vec<String>,
+    /// None: "onn" when creating, the imgbased VG otherwise.
+    #[serde(default)]
+    pub vg: Option<String>,
+    #[serde(default = "default_pool")]
+    pub pool: String,
+    #[serde(default = "default_volumes")]
+    pub volumes: VolumeSet,
+    #[serde(default)]
+    pub fs: Option<FsType>,
+    #[serde(default)]
+    pub boot: Option<String>,
+    /// Use an existing VG and thin pool (as Anaconda's autopart makes them).
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub root_size: Option<Bytes>,
+    #[serde(default)]
+    pub pool_size: Option<Bytes>,
+    #[serde(default)]
+    pub kernel_args: Vec<String>,
+    /// For `AddLayer`: the base; None = the newest.
+    #[serde(default)]
+    pub base: Option<String>,
+}
+
+fn default_pool() -> String {
+    "pool00".into()
+}
+fn default_volumes() -> VolumeSet {
+    VolumeSet::Default
+}
+
+impl Request {
+    pub fn new(action: Action) -> Request {
+        Request {
+            action,
+            image: None,
+            sha256: None,
+            pvs: Vec::new(),
+            vg: None,
+            pool: default_pool(),
+            volumes: default_volumes(),
+            fs: None,
+            boot: None,
+            adopt: false,
+            root_size: None,
+            pool_size: None,
+            kernel_args: Vec::new(),
+            base: None,
+        }
+    }
+    pub fn needs_image(&self) -> bool {
+        matches!(self.action, Action::Install | Action::AddBase)
+    }
+    pub fn needs_boot(&self) -> bool {
+        matches!(self.action, Action::Install | Action::AddLayer)
+    }
+    pub fn creates_layout(&self) -> bool {
+        matches!(self.action, Action::Install | Action::Layout)
+    }
+}
+
+/// Everything `inspect` read; `plan` looks at nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub lvm: LvmState,
+    pub devices: Vec<Device>,
+    pub image: Option<ImageFacts>,
+    pub boot: Option<BootFacts>,
+}
+
+/// One data volume in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedVolume {
+    pub lv: String,
+    pub mount: String,
+    pub size: Bytes,
+}
+
+/// One step of the plan. Its `id()` is stable (progress events and translations use it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    CreateVg {
+        vg: String,
+        pvs: Vec<String>,
+    },
+    AdoptVg {
+        vg: String,
+    },
+    CreatePool {
+        vg: String,
+        pool: String,
+        data: Bytes,
+        metadata: Bytes,
+    },
+    AdoptPool {
+        vg: String,
+        pool: String,
+        grow_metadata_to: Option<Bytes>,
+    },
+    CreateVolume {
+        vg: String,
+        pool: String,
+        lv: String,
+        size: Bytes,
+        fs: FsType,
+    },
+    WriteBase {
+        vg: String,
+        pool: String,
+        lv: String,
+        size: Bytes,
+        layout: Layout,
+        fs: FsType,
+    },
+    CreateLayer {
+        vg: String,
+        origin: String,
+        layer: String,
+    },
+    ConfigureLayer {
+        vg: String,
+        layer: String,
+        volumes: Vec<PlannedVolume>,
+    },
+    InstallBoot {
+        vg: String,
+        layer: String,
+        nvr: String,
+        kernel_args: Vec<String>,
+    },
+}
+
+impl Step {
+    pub fn id(&self) -> &'static str {
+        match self {
+            Step::CreateVg { .. } => "vg.create",
+            Step::AdoptVg { .. } => "vg.adopt",
+            Step::CreatePool { .. } => "pool.create",
+            Step::AdoptPool { .. } => "pool.adopt",
+            Step::CreateVolume { .. } => "volume.create",
+            Step::WriteBase { .. } => "base.write",
+            Step::CreateLayer { .. } => "layer.create",
+            Step::ConfigureLayer { .. } => "layer.configure",
+            Step::InstallBoot { .. } => "boot.entry",
+        }
+    }
+
+    /// English description (the addon shows its own translation of `id()` instead).
+    pub fn describe(&self) -> String {
+        match self {
+            Step::CreateVg { vg, pvs } => {
+                format!("creating volume group {vg} on {}", pvs.join(", "))
+            }
+            Step::AdoptVg { vg } => format!("adopting volume group {vg}"),
+            Step::CreatePool {
+                vg,
+                pool,
+                data,
+                metadata,
+            } => {
+                format!("creating thin pool {vg}/{pool} ({data}, metadata {metadata})")
+            }
+            Step::AdoptPool { vg, pool, .. } => format!("adopting thin pool {vg}/{pool}"),
+            Step::CreateVolume { vg, lv, size, .. } => {
+                format!("creating data volume {vg}/{lv} ({size})")
+            }
+            Step::WriteBase { vg, lv, .. } => format!("writing base {vg}/{lv}"),
+            Step::CreateLayer { vg, layer, .. } => format!("creating layer {vg}/{layer}"),
+            Step::ConfigureLayer { vg, layer, .. } => format!("configuring layer {vg}/{layer}"),
+            Step::InstallBoot { layer, .. } => format!("installing the boot entry of {layer}"),
+        }
+    }
+}
+
+/// How the VG and pool come to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayoutMode {
+    Create,
+    Adopt,
+    /// Already there (a re-run, or a later base/layer).
+    Present,
+}
+
+/// The plan: what will exist afterwards, and the steps to get there.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    pub schema: u32,
+    pub request: Request,
+    pub vg: String,
+    pub pool: String,
+    pub pvs: Vec<String>,
+    pub layout: LayoutMode,
+    pub pool_size: Bytes,
+    pub pool_metadata: Bytes,
+    /// Estimated free space in the pool when done.
+    pub pool_free_after: Bytes,
+    pub fs: Option<FsType>,
+    pub volumes: Vec<PlannedVolume>,
+    pub image: Option<ImageFacts>,
+    pub base: Option<String>,
+    pub base_size: Option<Bytes>,
+    pub layer: Option<String>,
+    /// The kernel the boot entry will use, when known from the image.
+    pub kernel: Option<String>,
+    pub boot: Option<BootFacts>,
+    /// Things the request wants that already exist (a re-run is a no-op for them).
+    pub present: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+/// Decide the plan, or refuse with a clear precondition error.
+pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
+    for a in &req.kernel_args {
+        if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(precondition(
+                "kernel-arg.invalid",
+                format!("kernel argument {a:?} must be one word"),
+            ));
+        }
+    }
+    if let Some(name) = &req.vg {
+        names::validate_vg_name(name)?;
+    }
+    names::validate_lv_name(&req.pool)?;
+    let image = match (&facts.image, req.needs_image()) {
+        (Some(i), true) => Some(i),
+        (None, true) => {
+            return Err(precondition(
+                "image.required",
+                "this action needs an image: give --image",
+            ))
+        }
+        _ => None,
+    };
+    let boot = if req.needs_boot() {
+        let b = facts.boot.as_ref().ok_or_else(|| {
+            precondition(
+                "boot.required",
+                "give the /boot partition or its mount point with --boot",
+            )
+        })?;
+        if b.size < names::BOOT_MIN {
+            return Err(precondition(
+                "boot.too-small",
+                format!(
+                    "/boot ({}) is {}; imgbased needs at least {} for a kernel per layer",
+                    b.device,
+                    b.size,
+                    names::BOOT_MIN
+                ),
+            ));
+        }
+        Some(b.clone())
+    } else {
+        None
+    };
+    if let Some(i) = image {
+        if i.kernels.is_empty() && req.action == Action::Install {
+            return Err(precondition(
+                "image.no-kernel",
+                format!(
+                    "image {} contains no kernel with an initramfs; it cannot boot",
+                    i.path
+                ),
+            ));
+        }
+    }
+    // The root filesystem type: the image's, else the one asked for, else ext4.
+    let fs = match (image.and_then(|i| i.fs), req.fs) {
+        (Some(img), Some(asked)) if img != asked => {
+            return Err(precondition(
+                "fs.mismatch",
+                format!(
+                    "the image's root filesystem is {}, not {}; leave out --fs",
+                    img.name(),
+                    asked.name()
+                ),
+            ))
+        }
+        (Some(img), _) => Some(img),
+        (None, asked) => asked.or(if req.creates_layout() || image.is_some() {
+            Some(FsType::Ext4)
+        } else {
+            None
+        }),
+    };
+
+    let mut p = Plan {
+        schema: SCHEMA,
+        request: req.clone(),
+        vg: String::new(),
+        pool: req.pool.clone(),
+        pvs: Vec::new(),
+        layout: LayoutMode::Present,
+        pool_size: Bytes(0),
+        pool_metadata: Bytes(0),
+        pool_free_after: Bytes(0),
+        fs,
+        volumes: Vec::new(),
+        image: image.cloned(),
+        base: None,
+        base_size: None,
+        layer: None,
+        kernel: image
+            .and_then(|i| i.kernels.first())
+            .map(|k| k.version.clone()),
+        boot,
+        present: Vec::new(),
+        steps: Vec::new(),
+    };
+    let pool_used = if req.creates_layout() {
+        plan_layout(req, facts, &mut p)?
+    } else {
+        find_layout(req, facts, &mut p)?
+    };
+    let mut pool_used = pool_used;
+
+    // Base.
+    let mut base_nvr: Option<Nvr> = None;
+    if let Some(i) = image {
+        let lv = i.nvr.base_lv();
+        let existing = facts.lvm.lv(&p.vg, &lv);
+        if existing.is_some_and(|l| l.has_tag(names::TAG_BASE)) {
+            p.present.push(format!("base {lv}"));
+        } else {
+            let need = i.rootfs_size.scale(IMAGE_HEADROOM_PERCENT, 100);
+            let limit = p.pool_size.scale(names::POOL_USAGE_LIMIT_PERCENT, 100);
+            if pool_used + need > limit {
+                return Err(precondition(
+                    "pool.too-small",
+                    format!(
+                        "thin pool {}/{} ({}, {} used) cannot take image {} ({} plus headroom) and stay under imgbased's {} % limit; use larger disks or a larger --pool-size",
+                        p.vg, p.pool, p.pool_size, pool_used, i.nvr, i.rootfs_size, names::POOL_USAGE_LIMIT_PERCENT
+                    ),
+                ));
+            }
+            if let Some(other) = existing {
+                // An LV with the NVR's name but no base tag is what an interrupted run leaves:
+                // the tag is the commit point. Only then is it replaced.
+                if !other.pool_lv.eq(&p.pool) || !other.lv_tags.is_empty() {
+                    return Err(precondition(
+                        "base.name-taken",
+                        format!(
+                            "{}/{lv} exists and is not an onn base; remove or rename it",
+                            p.vg
+                        ),
+                    ));
+                }
+            }
+            pool_used = pool_used + need;
+            let newest_base = facts
+                .lvm
+                .lvs_of(&p.vg)
+                .filter(|l| l.has_tag(names::TAG_BASE))
+                .map(|l| l.lv_size)
+                .max()
+                .unwrap_or_default();
+            let size = req
+                .root_size
+                .unwrap_or_else(|| i.rootfs_size.scale(2, 1).max(ROOT_MIN).max(newest_base))
+                .round_up(EXTENT);
+            if size < i.rootfs_size {
+                return Err(precondition(
+                    "root-size.too-small",
+                    format!(
+                        "--root-size {size} is smaller than the image's filesystem ({})",
+                        i.rootfs_size
+                    ),
+                ));
+            }
+            p.base_size = Some(size);
+            p.steps.push(Step::WriteBase {
+                vg: p.vg.clone(),
+                pool: p.pool.clone(),
+                lv: lv.clone(),
+                size,
+                layout: i.layout,
+                fs: fs.unwrap_or(FsType::Ext4),
+            });
+        }
+        p.base = Some(lv);
+        base_nvr = Some(i.nvr.clone());
+    }
+    p.pool_free_after = p.pool_size.saturating_sub(pool_used);
+
+    // Layer and boot entry.
+    if matches!(req.action, Action::Install | Action::AddLayer) {
+        let base = match (base_nvr, &req.base) {
+            (Some(n), _) => n,
+            (None, Some(b)) => {
+                let n = Nvr::parse(b)?;
+                if !facts
+                    .lvm
+                    .lv(&p.vg, b)
+                    .is_some_and(|l| l.has_tag(names::TAG_BASE))
+                {
+                    return Err(not_found(
+                        "base.missing",
+                        format!("there is no base {b} in {}; see `onn list`", p.vg),
+                    ));
+                }
+                n
+            }
+            (None, None) => newest_base(&facts.lvm, &p.vg)?,
+        };
+        let layers = layers_of(&facts.lvm, &p.vg, &base);
+        let (layer, origin) = if req.action == Action::Install && !layers.is_empty() {
+            // A re-run of an install: its first layer is there already.
+            (base.layer_lv(layers[0]), None)
+        } else {
+            let origin = layers.last().map_or(base.base_lv(), |i| base.layer_lv(*i));
+            (
+                base.layer_lv(names::next_layer_index(layers.iter().copied())),
+                Some(origin),
+            )
+        };
+        names::validate_lv_name(&layer)?;
+        match origin {
+            Some(origin) => p.steps.push(Step::CreateLayer {
+                vg: p.vg.clone(),
+                origin,
+                layer: layer.clone(),
+            }),
+            None => p.present.push(format!("layer {layer}")),
+        }
+        let volumes = if p.volumes.is_empty() {
+            existing_volumes(&facts.lvm, &p.vg)
+        } else {
+            p.volumes.clone()
+        };
+        p.steps.push(Step::ConfigureLayer {
+            vg: p.vg.clone(),
+            layer: layer.clone(),
+            volumes,
+        });
+        p.steps.push(Step::InstallBoot {
+            vg: p.vg.clone(),
+            layer: layer.clone(),
+            nvr: base.to_string(),
+            kernel_args: req.kernel_args.clone(),
+        });
+        p.layer = Some(layer);
+    }
+    Ok(p)
+}
+
+/// Plan the VG, pool and volumes (create, adopt, or find them from an earlier run).
+/// Returns the bytes already used in the pool.
+fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
+    let vg = req.vg.clone().unwrap_or_else(|| "onn".into());
+    p.vg = vg.clone();
+    let tagged = facts.lvm.imgbased_vgs();
+    if let Some(other) = tagged.iter().find(|v| v.vg_name != vg) {
+        return Err(precondition(
+            "vg.imgbased-exists",
+            format!(
+                "volume group {} is already managed by imgbased (tag {}); imgbased supports one. Add images to it with `onn base add`, or remove it first",
+                other.vg_name,
+                names::TAG_VG
+            ),
+        ));
+    }
+    if req.adopt {
+        return plan_adopt(req, facts, p, &vg);
+    }
+    if req.pvs.is_empty() {
+        return Err(precondition(
+            "pv.required",
+            "name the disks for the volume group with --pv",
+        ));
+    }
+    let mut pvs: Vec<String> = Vec::new();
+    for given in &req.pvs {
+        let dev = facts
+            .devices
+            .iter()
+            .find(|d| &d.path == given || req_path_matches(given, d))
+            .ok_or_else(|| {
+                not_found(
+                    "device.missing",
+                    format!("device {given} was not inspected"),
+                )
+            })?;
+        if pvs.contains(&dev.path) {
+            return Err(precondition(
+                "pv.duplicate",
+                format!("{given} is named twice"),
+            ));
+        }
+        pvs.push(dev.path.clone());
+    }
+    p.pvs = pvs.clone();
+
+    if let Some(existing) = facts.lvm.vg(&vg) {
+        // Only a VG onn made (tagged) on exactly these disks is resumed; anything else is
+        // someone's data.
+        let mut have: Vec<String> = facts
+            .lvm
+            .pvs_of(&vg)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        have.sort();
+        let mut want = pvs.clone();
+        want.sort();
+        if !existing.has_tag(names::TAG_VG) {
+            return Err(precondition(
+                "vg.exists",
+                format!("volume group {vg} already exists; to use it, pass --adopt; to install elsewhere, choose another --vg"),
+            ));
+        }
+        if have != want {
+            return Err(precondition(
+                "vg.imgbased-exists",
+                format!("imgbased volume group {vg} exists on {}, not on {}; remove it first or name the same disks", have.join(", "), want.join(", ")),
+            ));
+        }
+        p.present.push(format!("volume group {vg}"));
+        let pool = facts
+            .lvm
+            .lv(&vg, &req.pool)
+            .filter(|l| l.has_tag(names::TAG_POOL));
+        let Some(pool) = pool else {
+            // The VG is ours but the pool never got made: carry on from there.
+            return plan_new_pool(req, facts, p, existing.vg_size, existing.vg_extent_size);
+        };
+        p.present.push(format!("thin pool {vg}/{}", req.pool));
+        p.pool_size = pool.lv_size;
+        p.pool_metadata = pool.lv_metadata_size.unwrap_or_default();
+        plan_volumes(req, facts, p);
+        return Ok(pool_used(pool));
+    }
+
+    for d in facts.devices.iter().filter(|d| pvs.contains(&d.path)) {
+        check_free_disk(d, &facts.lvm)?;
+    }
+    let vg_size: Bytes = facts
+        .devices
+        .iter()
+        .filter(|d| pvs.contains(&d.path))
+        .map(|d| d.size.saturating_sub(PV_OVERHEAD).round_down(EXTENT))
+        .sum();
+    p.layout = LayoutMode::Create;
+    p.steps.push(Step::CreateVg {
+        vg: vg.clone(),
+        pvs,
+    });
+    plan_new_pool(req, facts, p, vg_size, EXTENT)
+}
+
+fn req_path_matches(given: &str, d: &Device) -> bool {
+    std::fs::canonicalize(given).is_ok_and(|c| c.to_string_lossy() == d.path)
+}
+
+fn plan_new_pool(
+    req: &Request,
+    facts: &Facts,
+    p: &mut Plan,
+    vg_size: Bytes,
+    extent: Bytes,
+) -> Result<Bytes> {
+    let metadata = lvm::pool_metadata_size(vg_size, extent);
+    // Metadata and its spare copy (LVM keeps one for repairs).
+    let usable = vg_size.saturating_sub(Bytes(2 * metadata.0));
+    let data = match req.pool_size {
+        Some(s) => s.round_up(extent),
+        None => usable.scale(POOL_SHARE_PERCENT, 100).round_down(extent),
+    };
+    if data.0 == 0 || data > usable || data < Bytes::gib(1) {
+        return Err(precondition(
+            "disk.too-small",
+            format!(
+                "the disks give a volume group of {vg_size}: after {} of pool metadata (and its spare) it cannot hold a thin pool of {}; use larger disks",
+                metadata,
+                if data.0 == 0 { Bytes::gib(1) } else { data }
+            ),
+        ));
+    }
+    p.layout = if p.layout == LayoutMode::Present {
+        LayoutMode::Create
+    } else {
+        p.layout
+    };
+    p.pool_size = data;
+    p.pool_metadata = metadata;
+    p.steps.push(Step::CreatePool {
+        vg: p.vg.clone(),
+        pool: p.pool.clone(),
+        data,
+        metadata,
+    });
+    plan_volumes(req, facts, p);
+    Ok(Bytes(0))
+}
+
+fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<Bytes> {
+    let row = facts.lvm.vg(vg).ok_or_else(|| {
+        not_found(
+            "vg.missing",
+            format!("volume group {vg} does not exist; without --adopt onn creates one"),
+        )
+    })?;
+    let pool = facts.lvm.lv(vg, &req.pool).ok_or_else(|| {
+        not_found(
+            "pool.missing",
+            format!(
+                "thin pool {vg}/{} does not exist; name the installer's pool with --pool",
+                req.pool
+            ),
+        )
+    })?;
+    if !pool.is_thin_pool() {
+        return Err(precondition(
+            "pool.not-thin",
+            format!("{vg}/{} is not a thin pool", req.pool),
+        ));
+    }
+    if let Some(other) = facts
+        .lvm
+        .lvs_of(vg)
+        .find(|l| l.has_tag(names::TAG_POOL) && l.lv_name != req.pool)
+    {
+        return Err(precondition(
+            "pool.imgbased-exists",
+            format!(
+                "{vg}/{} is already imgbased's pool; imgbased supports one",
+                other.lv_name
+            ),
+        ));
+    }
+    if facts.lvm.lv(vg, "var").is_none() {
+        return Err(precondition(
+            "var.not-separate",
+            format!("{vg} has no separate /var volume (LV {vg}/var); imgbased needs /var apart from / so layers share it"),
+        ));
+    }
+    p.pvs = facts
+        .lvm
+        .pvs_of(vg)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    p.pool_size = pool.lv_size;
+    let meta = pool.lv_metadata_size.unwrap_or_default();
+    let grow = (meta < names::POOL_METADATA_MIN).then_some(names::POOL_METADATA_MIN);
+    if let Some(g) = grow {
+        let more = g.saturating_sub(meta);
+        // LVM grows the spare too.
+        if row.vg_free < Bytes(2 * more.0) {
+            return Err(precondition(
+                "pool.metadata-no-room",
+                format!("pool {vg}/{} has {meta} of metadata; imgbased needs {g} and the VG has only {} free", req.pool, row.vg_free),
+            ));
+        }
+    }
+    p.pool_metadata = grow.unwrap_or(meta);
+    if row.has_tag(names::TAG_VG) && pool.has_tag(names::TAG_POOL) && grow.is_none() {
+        p.present.push(format!("volume group {vg} (adopted)"));
+    } else {
+        p.layout = LayoutMode::Adopt;
+        if !row.has_tag(names::TAG_VG) {
+            p.steps.push(Step::AdoptVg { vg: vg.to_string() });
+        }
+        p.steps.push(Step::AdoptPool {
+            vg: vg.to_string(),
+            pool: req.pool.clone(),
+            grow_metadata_to: grow,
+        });
+    }
+    plan_volumes(req, facts, p);
+    Ok(pool_used(pool))
+}
+
+/// Plan the data volumes that do not exist yet.
+fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
+    let fs = p.fs.unwrap_or(FsType::Ext4);
+    let set = if req.adopt && req.volumes == VolumeSet::Default {
+        VolumeSet::None
+    } else {
+        req.volumes
+    };
+    for v in set.volumes() {
+        let planned = PlannedVolume {
+            lv: v.lv.clone(),
+            mount: v.mount.clone(),
+            size: v.size,
+        };
+        if facts.lvm.lv(&p.vg, &v.lv).is_some() {
+            p.present.push(format!("data volume {}", v.lv));
+        } else {
+            p.steps.push(Step::CreateVolume {
+                vg: p.vg.clone(),
+                pool: p.pool.clone(),
+                lv: v.lv,
+                size: v.size,
+                fs,
+            });
+        }
+        p.volumes.push(planned);
+    }
+    if p.volumes.is_empty() {
+        p.volumes = existing_volumes(&facts.lvm, &p.vg);
+    }
+}
+
+fn pool_used(pool: &lvm::LvRow) -> Bytes {
+    Bytes((pool.lv_size.0 as f64 * pool.data_percent.unwrap_or(0.0) / 100.0).ceil() as u64)
+}
+
+/// For base/layer actions: the one imgbased VG and pool.
+fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
+    let tagged = facts.lvm.imgbased_vgs();
+    let vg =
+        match (&req.vg, tagged.as_slice()) {
+            (Some(v), _) if tagged.iter().any(|t| &t.vg_name == v) => v.clone(),
+            (Some(v), _) => return Err(not_found(
+                "vg.missing",
+                format!(
+                    "{v} is not an imgbased volume group; run `onn layout` or `onn install` first"
+                ),
+            )),
+            (None, [one]) => one.vg_name.clone(),
+            (None, []) => {
+                return Err(not_found(
+                    "vg.missing",
+                    "there is no imgbased volume group; run `onn install` or `onn layout` first",
+                ))
+            }
+            (None, many) => {
+                return Err(precondition(
+                    "vg.imgbased-many",
+                    format!(
+                        "{} volume groups carry {}; imgbased needs exactly one. Name one with --vg",
+                        many.len(),
+                        names::TAG_VG
+                    ),
+                ))
+            }
+        };
+    let pool = facts
+        .lvm
+        .lvs_of(&vg)
+        .find(|l| l.has_tag(names::TAG_POOL))
+        .ok_or_else(|| {
+            not_found(
+                "pool.missing",
+                format!("{vg} has no thin pool tagged {}", names::TAG_POOL),
+            )
+        })?;
+    p.vg = vg.clone();
+    p.pool = pool.lv_name.clone();
+    p.pvs = facts
+        .lvm
+        .pvs_of(&vg)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    p.pool_size = pool.lv_size;
+    p.pool_metadata = pool.lv_metadata_size.unwrap_or_default();
+    p.volumes = existing_volumes(&facts.lvm, &vg);
+    Ok(pool_used(pool))
+}
+
+/// Refuse a disk that holds anything: a mount, a holder, partitions, a filesystem or a VG.
+fn check_free_disk(d: &Device, lvm: &LvmState) -> Result<()> {
+    let path = &d.path;
+    if !d.mounts.is_empty() {
+        return Err(precondition(
+            "pv.mounted",
+            format!(
+                "{path} is in use: mounted on {}; unmount it or choose another disk",
+                d.mounts.join(", ")
+            ),
+        ));
+    }
+    if !d.holders.is_empty() {
+        return Err(precondition(
+            "pv.in-use",
+            format!(
+                "{path} is in use by {}; choose another disk",
+                d.holders.join(", ")
+            ),
+        ));
+    }
+    if d.busy {
+        return Err(precondition(
+            "pv.in-use",
+            format!("{path} is in use (the kernel refused exclusive access); choose another disk"),
+        ));
+    }
+    if let Some(pt) = &d.partition_table {
+        return Err(precondition(
+            "pv.partitioned",
+            format!("{path} has a {pt} partition table; onn will not overwrite partitions. Wipe it (wipefs -a {path}) if it holds nothing you need"),
+        ));
+    }
+    match d.signature.as_deref() {
+        None => Ok(()),
+        Some("LVM2_member") => match lvm.pv(path) {
+            Some(pv) if !pv.vg_name.is_empty() => Err(precondition(
+                "pv.other-vg",
+                format!("{path} belongs to volume group {}; onn will not take disks of another VG", pv.vg_name),
+            )),
+            // An LVM label without a VG holds no data.
+            _ => Ok(()),
+        },
+        Some(sig) => Err(precondition(
+            "pv.signature",
+            format!("{path} holds a {sig} signature (existing data); wipe it (wipefs -a {path}) if you mean to reuse the disk"),
+        )),
+    }
+}
+
+/// Bases in a VG, by their NVR.
+pub fn bases(lvm: &LvmState, vg: &str) -> Vec<Nvr> {
+    lvm.lvs_of(vg)
+        .filter(|l| l.has_tag(names::TAG_BASE))
+        .filter_map(|l| match ImageName::parse(&l.lv_name) {
+            Some(ImageName::Base(n)) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Layer indexes of a base, ascending.
+pub fn layers_of(lvm: &LvmState, vg: &str, base: &Nvr) -> Vec<u32> {
+    let mut v: Vec<u32> = lvm
+        .lvs_of(vg)
+        .filter(|l| l.has_tag(names::TAG_LAYER))
+        .filter_map(|l| match ImageName::parse(&l.lv_name) {
+            Some(ImageName::Layer(n, i)) if &n == base => Some(i),
+            _ => None,
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn newest_base(lvm: &LvmState, vg: &str) -> Result<Nvr> {
+    let mut all = bases(lvm, vg);
+    if all.is_empty() {
+        return Err(not_found(
+            "base.missing",
+            format!("{vg} holds no base; add one with `onn base add IMAGE`"),
+        ));
+    }
+    let mut newest = all.remove(0);
+    for b in all {
+        if b.compare(&newest)? == std::cmp::Ordering::Greater {
+            newest = b;
+        }
+    }
+    Ok(newest)
+}
+
+/// Data volumes in a VG, parents first, with their mount points (imgbased's naming reversed).
+pub fn existing_volumes(lvm: &LvmState, vg: &str) -> Vec<PlannedVolume> {
+    let mut v: Vec<PlannedVolume> = lvm
+        .lvs_of(vg)
+        .filter(|l| l.has_tag(names::TAG_VOLUME))
+        .map(|l| PlannedVolume {
+            lv: l.lv_name.clone(),
+            mount: format!("/{}", l.lv_name.replace('_', "/").replace("--", "-")),
+            size: l.lv_size,
+        })
+        .collect();
+    v.sort_by(|a, b| a.mount.cmp(&b.mount));
+    v
+}
+
+#[cfg(test)]
+mod tests;
