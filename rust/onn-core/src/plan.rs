@@ -24,6 +24,8 @@ const POOL_SHARE_PERCENT: u64 = 80;
 /// Headroom for writing an image: the pool must stay under imgbased's 80 % check limit
 /// after writing the image's filesystem plus 10 % (data volumes get /var's content).
 const IMAGE_HEADROOM_PERCENT: u64 = 110;
+/// Smallest pool onn creates.
+const POOL_MIN: Bytes = Bytes(256 * MIB);
 /// Smallest default root LV (virtual size; thin, so it costs nothing until written).
 const ROOT_MIN: Bytes = Bytes(10 * GIB);
 
@@ -623,13 +625,13 @@ fn plan_new_pool(
         Some(s) => s.round_up(extent),
         None => usable.scale(POOL_SHARE_PERCENT, 100).round_down(extent),
     };
-    if data.0 == 0 || data > usable || data < Bytes::gib(1) {
+    if data < POOL_MIN || data > usable {
         return Err(precondition(
             "disk.too-small",
             format!(
                 "the disks give a volume group of {vg_size}: after {} of pool metadata (and its spare) it cannot hold a thin pool of {}; use larger disks",
                 metadata,
-                if data.0 == 0 { Bytes::gib(1) } else { data }
+                data.max(POOL_MIN)
             ),
         ));
     }
@@ -767,33 +769,34 @@ fn pool_used(pool: &lvm::LvRow) -> Bytes {
 /// For base/layer actions: the one imgbased VG and pool.
 fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
     let tagged = facts.lvm.imgbased_vgs();
-    let vg =
-        match (&req.vg, tagged.as_slice()) {
-            (Some(v), _) if tagged.iter().any(|t| &t.vg_name == v) => v.clone(),
-            (Some(v), _) => return Err(not_found(
+    let vg = match (&req.vg, tagged.as_slice()) {
+        (Some(v), _) if tagged.iter().any(|t| &t.vg_name == v) => v.clone(),
+        (Some(v), _) => {
+            return Err(not_found(
                 "vg.missing",
                 format!(
                     "{v} is not an imgbased volume group; run `onn layout` or `onn install` first"
                 ),
-            )),
-            (None, [one]) => one.vg_name.clone(),
-            (None, []) => {
-                return Err(not_found(
-                    "vg.missing",
-                    "there is no imgbased volume group; run `onn install` or `onn layout` first",
-                ))
-            }
-            (None, many) => {
-                return Err(precondition(
-                    "vg.imgbased-many",
-                    format!(
-                        "{} volume groups carry {}; imgbased needs exactly one. Name one with --vg",
-                        many.len(),
-                        names::TAG_VG
-                    ),
-                ))
-            }
-        };
+            ))
+        }
+        (None, [one]) => one.vg_name.clone(),
+        (None, []) => {
+            return Err(not_found(
+                "vg.missing",
+                "there is no imgbased volume group; run `onn install` or `onn layout` first",
+            ))
+        }
+        (None, many) => {
+            return Err(precondition(
+                "vg.imgbased-many",
+                format!(
+                    "{} volume groups carry {}; imgbased needs exactly one. Name one with --vg",
+                    many.len(),
+                    names::TAG_VG
+                ),
+            ))
+        }
+    };
     let pool = facts
         .lvm
         .lvs_of(&vg)

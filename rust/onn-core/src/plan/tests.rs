@@ -1,1 +1,311 @@
+use super::*;
+use crate::error::{id_of, kind_of, Kind};
+use crate::image::Kernel;
+use crate::lvm::{parse_report, LvRow, PvRow, VgRow};
 
+fn disk(path: &str, gib: u64) -> Device {
+    Device {
+        path: path.into(),
+        size: Bytes::gib(gib),
+        signature: None,
+        partition_table: None,
+        mounts: vec![],
+        holders: vec![],
+        busy: false,
+    }
+}
+
+fn image() -> ImageFacts {
+    ImageFacts {
+        path: "/srv/onn-demo.squashfs.img".into(),
+        size: Bytes::mib(300),
+        sha256: None,
+        layout: Layout::Liveos,
+        nvr: Nvr::parse("onn-demo-1.0-0.20261125.0").unwrap(),
+        fs: Some(FsType::Ext4),
+        rootfs_size: Bytes::mib(900),
+        kernels: vec![Kernel {
+            version: "6.1.0-28-amd64".into(),
+            linux: "boot/vmlinuz-6.1.0-28-amd64".into(),
+            initrd: "boot/initrd.img-6.1.0-28-amd64".into(),
+        }],
+        cmdline: "console=ttyS0".into(),
+    }
+}
+
+fn boot(gib: u64) -> BootFacts {
+    BootFacts {
+        given: "/dev/vda".into(),
+        device: "/dev/vda".into(),
+        size: Bytes::gib(gib),
+        uuid: "0b7c5b4c-0000-4000-8000-000000000001".into(),
+        fstype: "ext4".into(),
+    }
+}
+
+fn fresh() -> Facts {
+    Facts {
+        lvm: LvmState::default(),
+        devices: vec![disk("/dev/vdb", 20), disk("/dev/vdc", 20)],
+        image: Some(image()),
+        boot: Some(boot(1)),
+    }
+}
+
+fn install_request() -> Request {
+    Request {
+        image: Some("/srv/onn-demo.squashfs.img".into()),
+        pvs: vec!["/dev/vdb".into(), "/dev/vdc".into()],
+        boot: Some("/dev/vda".into()),
+        ..Request::new(Action::Install)
+    }
+}
+
+/// The state a completed install leaves (real lvm2 output, see tests/fixtures/README.md).
+fn installed() -> Facts {
+    let lvs: Vec<LvRow> =
+        parse_report(include_bytes!("../../tests/fixtures/lvs.json"), "lv").unwrap();
+    let vgs: Vec<VgRow> =
+        parse_report(include_bytes!("../../tests/fixtures/vgs.json"), "vg").unwrap();
+    let pvs: Vec<PvRow> =
+        parse_report(include_bytes!("../../tests/fixtures/pvs.json"), "pv").unwrap();
+    let mut devs = vec![disk("/dev/ubda", 8), disk("/dev/ubdb", 8)];
+    for d in &mut devs {
+        d.signature = Some("LVM2_member".into());
+        d.busy = true; // its LVs are active
+    }
+    Facts {
+        lvm: LvmState { pvs, vgs, lvs },
+        devices: devs,
+        image: Some(image()),
+        boot: Some(boot(1)),
+    }
+}
+
+fn refusal(req: &Request, facts: &Facts) -> &'static str {
+    let err = plan(req, facts).unwrap_err();
+    assert_eq!(kind_of(&err), Kind::Precondition, "{err:#}");
+    id_of(&err)
+}
+
+#[test]
+fn install_plan_golden() {
+    let p = plan(&install_request(), &fresh()).unwrap();
+    let json = serde_json::to_string_pretty(&p).unwrap() + "\n";
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/plan-install.json");
+    if std::env::var_os("ONN_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &json).unwrap();
+    }
+    assert_eq!(
+        json,
+        std::fs::read_to_string(&golden).unwrap(),
+        "rerun with ONN_UPDATE_GOLDEN=1 and review the diff"
+    );
+    // What a reader of the golden file would check by eye:
+    let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
+    assert_eq!(
+        ids,
+        [
+            "vg.create",
+            "pool.create",
+            "volume.create",
+            "volume.create",
+            "volume.create",
+            "volume.create",
+            "volume.create",
+            "volume.create",
+            "volume.create",
+            "base.write",
+            "layer.create",
+            "layer.configure",
+            "boot.entry"
+        ]
+    );
+    assert!(p.pool_metadata >= Bytes::gib(1));
+    assert_eq!(p.layer.as_deref(), Some("onn-demo-1.0-0.20261125.0+1"));
+}
+
+#[test]
+fn plan_is_deterministic() {
+    assert_eq!(
+        plan(&install_request(), &fresh()).unwrap(),
+        plan(&install_request(), &fresh()).unwrap()
+    );
+}
+
+#[test]
+fn minimal_volumes_and_none() {
+    let mut req = install_request();
+    req.volumes = VolumeSet::Minimal;
+    let p = plan(&req, &fresh()).unwrap();
+    assert_eq!(
+        p.volumes
+            .iter()
+            .map(|v| v.mount.as_str())
+            .collect::<Vec<_>>(),
+        ["/var"]
+    );
+    assert_eq!(p.volumes[0].size, Bytes::gib(8));
+}
+
+#[test]
+fn rerun_of_a_completed_install_creates_nothing() {
+    let mut req = install_request();
+    req.pvs = vec!["/dev/ubda".into(), "/dev/ubdb".into()];
+    req.volumes = VolumeSet::Minimal;
+    let p = plan(&req, &installed()).unwrap();
+    let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
+    // Only the idempotent rewrites of the layer's files and boot entry remain.
+    assert_eq!(ids, ["layer.configure", "boot.entry"]);
+    assert!(p
+        .present
+        .iter()
+        .any(|s| s == "base onn-demo-1.0-0.20261125.0"));
+    assert!(p
+        .present
+        .iter()
+        .any(|s| s == "layer onn-demo-1.0-0.20261125.0+1"));
+}
+
+#[test]
+fn refuses_disks_that_hold_data() {
+    let req = install_request();
+    let cases: [(fn(&mut Device), &str); 6] = [
+        (|d| d.mounts = vec!["/mnt".into()], "pv.mounted"),
+        (|d| d.holders = vec!["dm-0".into()], "pv.in-use"),
+        (|d| d.busy = true, "pv.in-use"),
+        (|d| d.partition_table = Some("gpt".into()), "pv.partitioned"),
+        (|d| d.signature = Some("ext4".into()), "pv.signature"),
+        (|d| d.signature = Some("xfs".into()), "pv.signature"),
+    ];
+    for (spoil, id) in cases {
+        let mut f = fresh();
+        spoil(&mut f.devices[1]);
+        assert_eq!(refusal(&req, &f), id);
+    }
+    let mut f = fresh();
+    f.devices[0].signature = Some("LVM2_member".into());
+    f.lvm.pvs.push(PvRow {
+        pv_name: "/dev/vdb".into(),
+        vg_name: "data".into(),
+        pv_size: Bytes::gib(20),
+    });
+    assert_eq!(refusal(&req, &f), "pv.other-vg");
+}
+
+#[test]
+fn refuses_an_existing_imgbased_vg_on_other_disks() {
+    let f = Facts {
+        devices: vec![disk("/dev/vdb", 20), disk("/dev/vdc", 20)],
+        ..installed()
+    };
+    assert_eq!(refusal(&install_request(), &f), "vg.imgbased-exists");
+    let mut req = install_request();
+    req.vg = Some("other".into());
+    assert_eq!(refusal(&req, &f), "vg.imgbased-exists");
+}
+
+#[test]
+fn refuses_small_boot_small_disks_and_large_images() {
+    let mut f = fresh();
+    f.boot = Some(boot(0));
+    assert_eq!(refusal(&install_request(), &f), "boot.too-small");
+
+    let mut f = fresh();
+    f.devices = vec![disk("/dev/vdb", 1), disk("/dev/vdc", 1)];
+    assert_eq!(refusal(&install_request(), &f), "disk.too-small");
+
+    let mut f = fresh();
+    f.image.as_mut().unwrap().rootfs_size = Bytes::gib(30);
+    let id = refusal(&install_request(), &f);
+    assert_eq!(id, "pool.too-small");
+    let msg = format!("{:#}", plan(&install_request(), &f).unwrap_err());
+    assert!(
+        msg.contains("onn-demo-1.0-0.20261125.0") && msg.contains("30 GiB"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn refuses_images_without_kernel_and_fs_mismatch() {
+    let mut f = fresh();
+    f.image.as_mut().unwrap().kernels.clear();
+    assert_eq!(refusal(&install_request(), &f), "image.no-kernel");
+    let mut req = install_request();
+    req.fs = Some(FsType::Xfs);
+    assert_eq!(refusal(&req, &fresh()), "fs.mismatch");
+    let mut req = install_request();
+    req.kernel_args = vec!["a b".into()];
+    assert_eq!(refusal(&req, &fresh()), "kernel-arg.invalid");
+}
+
+#[test]
+fn second_base_and_next_layer() {
+    let mut f = installed();
+    let mut img = image();
+    img.nvr = Nvr::parse("onn-demo-1.1-0.20261125.0").unwrap();
+    img.rootfs_size = Bytes::mib(200);
+    f.image = Some(img);
+    let req = Request {
+        image: Some("/srv/b.img".into()),
+        ..Request::new(Action::AddBase)
+    };
+    let p = plan(&req, &f).unwrap();
+    assert_eq!(p.steps.len(), 1);
+    match &p.steps[0] {
+        // The new base is as large as the existing one (imgbased sizes new bases that way).
+        Step::WriteBase { lv, size, .. } => {
+            assert_eq!(lv, "onn-demo-1.1-0.20261125.0");
+            assert_eq!(*size, Bytes::gib(10));
+        }
+        s => panic!("unexpected {s:?}"),
+    }
+
+    let req = Request {
+        boot: Some("/boot".into()),
+        ..Request::new(Action::AddLayer)
+    };
+    let p = plan(&req, &installed()).unwrap();
+    assert_eq!(
+        p.steps[0],
+        Step::CreateLayer {
+            vg: "onn".into(),
+            origin: "onn-demo-1.0-0.20261125.0+1".into(),
+            layer: "onn-demo-1.0-0.20261125.0+2".into()
+        }
+    );
+    // Layers see the existing data volume.
+    assert!(
+        matches!(&p.steps[1], Step::ConfigureLayer { volumes, .. } if volumes[0].mount == "/var")
+    );
+
+    let req = Request {
+        boot: Some("/boot".into()),
+        base: Some("onn-demo-9-9".into()),
+        ..Request::new(Action::AddLayer)
+    };
+    let err = plan(&req, &installed()).unwrap_err();
+    assert_eq!(kind_of(&err), Kind::NotFound);
+}
+
+#[test]
+fn adopt_needs_separate_var_and_tags_pool() {
+    let mut f = installed();
+    for l in &mut f.lvm.lvs {
+        l.lv_tags.clear();
+    }
+    for v in &mut f.lvm.vgs {
+        v.vg_tags.clear();
+    }
+    let req = Request {
+        adopt: true,
+        vg: Some("onn".into()),
+        ..Request::new(Action::Layout)
+    };
+    let p = plan(&req, &f).unwrap();
+    let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
+    assert_eq!(ids, ["vg.adopt", "pool.adopt"]);
+    f.lvm.lvs.retain(|l| l.lv_name != "var");
+    assert_eq!(refusal(&req, &f), "var.not-separate");
+}

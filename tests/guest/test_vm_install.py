@@ -1,0 +1,231 @@
+"""Real installs into real LVM thin pools (guest tier)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import GIB, Disks, Mounted, blkid, lvs, onn, run, tree_manifest, vg_tags
+
+DEMO_LAYER = "onn-demo-1.0-0.20261125.0+1"
+
+
+def install(image: dict[str, object], pvs: list[str], boot: str, *extra: str) -> dict[str, object]:
+    argv = ["install", "--image", str(image["path"]), "--boot", boot, "--json"]
+    for pv in pvs:
+        argv += ["--pv", pv]
+    return json.loads(onn(*argv, *extra).stdout)
+
+
+def expected_entry(nvr: str, layer: str, kver: str, boot_uuid: str, image_args: str) -> str:
+    """The BLS entry exactly as REFERENCE §1 describes it."""
+    options = (
+        f"{image_args} rd.lvm.lv=onn/{layer} root=/dev/onn/{layer} boot=UUID={boot_uuid} "
+        f"rootflags=discard img.bootid={layer}"
+    )
+    return (
+        f"title {nvr} ({kver})\nversion {kver}\nlinux /{layer}/vmlinuz-{kver}\n"
+        f"initrd /{layer}/initramfs-{kver}.img\noptions {options}\n"
+        "grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n"
+    )
+
+
+def assert_imgbased_layout(base: str, layer: str, volumes: list[str]) -> dict[str, dict[str, str]]:
+    lv = lvs()
+    assert "imgbased:vg" in vg_tags()
+    pool = lv["pool00"]
+    assert pool["lv_attr"].startswith("t") and pool["lv_tags"] == "imgbased:pool"
+    assert pool["lv_profile"] == "imgbased-pool"
+    assert int(pool["lv_metadata_size"]) >= GIB
+    assert lv[base]["lv_tags"] == "imgbased:base"
+    assert lv[base]["lv_permissions"] == "read-only"
+    assert lv[base]["lv_skip_activation"] == "skip activation"
+    assert lv[layer]["lv_tags"] == "imgbased:layer"
+    assert lv[layer]["lv_permissions"] == "writeable"
+    assert lv[layer]["lv_skip_activation"] == ""
+    assert lv[layer]["origin"] == base
+    for v in volumes:
+        assert lv[v]["lv_tags"] == "imgbased:volume" and lv[v]["pool_lv"] == "pool00"
+    return lv
+
+
+def test_vm_install_demo_image_boots_later(
+    disks: Disks, images: dict[str, dict[str, object]], work: Path, tmp_path: Path
+) -> None:
+    """The main job: the demo image onto two disks; the disk files stay for the qemu boot test."""
+    demo = images["demo-1.0"]
+    # Files in the shared work dir, so the host can boot them after the guest run.
+    disks.where = work / "demo"
+    disks.keep = True
+    disks.where.mkdir(parents=True, exist_ok=True)
+    boot = disks.boot()
+    pv0 = disks.add("pv0", 20 * GIB)
+    pv1 = disks.add("pv1", 20 * GIB)
+    out = install(demo, [pv0, pv1], boot, "--sha256", str(demo["sha256"]))
+    assert out["layer"] == DEMO_LAYER
+    nvr = str(demo["nvr"])
+    volumes = ["var", "var_crash", "var_log", "var_log_audit", "var_tmp", "home", "tmp"]
+    assert_imgbased_layout(nvr, DEMO_LAYER, volumes)
+    assert blkid(f"/dev/onn/{nvr}", "UUID") != blkid(f"/dev/onn/{DEMO_LAYER}", "UUID")
+    for v in volumes:
+        assert blkid(f"/dev/onn/{v}", "TYPE") == "ext4"
+
+    kver = str(demo["kernel_versions"][0])  # type: ignore[index]
+    boot_uuid = blkid(boot, "UUID")
+    with Mounted(boot, tmp_path / "boot") as b:
+        entry = (b / "loader/entries" / f"{DEMO_LAYER}-{kver}.conf").read_text()
+        assert entry == expected_entry(nvr, DEMO_LAYER, kver, boot_uuid, "console=ttyS0 systemd.show_status=1")
+        assert (b / DEMO_LAYER / f"vmlinuz-{kver}").stat().st_size > 1 << 20
+        assert (b / DEMO_LAYER / f"initramfs-{kver}.img").stat().st_size > 1 << 20
+        assert f"saved_entry={DEMO_LAYER}-{kver}\n" in (b / "grub2/grubenv").read_text()
+        check = onn("check", "--boot", str(b))
+        assert check.stdout.count("ok ") >= 8 and "FAILED" not in check.stdout
+    with Mounted(f"/dev/onn/{DEMO_LAYER}", tmp_path / "layer") as root:
+        fstab = (root / "etc/fstab").read_text().splitlines()
+        assert f"/dev/onn/{DEMO_LAYER} / ext4 defaults,discard 1 1" in fstab
+        assert f"UUID={boot_uuid} /boot ext4 defaults 1 2" in fstab
+        for v in volumes:
+            mount = "/" + v.replace("_", "/")
+            assert f"/dev/onn/{v} {mount} ext4 defaults,discard 1 2" in fstab
+        assert "thin_pool_autoextend_threshold = 70" in (root / "etc/lvm/profile/imgbased-pool.profile").read_text()
+    with Mounted("/dev/onn/var", tmp_path / "var") as var:
+        # /var got the image's content (the installed system's dpkg state lives there).
+        assert (var / "lib/dpkg/status").stat().st_size > 0
+    assert onn("list").stdout == f"{nvr}\n +- {DEMO_LAYER}\n"
+
+    # A second image: a second base and its layer, which becomes the default.
+    demo2 = images["demo-1.1"]
+    nvr2 = str(demo2["nvr"])
+    onn("base", "add", str(demo2["path"]), "--sha256", str(demo2["sha256"]))
+    with Mounted(boot, tmp_path / "boot", "rw") as b:
+        onn("layer", "add", "--boot", str(b))
+        assert f"saved_entry={nvr2}+1-{kver}\n" in (b / "grub2/grubenv").read_text()
+        assert onn("check", "--boot", str(b)).returncode == 0
+    assert onn("list").stdout == f"{nvr}\n +- {DEMO_LAYER}\n{nvr2}\n +- {nvr2}+1\n"
+    assert_imgbased_layout(nvr2, f"{nvr2}+1", volumes)
+
+
+@pytest.mark.parametrize("name", ["tiny-ext4", "tiny-xfs"])
+def test_vm_base_is_the_image_filesystem_exactly(
+    name: str, disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    img = images[name]
+    fs = str(img["fs"])
+    boot = disks.boot()
+    pv = disks.add("pv0", 12 * GIB)
+    out = install(img, [pv], boot, "--volumes", "minimal")
+    nvr = str(img["nvr"])
+    layer = f"{nvr}+1"
+    assert out["copy"]["skipped_zero"] > 0  # a fresh thin LV reads zeros: zero blocks are skipped
+    assert_imgbased_layout(nvr, layer, ["var"])
+    assert blkid("/dev/onn/var", "TYPE") == fs  # data volumes take the root's filesystem type
+    assert len({blkid(f"/dev/onn/{lv}", "UUID") for lv in (nvr, layer)}) == 2
+
+    with Mounted(str(img["path"]), tmp_path / "sq", "ro,loop") as sq:
+        ro = "ro,loop,noload" if fs == "ext4" else "ro,loop,norecovery,nouuid"
+        with Mounted(str(sq / "LiveOS/rootfs.img"), tmp_path / "img", ro) as image_root:
+            want = tree_manifest(image_root)
+        run(
+            [
+                "lvm",
+                "lvchange",
+                "--activate",
+                "y",
+                "--ignoreactivationskip",
+                f"onn/{nvr}",
+            ]
+        )
+        base_opts = "ro,noload" if fs == "ext4" else "ro,norecovery,nouuid"
+        with Mounted(f"/dev/onn/{nvr}", tmp_path / "base", base_opts) as base_root:
+            got = tree_manifest(base_root)
+    assert got == want
+    assert "usr/share/imgbase/build/meta/nvr" in got
+    # The filesystem was grown to the LV (10 GiB by default), far beyond the image's size.
+    size = int(run(["blockdev", "--getsize64", f"/dev/onn/{nvr}"]).stdout)
+    assert size >= 10 * GIB
+
+
+def test_vm_plain_tree_image_is_copied_into_a_new_filesystem(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    img = images["tiny-tree"]
+    boot = disks.boot()
+    pv = disks.add("pv0", 12 * GIB)
+    install(img, [pv], boot, "--volumes", "minimal", "--fs", "xfs")
+    nvr = str(img["nvr"])
+    assert blkid(f"/dev/onn/{nvr}", "TYPE") == "xfs"
+    with Mounted(str(img["path"]), tmp_path / "sq", "ro,loop") as sq:
+        want = tree_manifest(sq)
+    run(["lvm", "lvchange", "--activate", "y", "--ignoreactivationskip", f"onn/{nvr}"])
+    with Mounted(f"/dev/onn/{nvr}", tmp_path / "base", "ro,norecovery,nouuid") as base_root:
+        got = tree_manifest(base_root)
+    # Owners, modes, hard links, symlinks and contents survive (UML's squashfs hides xattrs, so
+    # both sides are compared as this kernel sees them).
+    assert got == want
+    hard = [k for k, v in got.items() if v[0] == "file" and v[-1] is not None]
+    assert len(hard) >= 2
+
+
+def test_vm_rerun_is_a_no_op_and_layer_add_takes_the_next_index(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    img = images["tiny-ext4"]
+    boot = disks.boot()
+    pv = disks.add("pv0", 12 * GIB)
+    install(img, [pv], boot, "--volumes", "minimal")
+    before = lvs()
+    again = install(img, [pv], boot, "--volumes", "minimal")
+    assert again["created"] == []
+    assert lvs().keys() == before.keys()
+    nvr = str(img["nvr"])
+    with Mounted(boot, tmp_path / "boot", "rw") as b:
+        out = json.loads(onn("layer", "add", "--boot", str(b), "--json").stdout)
+        assert out["layer"] == f"{nvr}+2"
+        assert lvs()[f"{nvr}+2"]["origin"] == f"{nvr}+1"  # imgbased: a new layer snapshots the latest
+        entries = sorted(p.name for p in (b / "loader/entries").iterdir())
+        assert entries == [f"{nvr}+1-6.1.0-tiny.conf", f"{nvr}+2-6.1.0-tiny.conf"]
+        # A missing boot entry makes `onn check` fail with exit status 1, naming the layer.
+        (b / "loader/entries" / f"{nvr}+1-6.1.0-tiny.conf").unlink()
+        failed = onn("check", "--boot", str(b), check=False)
+        assert failed.returncode == 1
+        assert re.search(rf"FAILED +boot.entries .*{re.escape(nvr)}\+1", failed.stdout)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "vg.create",
+        "pool.create",
+        "volume.create",
+        "base.write",
+        "layer.create",
+        "layer.configure",
+    ],
+)
+def test_vm_failure_midway_is_undone_and_rerun_completes(
+    step: str, disks: Disks, images: dict[str, dict[str, object]]
+) -> None:
+    img = images["tiny-ext4"]
+    boot = disks.boot()
+    pv = disks.add("pv0", 12 * GIB)
+    failed = onn(
+        "install",
+        "--image",
+        str(img["path"]),
+        "--pv",
+        pv,
+        "--boot",
+        boot,
+        "--volumes",
+        "minimal",
+        check=False,
+        env={"ONN_FAIL_AFTER": step},
+    )
+    assert failed.returncode != 0 and f"fault injected after {step}" in failed.stderr
+    # Nothing this run created is left: no VG, no LVM label on the disk.
+    assert run(["lvm", "vgs", "onn"], check=False).returncode != 0
+    assert blkid(pv, "TYPE") == ""
+    out = install(img, [pv], boot, "--volumes", "minimal")
+    assert out["layer"] == f"{img['nvr']}+1"

@@ -1,0 +1,834 @@
+#!/usr/bin/env python3
+"""Cached builder of the squashfs OS images that onn's tests install.
+
+Usage::
+
+    python3 tests/images/build.py [NAME ...]   # build (or reuse) images, print "NAME PATH"
+    python3 tests/images/build.py --list       # list the image names
+    python3 tests/images/build.py --json [NAME ...]  # print {name: facts}
+
+or, from Python (with tests/images on sys.path)::
+
+    from build import ensure_image
+    path = ensure_image("tiny-ext4")
+
+Images live in ``${ONN_CACHE:-$HOME/.cache/onn}/images/<name>-<key>.squashfs.img``
+where ``key`` is the first 12 hex digits of sha256(this file's bytes + the image's
+parameters), so editing this script or an image's parameters makes a new image.
+Next to each image are ``<image>.sha256`` (hex digest) and ``<image>.json`` (facts).
+See README.md in this directory for what each image contains.
+
+Building needs root (loop devices, chroot, file ownership) and these host tools:
+debootstrap, squashfs-tools, e2fsprogs, xfsprogs, util-linux, coreutils.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+MIB = 1024 * 1024
+SCRIPT = Path(__file__).resolve()
+_T0 = time.monotonic()
+
+# Absolute paths of the host tools; resolved through PATH only if missing there.
+TOOLS: dict[str, str] = {
+    "chroot": "/usr/sbin/chroot",
+    "cp": "/usr/bin/cp",
+    "debootstrap": "/usr/sbin/debootstrap",
+    "losetup": "/usr/sbin/losetup",
+    "mkfs.ext4": "/usr/sbin/mkfs.ext4",
+    "mkfs.xfs": "/usr/sbin/mkfs.xfs",
+    "mksquashfs": "/usr/bin/mksquashfs",
+    "mount": "/usr/bin/mount",
+    "umount": "/usr/bin/umount",
+}
+
+# Environment for commands run inside a chroot: nothing from the host except
+# proxy settings (a host TMPDIR, for example, would not exist in there).
+CHROOT_ENV_BASE: dict[str, str] = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LC_ALL": "C",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "DEBCONF_NONINTERACTIVE_SEEN": "true",
+}
+PASSTHROUGH_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+
+
+class BuildError(RuntimeError):
+    """An image could not be built."""
+
+
+class CommandError(BuildError):
+    """An external command failed."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str, stdout: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        self.stdout = stdout
+        tail = _tail(stderr) or _tail(stdout)
+        super().__init__(
+            f"command failed with exit status {returncode}: {' '.join(self.argv)}\n--- output tail ---\n{tail}"
+        )
+
+
+def _tail(text: str, lines: int = 30, chars: int = 4000) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])[-chars:]
+
+
+def log(msg: str) -> None:
+    print(f"[images {time.monotonic() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def tool(name: str) -> str:
+    path = TOOLS.get(name, name)
+    if os.path.isabs(path) and os.access(path, os.X_OK):
+        return path
+    found = shutil.which(os.path.basename(path))
+    if found is None:
+        raise BuildError(f"required tool {name!r} not found (expected at {path})")
+    return found
+
+
+def run(
+    argv: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one external program (argv list, no shell), capture its output.
+
+    ``env`` replaces the environment if given (LC_ALL=C is always forced);
+    otherwise the host environment is used with LC_ALL=C.  Raises
+    CommandError naming the command and carrying the stderr tail on failure.
+    """
+    full_env = dict(os.environ) if env is None else dict(env)
+    full_env["LC_ALL"] = "C"
+    if env is None:
+        full_env["PATH"] = full_env.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=full_env,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BuildError(f"command timed out after {timeout}s: {' '.join(argv)}") from exc
+    except OSError as exc:
+        raise BuildError(f"cannot run {' '.join(argv)}: {exc}") from exc
+    if proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, proc.stderr, proc.stdout)
+    return proc
+
+
+def chroot_env() -> dict[str, str]:
+    env = dict(CHROOT_ENV_BASE)
+    env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
+    return env
+
+
+def run_chroot(root: Path, argv: list[str], *, extra_env: Mapping[str, str] | None = None) -> str:
+    env = chroot_env()
+    env.update(extra_env or {})
+    return run([tool("chroot"), str(root), *argv], env=env).stdout
+
+
+# --------------------------------------------------------------------------
+# mounts and safe cleanup
+
+
+def _mount_points() -> list[str]:
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            raw = line.split()[4]
+            points.append(raw.encode().decode("unicode_escape"))  # \040 -> space
+    return points
+
+
+def umount(target: Path) -> None:
+    try:
+        run([tool("umount"), str(target)])
+    except CommandError as exc:
+        log(f"umount {target} failed ({exc.stderr.strip()}); detaching lazily")
+        run([tool("umount"), "--lazy", str(target)])
+
+
+@contextlib.contextmanager
+def mounted(target: Path, *mount_args: str) -> Iterator[Path]:
+    """mount ``mount_args... target``; always unmounted on exit."""
+    run([tool("mount"), *mount_args, str(target)])
+    try:
+        yield target
+    finally:
+        umount(target)
+
+
+@contextlib.contextmanager
+def loop_device(image: Path, *, read_only: bool = False) -> Iterator[str]:
+    argv = [tool("losetup"), "--find", "--show"]
+    if read_only:
+        argv.append("--read-only")
+    dev = run([*argv, str(image)]).stdout.strip()
+    try:
+        yield dev
+    finally:
+        run([tool("losetup"), "--detach", dev])
+
+
+@contextlib.contextmanager
+def chroot_mounts(root: Path) -> Iterator[None]:
+    """/proc, /sys and /dev inside ``root`` for running dpkg/dracut there."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mounted(root / "proc", "-t", "proc", "proc"))
+        stack.enter_context(mounted(root / "sys", "-t", "sysfs", "sysfs"))
+        stack.enter_context(mounted(root / "dev", "--bind", "/dev"))
+        yield
+
+
+def safe_rmtree(path: Path) -> None:
+    """rmtree that refuses to run while anything is mounted at or below path
+    (a leftover /dev bind mount would otherwise delete the host's /dev)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    real = os.path.realpath(path)
+    busy = [m for m in _mount_points() if m == real or m.startswith(real.rstrip("/") + "/")]
+    if busy:
+        raise BuildError(f"refusing to delete {path}: still mounted: {', '.join(busy)}")
+    shutil.rmtree(path)
+
+
+# --------------------------------------------------------------------------
+# cache layout, keys, locking
+
+
+def cache_root() -> Path:
+    env = os.environ.get("ONN_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "onn"
+
+
+def cache_key(params: Mapping[str, Any]) -> str:
+    h = hashlib.sha256()
+    h.update(SCRIPT.read_bytes())
+    h.update(json.dumps(params, sort_keys=True).encode())
+    return h.hexdigest()[:12]
+
+
+_lock_depth = 0
+
+
+@contextlib.contextmanager
+def cache_lock() -> Iterator[None]:
+    """One builder at a time per cache (re-entrant within this process)."""
+    global _lock_depth
+    if _lock_depth:
+        _lock_depth += 1
+        try:
+            yield
+        finally:
+            _lock_depth -= 1
+        return
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / ".build.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        _lock_depth = 1
+        try:
+            yield
+        finally:
+            _lock_depth = 0
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def work_dir(prefix: str) -> Path:
+    """A fresh directory on the cache's filesystem (so renames are atomic)."""
+    tmp = cache_root() / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix + ".", dir=tmp))
+
+
+# --------------------------------------------------------------------------
+# image definitions
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    name: str
+    nvr: str
+    source: Literal["demo", "tiny"]
+    layout: Literal["liveos", "tree"]
+    fs: Literal["ext4", "xfs"] | None
+    fs_size_mib: int | None  # None: computed from the tree (ext4 only)
+    description: str
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "nvr": self.nvr,
+            "source": self.source,
+            "layout": self.layout,
+            "fs": self.fs,
+            "fs_size_mib": self.fs_size_mib,
+        }
+
+
+IMAGES: dict[str, ImageSpec] = {
+    s.name: s
+    for s in (
+        ImageSpec(
+            "tiny-ext4",
+            "onn-tiny-1.0-0.1",
+            "tiny",
+            "liveos",
+            "ext4",
+            128,
+            "synthetic tree, LiveOS/rootfs.img ext4 128 MiB",
+        ),
+        ImageSpec(
+            "tiny-xfs",
+            "onn-tiny-1.0-0.2",
+            "tiny",
+            "liveos",
+            "xfs",
+            320,
+            "synthetic tree, LiveOS/rootfs.img xfs 320 MiB",
+        ),
+        ImageSpec("tiny-1.1", "onn-tiny-1.1-0.1", "tiny", "liveos", "ext4", 128, "like tiny-ext4, a second version"),
+        ImageSpec(
+            "tiny-tree",
+            "onn-tiny-1.0-0.3",
+            "tiny",
+            "tree",
+            None,
+            None,
+            "synthetic tree at the squashfs top level (no rootfs.img)",
+        ),
+        ImageSpec(
+            "demo-1.0",
+            "onn-demo-1.0-0.20261125.0",
+            "demo",
+            "liveos",
+            "ext4",
+            None,
+            "bootable Debian 12 (debootstrap minbase + kernel, dracut, lvm2)",
+        ),
+        ImageSpec("demo-1.1", "onn-demo-1.1-0.20261125.0", "demo", "liveos", "ext4", None, "demo-1.0 with a newer NVR"),
+    )
+}
+
+NVR_FILE = "usr/share/imgbase/build/meta/nvr"
+
+
+# --------------------------------------------------------------------------
+# tiny synthetic tree
+
+TINY_KVER = "6.1.0-tiny"
+
+
+def _write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.chmod(path, mode)
+
+
+def build_tiny_tree(root: Path, nvr: str) -> None:
+    """Populate ``root`` with the small synthetic OS tree used by the tiny-* images.
+
+    File contents are deterministic (seeded), so only the NVR-derived files
+    differ between the tiny images.
+    """
+    rng = random.Random("onn-tiny-tree")
+    name, version, release = nvr.rsplit("-", 2)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)
+    for d in ("dev", "proc", "sys", "run", "home", "root", "usr/bin", "var/tmp"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "tmp").mkdir(exist_ok=True)
+    os.chmod(root / "tmp", 0o1777)
+    os.chmod(root / "var/tmp", 0o1777)
+    os.chmod(root / "root", 0o700)
+
+    _write(root / NVR_FILE, nvr)
+    _write(
+        root / "etc/os-release",
+        f'NAME="onn tiny test image"\nID={name}\nVERSION_ID={version}\n'
+        f'VERSION="{version}-{release}"\nPRETTY_NAME="{nvr}"\n',
+    )
+    _write(root / "etc/hostname", "onn-tiny\n")
+    _write(root / "etc/fstab", "")
+    _write(root / "etc/kernel/cmdline", "console=ttyS0\n")
+    _write(root / f"boot/vmlinuz-{TINY_KVER}", rng.randbytes(8 * 1024))
+    _write(root / f"boot/initramfs-{TINY_KVER}.img", rng.randbytes(4 * 1024), 0o600)
+    _write(root / f"lib/modules/{TINY_KVER}/modules.dep", "")
+    _write(root / "var/lib/onn-test/state", f"state of {nvr}\n")
+    _write(root / "var/log/test.log", "tiny image log line\n")
+
+    data = root / "usr/share/onn-test"
+    _write(data / "hardlink-a", "one inode, two names\n")
+    os.link(data / "hardlink-a", data / "hardlink-b")
+    _write(data / "xattr", "has user.onn=test\n")
+    os.setxattr(data / "xattr", "user.onn", b"test")
+    with open(data / "sparse", "wb") as f:  # 1 MiB hole, then data
+        f.seek(MIB)
+        f.write(b"data after a 1 MiB hole\n" * 100)
+    _write(data / "zeros", bytes(MIB))
+    os.symlink("hardlink-a", data / "symlink")
+    _write(data / "owned", "uid 1234 gid 5678 mode 0640\n", 0o640)
+    os.chown(data / "owned", 1234, 5678)
+    _write(data / "random-20M", rng.randbytes(20 * MIB))
+
+
+# --------------------------------------------------------------------------
+# demo Debian tree (debootstrap), cached on its own
+
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_SUITE = "bookworm"
+DEBOOTSTRAP_INCLUDE = ["systemd-sysv", "udev", "lvm2", "e2fsprogs", "xfsprogs", "util-linux", "kmod"]
+# Installed with apt inside the chroot rather than by debootstrap, whose simple
+# resolver may satisfy the kernel's "initramfs-tools | linux-initramfs-tool"
+# with initramfs-tools (which conflicts with dracut).
+APT_INSTALL = ["linux-image-amd64", "dracut"]
+DRACUT_MODULES = ["lvm"]
+DRACUT_DRIVERS = ["virtio_blk", "virtio_pci"]
+
+DRACUT_CONF = f"""\
+# onn test image: generic (non-hostonly) initramfs able to boot from LVM on virtio.
+hostonly="no"
+add_dracutmodules+=" {" ".join(DRACUT_MODULES)} "
+add_drivers+=" {" ".join(DRACUT_DRIVERS)} "
+"""
+
+KERNEL_CMDLINE = "console=ttyS0 systemd.show_status=1\n"
+
+BOOT_REPORT_UNIT = """\
+[Unit]
+Description=onn test image: report the boot result on the serial console and power off
+After=multi-user.target
+
+[Service]
+Type=oneshot
+# The script detaches a worker and returns at once (see the script); keep the
+# unit active so that worker is not killed when ExecStart exits.
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/onn-boot-report
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+BOOT_REPORT_SCRIPT = """\
+#!/bin/sh
+# onn test image probe: once boot has finished, print one line
+#   ONN-BOOT-REPORT state=... root=... lv=VG/LV target=multi-user:...
+# to the serial port (and the console, if that is another device), then power off.
+#
+# Started by onn-boot-report.service.  That unit's own start job belongs to the
+# boot transaction, so "systemctl is-system-running --wait" called from within
+# it would wait for itself forever; hence the wait runs in a detached worker.
+if [ "${1:-}" != "--worker" ]; then
+    setsid "$0" --worker </dev/null >/dev/null 2>&1 &
+    exit 0
+fi
+
+state=$(timeout 900 systemctl is-system-running --wait 2>/dev/null)
+[ -n "$state" ] || state=unknown
+root=$(findmnt -no SOURCE / 2>/dev/null)
+[ -n "$root" ] || root=unknown
+lv=none
+set -- $(lvs --noheadings -o vg_name,lv_name "$root" 2>/dev/null)
+[ $# -eq 2 ] && lv="$1/$2"
+target=$(systemctl is-active multi-user.target 2>/dev/null)
+[ -n "$target" ] || target=unknown
+
+line="ONN-BOOT-REPORT state=$state root=$root lv=$lv target=multi-user:$target"
+echo "$line" > /dev/ttyS0 2>/dev/null
+case " $(cat /sys/class/tty/console/active 2>/dev/null) " in
+    *" ttyS0 "*) ;;
+    *) echo "$line" > /dev/console 2>/dev/null ;;
+esac
+sync
+systemctl poweroff --force
+"""
+
+POLICY_RC_D = "#!/bin/sh\n# no daemons while building the image\nexit 101\n"
+
+
+def demo_base_params() -> dict[str, Any]:
+    return {
+        "what": "demo-base-tree",
+        "mirror": DEBIAN_MIRROR,
+        "suite": DEBIAN_SUITE,
+        "variant": "minbase",
+        "include": DEBOOTSTRAP_INCLUDE,
+        "apt_install": APT_INSTALL,
+    }
+
+
+def ensure_demo_base() -> Path:
+    """The cached Debian root tree shared by the demo images (everything but the NVR)."""
+    key = cache_key(demo_base_params())
+    final = cache_root() / "trees" / f"demo-base-{key}"
+    if final.is_dir():
+        log(f"demo base tree cached: {final}")
+        return final
+    with cache_lock():
+        if final.is_dir():
+            return final
+        work = work_dir(f"demo-base-{key}")
+        try:
+            root = work / "root"
+            build_demo_base(root)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(root, final)
+        finally:
+            safe_rmtree(work)
+    return final
+
+
+def build_demo_base(root: Path) -> None:
+    t = time.monotonic()
+    log(f"debootstrap {DEBIAN_SUITE} minbase into {root} (about a minute)")
+    try:
+        run(
+            [
+                tool("debootstrap"),
+                "--variant=minbase",
+                "--include=" + ",".join(DEBOOTSTRAP_INCLUDE),
+                DEBIAN_SUITE,
+                str(root),
+                DEBIAN_MIRROR,
+            ]
+        )
+    except CommandError as exc:
+        dlog = root / "debootstrap" / "debootstrap.log"
+        if dlog.exists():
+            raise BuildError(f"{exc}\n--- debootstrap.log tail ---\n{_tail(dlog.read_text(errors='replace'))}") from exc
+        raise
+
+    etc = root / "etc"
+    _write(root / "usr/sbin/policy-rc.d", POLICY_RC_D, 0o755)
+    _write(etc / "dracut.conf.d/90-onn.conf", DRACUT_CONF)
+    with chroot_mounts(root):
+        log(f"apt-get install {' '.join(APT_INSTALL)} (kernel hook skipped via INITRD=No)")
+        run_chroot(root, ["apt-get", "update", "-q"])
+        run_chroot(
+            root,
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_INSTALL],
+            extra_env={"INITRD": "No"},
+        )
+        run_chroot(root, ["apt-get", "clean"])
+        for kver in kernel_versions(root):
+            log(f"dracut --no-hostonly for {kver} (about a minute)")
+            run_chroot(
+                root,
+                [
+                    "dracut",
+                    "--force",
+                    "--no-hostonly",
+                    "--add",
+                    " ".join(DRACUT_MODULES),
+                    "--add-drivers",
+                    " ".join(DRACUT_DRIVERS),
+                    f"/boot/initrd.img-{kver}",
+                    kver,
+                ],
+            )
+            check_initramfs(root, kver, f"/boot/initrd.img-{kver}")
+            # /initrd.img -> boot/initrd.img-<kver>, as the skipped hook would do
+            run_chroot(root, ["linux-update-symlinks", "install", kver, f"/boot/vmlinuz-{kver}"])
+
+    log("configuring the demo root")
+    (root / "usr/sbin/policy-rc.d").unlink()
+    (etc / "resolv.conf").unlink(missing_ok=True)  # debootstrap copied the host's
+    _write(etc / "hostname", "onn-demo\n")
+    _write(etc / "hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tonn-demo\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    _write(etc / "fstab", "")
+    _write(etc / "kernel/cmdline", KERNEL_CMDLINE)
+    _write(etc / "machine-id", "", 0o444)  # first boot of each installation gets its own id
+    (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+    for lists in (root / "var/lib/apt/lists").glob("*_*"):
+        lists.unlink()  # index files; "apt-get update" restores them
+    _write(root / "usr/local/sbin/onn-boot-report", BOOT_REPORT_SCRIPT, 0o755)
+    _write(etc / "systemd/system/onn-boot-report.service", BOOT_REPORT_UNIT)
+    run_chroot(root, ["systemctl", "enable", "onn-boot-report.service"])
+    if not (etc / "systemd/system/multi-user.target.wants/onn-boot-report.service").is_symlink():
+        raise BuildError("systemctl enable did not link onn-boot-report.service into multi-user.target")
+    log(f"demo base tree built in {time.monotonic() - t:.0f}s")
+
+
+def check_initramfs(root: Path, kver: str, initramfs: str) -> None:
+    """Fail unless the initramfs has dracut's lvm module and the virtio drivers."""
+    out = run_chroot(root, ["lsinitrd", "--mod", initramfs])
+    mods = set(out.partition("dracut modules:")[2].partition("=====")[0].split())
+    missing = [m for m in DRACUT_MODULES if m not in mods]
+    listing = run_chroot(root, ["lsinitrd", initramfs])
+    builtin = (root / f"usr/lib/modules/{kver}/modules.builtin").read_text()
+    for drv in DRACUT_DRIVERS:
+        names = {drv, drv.replace("_", "-")}
+        in_image = any(f"/{n}.ko" in listing for n in names)
+        if not in_image and not any(f"/{n}.ko" in builtin for n in names):
+            missing.append(drv)
+    if missing:
+        raise BuildError(f"{initramfs} lacks {', '.join(missing)}")
+
+
+# --------------------------------------------------------------------------
+# packing
+
+
+def tree_bytes(root: Path) -> int:
+    """Allocated bytes of a tree, hard links counted once (like du)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in [".", *dirnames, *filenames]:
+            st = os.lstat(os.path.join(dirpath, n))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+def make_ext4(tree: Path, image: Path, size: int) -> None:
+    with open(image, "wb") as f:
+        f.truncate(size)
+    # -b 4096: mke2fs would choose 1 KiB blocks for "small" filesystems.
+    run([tool("mkfs.ext4"), "-q", "-F", "-b", "4096", "-d", str(tree), str(image)])
+
+
+def make_xfs(tree: Path, image: Path, size: int, work: Path) -> None:
+    with open(image, "wb") as f:
+        f.truncate(size)
+    run([tool("mkfs.xfs"), "-q", "-f", str(image)])
+    mnt = work / "mnt"
+    mnt.mkdir()
+    with loop_device(image) as dev, mounted(mnt, "-t", "xfs", dev):
+        run([tool("cp"), "-a", f"{tree}/.", f"{mnt}/"])
+
+
+# zstd level: on the demo rootfs.img (2 cores) level 6 takes ~4 s for 230 MiB,
+# mksquashfs' default (15) ~60 s for 217 MiB.
+SQUASHFS_ZSTD_LEVEL = 6
+
+
+def mksquashfs(src: Path, out: Path) -> None:
+    run(
+        [
+            tool("mksquashfs"),
+            str(src),
+            str(out),
+            "-comp",
+            "zstd",
+            "-Xcompression-level",
+            str(SQUASHFS_ZSTD_LEVEL),
+            "-noappend",
+            "-no-progress",
+            "-quiet",
+        ]
+    )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MIB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def kernel_versions(root: Path) -> list[str]:
+    return sorted(p.name[len("vmlinuz-") :] for p in (root / "boot").glob("vmlinuz-*"))
+
+
+def find_initramfs(root: Path, kver: str) -> str | None:
+    for rel in (f"boot/initramfs-{kver}.img", f"boot/initrd.img-{kver}"):
+        if (root / rel).is_file():
+            return "/" + rel
+    return None
+
+
+# --------------------------------------------------------------------------
+# public API
+
+
+def image_path(name: str) -> Path:
+    spec = _spec(name)
+    return cache_root() / "images" / f"{name}-{cache_key(spec.params())}.squashfs.img"
+
+
+def _spec(name: str) -> ImageSpec:
+    try:
+        return IMAGES[name]
+    except KeyError:
+        raise ValueError(f"unknown image {name!r}; known: {', '.join(IMAGES)}") from None
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def image_facts(name: str, *, force: bool = False) -> dict[str, Any]:
+    """Facts of an image (building it if needed), including its "path"."""
+    path = ensure_image(name, force=force)
+    facts: dict[str, Any] = json.loads(_sidecar(path, ".json").read_text())
+    facts["path"] = str(path)
+    return facts
+
+
+def ensure_image(name: str, *, force: bool = False) -> Path:
+    """Return the path of image ``name``, building it unless cached."""
+    spec = _spec(name)
+    path = image_path(name)
+    if not force and _complete(path):
+        log(f"{name}: cached {path}")
+        return path
+    if os.geteuid() != 0:
+        raise BuildError(f"building {name} needs root (loop devices, chroot, chown)")
+    with cache_lock():
+        if not force and _complete(path):
+            log(f"{name}: cached {path}")
+            return path
+        t = time.monotonic()
+        log(f"{name}: building {path.name}")
+        _build(spec, path)
+        log(f"{name}: built in {time.monotonic() - t:.0f}s, {path.stat().st_size / MIB:.1f} MiB")
+    return path
+
+
+def _complete(path: Path) -> bool:
+    return path.is_file() and _sidecar(path, ".json").is_file() and _sidecar(path, ".sha256").is_file()
+
+
+def _build(spec: ImageSpec, path: Path) -> None:
+    t = time.monotonic()
+    key = cache_key(spec.params())
+    base = ensure_demo_base() if spec.source == "demo" else None
+    work = work_dir(path.name)
+    try:
+        tree = work / "tree"
+        if base is not None:
+            log(f"{spec.name}: copying the demo base tree")
+            run([tool("cp"), "-a", "--reflink=auto", str(base), str(tree)])
+            _write(tree / NVR_FILE, spec.nvr)
+        else:
+            build_tiny_tree(tree, spec.nvr)
+
+        kvers = kernel_versions(tree)
+        facts: dict[str, Any] = {
+            "name": spec.name,
+            "nvr": (tree / NVR_FILE).read_text().strip(),
+            "kernel_versions": kvers,
+            "initramfs": find_initramfs(tree, kvers[-1]) if kvers else None,
+            "fs": spec.fs,
+            "layout": spec.layout,
+            "tree_bytes": tree_bytes(tree),
+        }
+
+        if spec.layout == "liveos":
+            squash_src = work / "squash"
+            (squash_src / "LiveOS").mkdir(parents=True)
+            os.chmod(squash_src, 0o755)
+            rootfs = squash_src / "LiveOS" / "rootfs.img"
+            if spec.fs_size_mib is not None:
+                size = spec.fs_size_mib * MIB
+            else:
+                size = -(-int(facts["tree_bytes"] * 1.25 + 64 * MIB) // MIB) * MIB
+            log(f"{spec.name}: {spec.fs} rootfs.img of {size // MIB} MiB")
+            if spec.fs == "ext4":
+                make_ext4(tree, rootfs, size)
+            elif spec.fs == "xfs":
+                make_xfs(tree, rootfs, size, work)
+            else:
+                raise BuildError(f"{spec.name}: layout liveos needs fs ext4 or xfs")
+            facts["rootfs_size"] = rootfs.stat().st_size
+        else:
+            squash_src = tree
+            facts["rootfs_size"] = None
+
+        log(f"{spec.name}: mksquashfs -comp zstd")
+        tmp_img = _sidecar(path, f".tmp{os.getpid()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            mksquashfs(squash_src, tmp_img)
+            digest = sha256_file(tmp_img)
+            facts.update(
+                {
+                    "sha256": digest,
+                    "image_size": tmp_img.stat().st_size,
+                    "build_seconds": round(time.monotonic() - t, 1),
+                    "key": key,
+                }
+            )
+            _atomic_write(_sidecar(path, ".sha256"), digest + "\n")
+            _atomic_write(_sidecar(path, ".json"), json.dumps(facts, indent=2, sort_keys=True) + "\n")
+            os.rename(tmp_img, path)  # last: the image's presence means "complete"
+        finally:
+            tmp_img.unlink(missing_ok=True)
+    finally:
+        safe_rmtree(work)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = _sidecar(path, f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.rename(tmp, path)
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build (or reuse cached) onn test images.")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="images to build (default: all)")
+    parser.add_argument("--list", action="store_true", help="list image names and exit")
+    parser.add_argument("--json", action="store_true", help="print {name: facts} as JSON")
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for spec in IMAGES.values():
+            print(f"{spec.name}\t{spec.description}")
+        return 0
+    names = args.names or list(IMAGES)
+    try:
+        for n in names:
+            _spec(n)
+        if args.json:
+            out: dict[str, Any] = {}
+            for n in names:
+                out[n] = image_facts(n, force=args.force)
+            print(json.dumps(out, indent=2, sort_keys=True))
+        else:
+            for n in names:
+                print(f"{n} {ensure_image(n, force=args.force)}", flush=True)
+    except (BuildError, ValueError) as exc:
+        print(f"build.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

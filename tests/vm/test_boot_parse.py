@@ -1,0 +1,335 @@
+"""Tests of tests/vm/boot.py: grubenv/BLS/report parsing, the qemu command
+line, reading a real boot filesystem image and (optionally) a real boot.
+
+The image tests need root (loop mount) and mkfs.ext4; the qemu tests need
+qemu-system-x86_64.  A real boot runs only when ONN_TEST_KERNEL names an
+x86_64 bzImage and busybox (static) is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import boot
+
+# --- grubenv ---------------------------------------------------------------
+
+
+def grubenv_block(*lines: str) -> bytes:
+    text = "# GRUB Environment Block\n" + "".join(f"{line}\n" for line in lines)
+    assert len(text) <= 1024
+    return (text + "#" * (1024 - len(text))).encode()
+
+
+def test_grubenv_basic() -> None:
+    data = grubenv_block("saved_entry=onn-4.5-1", "boot_success=1")
+    assert len(data) == 1024
+    assert boot.parse_grubenv(data) == {
+        "saved_entry": "onn-4.5-1",
+        "boot_success": "1",
+    }
+
+
+def test_grubenv_value_with_equals_and_spaces() -> None:
+    env = boot.parse_grubenv(grubenv_block("kernelopts=root=/dev/x ro a=b"))
+    assert env == {"kernelopts": "root=/dev/x ro a=b"}
+
+
+def test_grubenv_escapes() -> None:
+    # grub-editenv writes a backslash or newline in a value as \\ and \<NL>
+    data = grubenv_block("a=x\\\\y", "b=one\\\ntwo", "c=3")
+    assert boot.parse_grubenv(data) == {"a": "x\\y", "b": "one\ntwo", "c": "3"}
+
+
+def test_grubenv_padding_only() -> None:
+    assert boot.parse_grubenv(grubenv_block()) == {}
+
+
+def test_grubenv_ignores_lines_without_equals() -> None:
+    assert boot.parse_grubenv(grubenv_block("junk", "k=v")) == {"k": "v"}
+
+
+def test_grubenv_str_input() -> None:
+    assert boot.parse_grubenv("# GRUB Environment Block\nk=v\n###") == {"k": "v"}
+
+
+def test_grubenv_bad_header() -> None:
+    with pytest.raises(boot.BootError, match="GRUB environment block"):
+        boot.parse_grubenv(b"saved_entry=x\n")
+
+
+# --- BLS -------------------------------------------------------------------
+
+BLS = """\
+# written by onn
+title oVirt Node 4.5.0 (onn-4.5.0-1)
+version 5.14.0-1.el9.x86_64
+
+linux   /onn-4.5.0-1+1/vmlinuz-5.14.0-1.el9.x86_64
+initrd  /onn-4.5.0-1+1/initramfs-5.14.0-1.el9.x86_64.img
+options root=/dev/onn/onn-4.5.0-1+1 ro  rd.lvm.lv=onn/onn-4.5.0-1+1
+options console=ttyS0
+grub_users $grub_users
+"""
+
+
+def test_bls_parse() -> None:
+    entry = boot.parse_bls(BLS)
+    assert entry == {
+        "title": "oVirt Node 4.5.0 (onn-4.5.0-1)",
+        "version": "5.14.0-1.el9.x86_64",
+        "linux": "/onn-4.5.0-1+1/vmlinuz-5.14.0-1.el9.x86_64",
+        "initrd": "/onn-4.5.0-1+1/initramfs-5.14.0-1.el9.x86_64.img",
+        # repeated options are joined; inner spacing kept verbatim
+        "options": "root=/dev/onn/onn-4.5.0-1+1 ro  rd.lvm.lv=onn/onn-4.5.0-1+1 console=ttyS0",
+        "grub_users": "$grub_users",
+    }
+
+
+def test_bls_multiple_initrd_and_bare_key() -> None:
+    entry = boot.parse_bls("initrd /a.img\ninitrd /b.img\nflag\n")
+    assert entry == {"initrd": "/a.img /b.img", "flag": ""}
+
+
+def test_bls_crlf_and_tabs() -> None:
+    assert boot.parse_bls("linux\t/vmlinuz\r\n") == {"linux": "/vmlinuz"}
+
+
+def test_expand_options() -> None:
+    env = {"kernelopts": "root=/dev/x ro", "tuned_params": "a=1"}
+    assert boot.expand_options("$kernelopts ${tuned_params} $missing x$y", env) == "root=/dev/x ro a=1 $missing x$y"
+    assert boot.expand_options("console=ttyS0", env) == "console=ttyS0"
+
+
+# --- report ----------------------------------------------------------------
+
+
+def test_parse_report() -> None:
+    log = (
+        "[  OK  ] Reached target multi-user.target\n"
+        "ONN-BOOT-REPORT state=running root=/dev/mapper/onn-a lv=onn/a "
+        "target=multi-user:active\n"
+        "[   12.0] reboot: Power down\n"
+    )
+    report = boot.parse_report(log)
+    assert report == {
+        "state": "running",
+        "root": "/dev/mapper/onn-a",
+        "lv": "onn/a",
+        "target": "multi-user:active",
+    }
+    assert boot.report_ok(report)
+
+
+def test_parse_report_mid_line_and_first_wins() -> None:
+    log = (
+        "[ 3.1] foo ONN-BOOT-REPORT state=degraded lv=vg/lv target=multi-user:active"
+        " junk\nONN-BOOT-REPORT state=failed\n"
+    )
+    report = boot.parse_report(log)
+    assert report == {"state": "degraded", "lv": "vg/lv", "target": "multi-user:active"}
+    assert boot.report_ok(report)
+
+
+def test_parse_report_absent() -> None:
+    assert boot.parse_report("no report here\nONN-BOOT-REPORTER x=1\n") is None
+    assert not boot.report_ok(None)
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"state": "failed", "lv": "a/b", "target": "multi-user:active"},
+        {"state": "running", "lv": "", "target": "multi-user:active"},
+        {"state": "running", "target": "multi-user:active"},
+        {"state": "running", "lv": "a/b", "target": "multi-user:inactive"},
+    ],
+)
+def test_report_not_ok(report: dict[str, str]) -> None:
+    assert not boot.report_ok(report)
+
+
+# --- qemu command line -----------------------------------------------------
+
+
+def test_qemu_command() -> None:
+    cmd = boot.qemu_command(
+        Path("/k/vmlinuz"),
+        Path("/k/initrd"),
+        "root=/dev/x console=ttyS0",
+        [Path("/d/boot.img"), Path("/d/a,b.img")],
+    )
+    assert cmd[0] == boot.QEMU
+    joined = " ".join(cmd)
+    assert "-accel tcg" in joined
+    assert "-machine pc" in joined
+    assert "kvm" not in joined
+    assert "-no-reboot" in cmd
+    assert cmd[cmd.index("-append") + 1] == "root=/dev/x console=ttyS0"
+    assert cmd[cmd.index("-kernel") + 1] == "/k/vmlinuz"
+    assert cmd[cmd.index("-initrd") + 1] == "/k/initrd"
+    drives = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-drive"]
+    assert drives == [
+        "file=/d/boot.img,format=raw,if=virtio",
+        "file=/d/a,,b.img,format=raw,if=virtio",
+    ]
+
+
+def test_run_names_command_and_stderr() -> None:
+    with pytest.raises(boot.BootError, match=r"/bin/sh -c .* status 3: oops"):
+        boot.run(["/bin/sh", "-c", "echo oops >&2; exit 3"])
+    with pytest.raises(boot.BootError, match="absolute"):
+        boot.run(["sh", "-c", "true"])
+
+
+# --- real boot filesystem images -------------------------------------------
+
+needs_root_mkfs = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mkfs.ext4") is None,
+    reason="needs root (loop mount) and mkfs.ext4",
+)
+needs_qemu = pytest.mark.skipif(not Path(boot.QEMU).exists(), reason="needs qemu-system-x86_64")
+
+
+def make_bootfs(
+    tmp: Path,
+    kernel: bytes | Path,
+    initrd: bytes,
+    options: str = "console=ttyS0 panic=-1 $kernelopts",
+    saved: str = "onn-test-1",
+) -> Path:
+    """ext4 image laid out like an installed /boot."""
+    root = tmp / "bootfs"
+    (root / "grub2").mkdir(parents=True)
+    (root / "loader/entries").mkdir(parents=True)
+    (root / "onn-test-1").mkdir()
+    (root / "grub2/grubenv").write_bytes(grubenv_block(f"saved_entry={saved}", "kernelopts=quiet"))
+    (root / "loader/entries/onn-test-1.conf").write_text(
+        f"title onn test\nlinux /onn-test-1/vmlinuz\ninitrd /onn-test-1/initrd.img\noptions {options}\n"
+    )
+    (root / "loader/entries/other.conf").write_text("linux /x\ninitrd /y\n")
+    if isinstance(kernel, Path):
+        shutil.copyfile(kernel, root / "onn-test-1/vmlinuz")
+    else:
+        (root / "onn-test-1/vmlinuz").write_bytes(kernel)
+    (root / "onn-test-1/initrd.img").write_bytes(initrd)
+    image = tmp / "boot.img"
+    with image.open("wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-d", str(root), str(image)],
+        check=True,
+        capture_output=True,
+    )
+    return image
+
+
+@needs_root_mkfs
+def test_read_default_entry(tmp_path: Path) -> None:
+    image = make_bootfs(tmp_path, b"KERNEL", b"INITRD")
+    dest = tmp_path / "out"
+    dest.mkdir()
+    entry, kernel, initrd = boot.read_default_entry(image, dest)
+    assert entry["linux"] == "/onn-test-1/vmlinuz"
+    assert entry["options"] == "console=ttyS0 panic=-1 quiet"
+    assert kernel.read_bytes() == b"KERNEL"
+    assert initrd.read_bytes() == b"INITRD"
+    # unmounted again
+    assert str(image) not in Path("/proc/self/mountinfo").read_text()
+
+
+@needs_root_mkfs
+def test_read_default_entry_missing_entry(tmp_path: Path) -> None:
+    image = make_bootfs(tmp_path, b"K", b"I", saved="nope")
+    with pytest.raises(boot.BootError, match="nope"):
+        boot.read_default_entry(image, tmp_path)
+
+
+@needs_root_mkfs
+def test_read_default_entry_path_escape(tmp_path: Path) -> None:
+    image = make_bootfs(tmp_path, b"K", b"I", saved="../../../etc/passwd")
+    with pytest.raises(boot.BootError, match="leaves the boot filesystem"):
+        boot.read_default_entry(image, tmp_path)
+
+
+@needs_qemu
+def test_qemu_version() -> None:
+    out = boot.run([boot.QEMU, "--version"]).stdout
+    assert "QEMU emulator version" in out
+
+
+@needs_root_mkfs
+@needs_qemu
+def test_bogus_kernel_fails_cleanly(tmp_path: Path) -> None:
+    image = make_bootfs(tmp_path, os.urandom(65536), b"I")
+    result = boot.boot_default_entry([], image, timeout=60)
+    assert result.returncode != 0
+    assert not result.timed_out
+    assert result.report is None
+    assert not result.ok()
+    assert result.entry["options"] == "console=ttyS0 panic=-1 quiet"
+
+
+# --- a real boot (kernel from ONN_TEST_KERNEL, busybox initramfs) ----------
+
+
+def newc_archive(files: dict[str, tuple[int, bytes]]) -> bytes:
+    """A minimal cpio "newc" archive: path -> (mode, data); dirs first."""
+    out = bytearray()
+
+    def entry(ino: int, name: str, mode: int, data: bytes) -> None:
+        name_b = name.encode() + b"\0"
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0]
+        out.extend(b"070701" + b"".join(b"%08X" % f for f in fields) + name_b)
+        out.extend(b"\0" * (-len(out) % 4))
+        out.extend(data)
+        out.extend(b"\0" * (-len(out) % 4))
+
+    for ino, (name, (mode, data)) in enumerate(files.items(), start=1):
+        entry(ino, name, mode, data)
+    entry(0, "TRAILER!!!", 0, b"")
+    return bytes(out)
+
+
+REPORT_INIT = b"""#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+echo "ONN-BOOT-REPORT state=running root=/dev/vda lv=onn/test target=multi-user:active"
+/bin/busybox poweroff -f
+"""
+
+
+@needs_root_mkfs
+@needs_qemu
+@pytest.mark.skipif(
+    not os.environ.get("ONN_TEST_KERNEL") or shutil.which("busybox") is None,
+    reason="set ONN_TEST_KERNEL to an x86_64 bzImage (and install busybox-static)",
+)
+def test_real_boot(tmp_path: Path) -> None:
+    busybox = Path(shutil.which("busybox") or "").read_bytes()
+    initrd = newc_archive(
+        {
+            "bin": (0o040755, b""),
+            "dev": (0o040755, b""),
+            "bin/busybox": (0o100755, busybox),
+            "init": (0o100755, REPORT_INIT),
+        }
+    )
+    image = make_bootfs(tmp_path, Path(os.environ["ONN_TEST_KERNEL"]), initrd)
+    extra = tmp_path / "extra.img"
+    extra.write_bytes(b"\0" * (1 << 20))
+    result = boot.boot_default_entry([extra], image, timeout=300)
+    assert result.report is not None, result.log[-3000:]
+    assert result.ok()
+    assert result.report["lv"] == "onn/test"
+    assert result.returncode == 0
+    assert not result.timed_out

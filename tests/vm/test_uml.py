@@ -1,0 +1,176 @@
+"""Tests of tests/vm/uml.py: pure helpers always, real guests when
+User-Mode-Linux is installed and we are root (each guest takes ~3-5 s).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import uml
+
+REPO = Path(__file__).resolve().parents[2]
+
+needs_uml = pytest.mark.skipif(
+    not uml.UML_BINARY.exists() or os.geteuid() != 0,
+    reason="needs /usr/bin/linux.uml (user-mode-linux) and root",
+)
+
+
+def sparse(path: Path, size: int) -> Path:
+    with path.open("wb") as f:
+        f.truncate(size)
+    return path
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def test_guest_env_defaults_and_override() -> None:
+    env = uml.guest_env({"FOO": "bar", "PATH": "/opt/x/bin"})
+    assert env["FOO"] == "bar"
+    parts = env["PATH"].split(":")
+    assert parts[0] == "/opt/x/bin"
+    for p in (
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        str(Path(sys.executable).parent),
+    ):
+        assert p in parts
+    assert env["HOME"]
+
+
+def test_mem_parsing() -> None:
+    assert uml._mem_bytes("3G") == 3 << 30
+    assert uml._mem_bytes("512M") == 512 << 20
+    with pytest.raises(uml.UmlError):
+        uml._mem_bytes("3 GB")
+
+
+def test_unsafe_paths_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "a b"
+    bad.mkdir()
+    with pytest.raises(uml.UmlError, match="cannot be passed"):
+        uml.run(["true"], cwd=tmp_path, rw_dirs=[bad])
+    disk = sparse(tmp_path / "x,y.img", 1 << 20)
+    with pytest.raises(uml.UmlError, match="cannot be passed"):
+        uml.run(["true"], cwd=tmp_path, disks=[disk])
+    with pytest.raises(uml.UmlError, match="does not exist"):
+        uml.run(["true"], cwd=tmp_path, disks=[tmp_path / "missing.img"])
+
+
+def test_cwd_hidden_in_guest(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    assert uml._hidden_in_guest(Path("/tmp/x"), [])
+    assert uml._hidden_in_guest(Path("/run"), [])
+    assert not uml._hidden_in_guest(Path("/tmpfoo"), [])
+    assert not uml._hidden_in_guest(Path("/work/main"), [])
+    assert not uml._hidden_in_guest(Path("/tmp/x/y"), [Path("/tmp/x")])
+    if uml._hidden_in_guest(sub, []):
+        with pytest.raises(uml.UmlError, match="hidden in the guest"):
+            uml.run(["true"], cwd=sub)
+
+
+def test_cli_requires_command() -> None:
+    with pytest.raises(SystemExit):
+        uml.main(["--mem", "1G"])
+
+
+# --- real guests -----------------------------------------------------------
+
+
+@needs_uml
+def test_exit_status_cwd_env(tmp_path: Path) -> None:
+    result = uml.run(
+        ["sh", "-c", 'echo "cwd=$PWD foo=$FOO lvm=$LVM_SYSTEM_DIR"; exit 3'],
+        cwd=REPO,
+        env={"FOO": "it works"},
+        mem="1G",
+        timeout=120,
+        log=tmp_path / "console.log",
+    )
+    assert result.returncode == 3, result.log
+    assert f"cwd={REPO} foo=it works lvm=/run/lvm/etc" in result.log
+    assert "\r" not in result.log
+    assert (tmp_path / "console.log").read_text() == result.log
+
+
+@needs_uml
+def test_missing_program_is_127() -> None:
+    result = uml.run(["/nonexistent/prog"], cwd=REPO, mem="1G", timeout=120)
+    assert result.returncode == 127
+
+
+@needs_uml
+def test_rw_dir_thin_pool_on_ubd(tmp_path: Path) -> None:
+    disk = sparse(tmp_path / "disk.img", 2 << 30)
+    out = tmp_path / "out"
+    out.mkdir()
+    script = tmp_path / "job.sh"
+    script.write_text(
+        "set -e\n"
+        "pvcreate -q /dev/ubda\n"
+        "vgcreate -q vgt /dev/ubda\n"
+        "lvcreate -q --type thin-pool -L 1G -n pool vgt\n"
+        "lvcreate -q -V 2G --thinpool vgt/pool -n data\n"
+        "mkfs.ext4 -q /dev/vgt/data\n"
+        "mkdir /tmp/m && mount /dev/vgt/data /tmp/m && echo hi > /tmp/m/f\n"
+        "umount /tmp/m\n"
+        f"lvs --noheadings -o lv_name vgt > {out}/lvs.txt\n"
+        "vgchange -q -an vgt\n"
+    )
+    result = uml.run(["sh", str(script)], cwd=REPO, disks=[disk], rw_dirs=[tmp_path], mem="1G")
+    assert result.returncode == 0, result.log
+    assert (out / "lvs.txt").read_text().split() == ["data", "pool"]
+    # the thin pool metadata reached the host file
+    assert disk.stat().st_blocks > 0
+
+
+@needs_uml
+def test_loop_device_on_rw_dir(tmp_path: Path) -> None:
+    backing = sparse(tmp_path / "loop.img", 1 << 30)
+    result = uml.run(
+        [
+            "sh",
+            "-c",
+            (
+                'set -e; d=$(losetup -f --show "$1"); pvcreate -q "$d"; '
+                'vgcreate -q vgl "$d"; lvcreate -q -L 64M -n lv vgl; '
+                'test -b /dev/vgl/lv; vgchange -q -an vgl; losetup -d "$d"'
+            ),
+            "sh",
+            str(backing),
+        ],
+        cwd=REPO,
+        rw_dirs=[tmp_path],
+        mem="1G",
+    )
+    assert result.returncode == 0, result.log
+    assert backing.read_bytes()[512:520] == b"LABELONE"
+
+
+@needs_uml
+def test_timeout_kills_everything() -> None:
+    start = time.monotonic()
+    result = uml.run(["sh", "-c", "sleep 1000 & sleep 1000"], cwd=REPO, mem="1G", timeout=10)
+    assert result.returncode == uml.HARNESS_FAILURE
+    assert result.timed_out
+    assert "timed out" in result.log
+    assert "left behind" not in result.log
+    assert time.monotonic() - start < 40
+
+
+@needs_uml
+def test_guest_panic_reports_125() -> None:
+    result = uml.run(["sh", "-c", "echo c > /proc/sysrq-trigger"], cwd=REPO, mem="1G", timeout=120)
+    assert result.returncode == uml.HARNESS_FAILURE
+    assert "without reporting a status" in result.log
