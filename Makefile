@@ -7,12 +7,28 @@ export ONN_CACHE PYTHONDONTWRITEBYTECODE=1
 TEST_BIN := $(CURDIR)/target/debug/onn
 GUEST_ENV = --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
 
-.PHONY: all test unit lint host guest boot images build-test demo clean
+# Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
+# test images, qemu for booting what was installed.
+DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
+	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr
+PIP_PACKAGES := pytest ruff
+
+.PHONY: all setup test unit lint host guest boot images build-test demo clean
 
 all: test
 
+## Install what the tiers need (idempotent; apt only when something is missing).
+setup:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+	@$(PY) -m pip install -q $(PIP_PACKAGES)
+
 ## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot (qemu).
-test: lint unit host guest boot
+test: setup
+	$(MAKE) lint unit host guest boot
 
 lint:
 	cargo fmt --all -- --check
@@ -40,6 +56,16 @@ guest: build-test images
 
 boot:
 	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider tests/boot
+
+## The main job: build the demo image, install it into sparse disks with real lvm2 in the
+## guest, show `onn list` / `onn check`, then boot the installed layer in qemu.
+demo: setup images
+	cargo build --release -p onn-cli
+	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) --env ONN_BIN=$(CURDIR)/target/release/onn \
+		--env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK) -- \
+		$(PY) tests/guest/demo.py
+	$(PY) tests/vm/boot.py --boot $(VMWORK)/demo-run/boot.img \
+		--disk $(VMWORK)/demo-run/pv0.img --disk $(VMWORK)/demo-run/pv1.img --timeout 900
 
 clean:
 	rm -rf $(VMWORK)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import GIB, Disks, Mounted, blkid, lvs, onn, run, tree_manifest, vg_tags
+from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, tree_manifest, vg_tags
 
 DEMO_LAYER = "onn-demo-1.0-0.20261125.0+1"
 
@@ -229,3 +229,74 @@ def test_vm_failure_midway_is_undone_and_rerun_completes(
     assert blkid(pv, "TYPE") == ""
     out = install(img, [pv], boot, "--volumes", "minimal")
     assert out["layer"] == f"{img['nvr']}+1"
+
+
+def test_vm_adopt_an_installer_made_vg_and_pool(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """Anaconda's autopart makes a VG, a thin pool with small metadata, a thin / and /var;
+    onn adopts them: tags, the imgbased-pool profile, metadata grown to 1 GiB."""
+    pv = disks.add("pv0", 16 * GIB)
+    run(["lvm", "vgcreate", "anaconda", pv])
+    run(
+        [
+            "lvm",
+            "lvcreate",
+            "--type",
+            "thin-pool",
+            "--size",
+            "8g",
+            "--poolmetadatasize",
+            "64m",
+            "--name",
+            "pool00",
+            "anaconda",
+        ]
+    )
+    for name, size in (("root", "6g"), ("var", "5g")):
+        run(
+            [
+                "lvm",
+                "lvcreate",
+                "--type",
+                "thin",
+                "--virtualsize",
+                size,
+                "--thinpool",
+                "pool00",
+                "--name",
+                name,
+                "anaconda",
+            ]
+        )
+    plan = json.loads(onn("layout", "--adopt", "--vg", "anaconda", "--dry-run", "--json").stdout)
+    assert [s["step"] for s in plan["steps"]] == ["adopt-vg", "adopt-pool"]
+    onn("layout", "--adopt", "--vg", "anaconda")
+    lv = lvs("anaconda")
+    assert "imgbased:vg" in vg_tags("anaconda")
+    assert lv["pool00"]["lv_tags"] == "imgbased:pool"
+    assert lv["pool00"]["lv_profile"] == "imgbased-pool"
+    assert int(lv["pool00"]["lv_metadata_size"]) >= GIB
+    # Adopting again changes nothing.
+    assert json.loads(onn("layout", "--adopt", "--vg", "anaconda", "--dry-run", "--json").stdout)["steps"] == []
+
+    img = images["tiny-ext4"]
+    nvr = str(img["nvr"])
+    onn("base", "add", str(img["path"]))
+    boot = disks.boot()
+    with Mounted(boot, tmp_path / "boot", "rw") as b:
+        onn("layer", "add", "--boot", str(b))
+        assert onn("list").stdout == f"{nvr}\n +- {nvr}+1\n"
+        assert onn("check", "--boot", str(b)).returncode == 0
+    assert lvs("anaconda")[f"{nvr}+1"]["origin"] == nvr
+
+
+def test_vm_adopt_refuses_a_layout_without_separate_var(disks: Disks) -> None:
+    pv = disks.add("pv0", 16 * GIB)
+    run(["lvm", "vgcreate", "anaconda", pv])
+    run(["lvm", "lvcreate", "--type", "thin-pool", "--size", "8g", "--name", "pool00", "anaconda"])
+    before = disks.digests()
+    proc = onn("layout", "--adopt", "--vg", "anaconda", check=False)
+    assert proc.returncode == 2
+    assert "no separate /var volume" in proc.stderr
+    assert disks.digests() == before

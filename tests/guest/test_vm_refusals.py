@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import GIB, Disks, onn, run
+from guestlib import GIB, Disks, onn, run
 
 Setup = Callable[[Disks, dict[str, dict[str, object]], Path], list[str]]
 

@@ -4,7 +4,6 @@ User-Mode-Linux is installed and we are root (each guest takes ~3-5 s).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,11 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import uml
 
 REPO = Path(__file__).resolve().parents[2]
-
-needs_uml = pytest.mark.skipif(
-    not uml.UML_BINARY.exists() or os.geteuid() != 0,
-    reason="needs /usr/bin/linux.uml (user-mode-linux) and root",
-)
 
 
 def sparse(path: Path, size: int) -> Path:
@@ -88,7 +82,6 @@ def test_cli_requires_command() -> None:
 # --- real guests -----------------------------------------------------------
 
 
-@needs_uml
 def test_exit_status_cwd_env(tmp_path: Path) -> None:
     result = uml.run(
         ["sh", "-c", 'echo "cwd=$PWD foo=$FOO lvm=$LVM_SYSTEM_DIR"; exit 3'],
@@ -104,13 +97,11 @@ def test_exit_status_cwd_env(tmp_path: Path) -> None:
     assert (tmp_path / "console.log").read_text() == result.log
 
 
-@needs_uml
 def test_missing_program_is_127() -> None:
     result = uml.run(["/nonexistent/prog"], cwd=REPO, mem="1G", timeout=120)
     assert result.returncode == 127
 
 
-@needs_uml
 def test_rw_dir_thin_pool_on_ubd(tmp_path: Path) -> None:
     disk = sparse(tmp_path / "disk.img", 2 << 30)
     out = tmp_path / "out"
@@ -135,7 +126,6 @@ def test_rw_dir_thin_pool_on_ubd(tmp_path: Path) -> None:
     assert disk.stat().st_blocks > 0
 
 
-@needs_uml
 def test_loop_device_on_rw_dir(tmp_path: Path) -> None:
     backing = sparse(tmp_path / "loop.img", 1 << 30)
     result = uml.run(
@@ -158,7 +148,6 @@ def test_loop_device_on_rw_dir(tmp_path: Path) -> None:
     assert backing.read_bytes()[512:520] == b"LABELONE"
 
 
-@needs_uml
 def test_timeout_kills_everything() -> None:
     start = time.monotonic()
     result = uml.run(["sh", "-c", "sleep 1000 & sleep 1000"], cwd=REPO, mem="1G", timeout=10)
@@ -169,7 +158,6 @@ def test_timeout_kills_everything() -> None:
     assert time.monotonic() - start < 40
 
 
-@needs_uml
 def test_guest_panic_reports_125() -> None:
     result = uml.run(["sh", "-c", "echo c > /proc/sysrq-trigger"], cwd=REPO, mem="1G", timeout=120)
     assert result.returncode == uml.HARNESS_FAILURE

@@ -1,0 +1,43 @@
+"""The main job, run inside the guest by `make demo`: install the demo image onto two sparse
+disks with real lvm2, then show `onn list` and `onn check`. The disks stay in the work
+directory so the host can boot them in qemu next."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from guestlib import GIB, Disks, Mounted, onn
+
+
+def main() -> int:
+    image = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["demo-1.0"]
+    where = Path(os.environ["ONN_VM_WORK"]) / "demo-run"
+    where.mkdir(parents=True, exist_ok=True)
+    disks = Disks(where)
+    disks.keep = True
+    try:
+        boot = disks.boot()
+        pvs = [disks.add("pv0", 20 * GIB), disks.add("pv1", 20 * GIB)]
+        argv = ["install", "--image", str(image["path"]), "--sha256", str(image["sha256"]), "--boot", boot]
+        for pv in pvs:
+            argv += ["--pv", pv]
+        print("$ onn", " ".join(argv), "--dry-run", flush=True)
+        print(onn(*argv, "--dry-run").stdout, flush=True)
+        print("$ onn", " ".join(argv), flush=True)
+        done = onn(*argv)
+        sys.stdout.write(done.stderr + done.stdout)
+        print("$ onn list", flush=True)
+        print(onn("list").stdout, flush=True)
+        with Mounted(boot, where / "boot-mnt") as b:
+            print("$ onn check --boot", b, flush=True)
+            print(onn("check", "--boot", str(b)).stdout, flush=True)
+    finally:
+        disks.release()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

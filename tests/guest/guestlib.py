@@ -1,0 +1,198 @@
+"""Helpers for code that runs inside the User-Mode-Linux guest (tests/vm/uml.py) against real
+lvm2: programs run by argv, lvm reports, loop-attached sparse disks, read-only mounts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+GIB = 1 << 30
+
+
+def run(argv: list[str], *, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a program (argv only) and return its output."""
+    full_env = dict(os.environ, LC_ALL="C", **(env or {}))
+    proc = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{argv} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def onn(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run([os.environ["ONN_BIN"], *args], check=check, env=env)
+
+
+def lvs(vg: str = "onn") -> dict[str, dict[str, str]]:
+    """LVs of a VG by name, from lvm's JSON report."""
+    fields = (
+        "lv_name,lv_attr,lv_size,pool_lv,origin,lv_tags,lv_profile,lv_metadata_size,lv_skip_activation,lv_permissions"
+    )
+    out = run(
+        [
+            "lvm",
+            "lvs",
+            "--reportformat",
+            "json",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            fields,
+            vg,
+        ]
+    ).stdout
+    return {row["lv_name"]: row for row in json.loads(out)["report"][0]["lv"]}
+
+
+def vg_tags(vg: str = "onn") -> list[str]:
+    out = run(["lvm", "vgs", "--reportformat", "json", "-o", "vg_tags", vg]).stdout
+    return json.loads(out)["report"][0]["vg"][0]["vg_tags"].split(",")
+
+
+def blkid(dev: str, key: str) -> str:
+    """A value from a direct probe; empty when the device holds no signature (blkid exit 2)."""
+    proc = run(["blkid", "-p", "-o", "value", "-s", key, dev], check=False)
+    assert proc.returncode in (0, 2), proc.stderr
+    return proc.stdout.strip()
+
+
+def sparse_digest(path: Path) -> str:
+    """SHA-256 over a disk file's size and data regions (holes read as zeros either way, so
+    equal digests mean byte-identical files)."""
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with path.open("rb") as f:
+        fd = f.fileno()
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            f.seek(start)
+            h.update(start.to_bytes(8, "little"))
+            left = end - start
+            while left:
+                chunk = f.read(min(left, 8 << 20))
+                if not chunk:
+                    break
+                h.update(chunk)
+                left -= len(chunk)
+            pos = end
+    return h.hexdigest()
+
+
+class Disks:
+    """Sparse disk files attached as loop devices; detached (and LVM deactivated) at the end."""
+
+    def __init__(self, where: Path) -> None:
+        # Per-test disks live in the guest's tmpfs (fast, sparse-aware); `keep` is for disks
+        # that must outlive the guest (they then go to the shared work directory).
+        self.where = where
+        self.keep = False
+        self.files: list[Path] = []
+        self.loops: list[str] = []
+
+    def add(self, name: str, size: int) -> str:
+        path = self.where / f"{name}.img"
+        path.unlink(missing_ok=True)
+        with path.open("wb") as f:
+            f.truncate(size)
+        self.files.append(path)
+        loop = run(["losetup", "--find", "--show", str(path)]).stdout.strip()
+        self.loops.append(loop)
+        return loop
+
+    def boot(self, size: int = GIB, fs: str = "ext4") -> str:
+        dev = self.add("boot", size)
+        run([f"mkfs.{fs}", "-q", dev] if fs == "ext4" else ["mkfs.xfs", "-q", dev])
+        return dev
+
+    def digests(self) -> dict[str, str]:
+        run(["sync"])
+        return {p.name: sparse_digest(p) for p in self.files}
+
+    def release(self) -> None:
+        # Deactivate every VG that lives on our loops, then detach them.
+        out = run(
+            ["lvm", "pvs", "--reportformat", "json", "-o", "pv_name,vg_name"],
+            check=False,
+        ).stdout
+        vgs = set()
+        if out:
+            for row in json.loads(out)["report"][0]["pv"]:
+                if row["pv_name"] in self.loops and row["vg_name"]:
+                    vgs.add(row["vg_name"])
+        for vg in sorted(vgs):
+            run(["lvm", "vgchange", "--activate", "n", vg], check=False)
+        for loop in self.loops:
+            run(["umount", "--all-targets", loop], check=False)
+            run(["losetup", "-d", loop], check=False)
+        self.loops.clear()
+        if not self.keep:
+            for f in self.files:
+                f.unlink(missing_ok=True)
+
+
+class Mounted:
+    """A read-only mount for inspecting results."""
+
+    def __init__(self, dev: str, target: Path, options: str = "ro") -> None:
+        self.dev, self.target, self.options = dev, target, options
+
+    def __enter__(self) -> Path:
+        self.target.mkdir(parents=True, exist_ok=True)
+        run(["mount", "-o", self.options, self.dev, str(self.target)])
+        return self.target
+
+    def __exit__(self, *exc: object) -> None:
+        run(["umount", str(self.target)])
+
+
+def tree_manifest(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every path under root with type, mode, owner, size, content hash, link target, xattrs and
+    hard-link group: what a user would compare between an image and what was installed."""
+    out: dict[str, tuple[object, ...]] = {}
+    inodes: dict[int, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if rel == "lost+found":
+                continue
+            st = p.lstat()
+            xattrs = tuple(
+                sorted((k, os.getxattr(p, k, follow_symlinks=False)) for k in os.listxattr(p, follow_symlinks=False))
+            )
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p), st.st_uid, st.st_gid)
+                continue
+            if p.is_dir():
+                out[rel] = ("dir", st.st_mode, st.st_uid, st.st_gid, xattrs)
+                continue
+            link_group = inodes.setdefault(st.st_ino, rel) if st.st_nlink > 1 else None
+            digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+            out[rel] = (
+                "file",
+                st.st_mode,
+                st.st_uid,
+                st.st_gid,
+                st.st_size,
+                digest,
+                xattrs,
+                link_group,
+            )
+    return out
