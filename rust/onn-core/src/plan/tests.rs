@@ -171,7 +171,8 @@ fn rerun_of_a_completed_install_creates_nothing() {
 #[test]
 fn refuses_disks_that_hold_data() {
     let req = install_request();
-    let cases: [(fn(&mut Device), &str); 6] = [
+    type Spoil = fn(&mut Device);
+    let cases: [(Spoil, &str); 6] = [
         (|d| d.mounts = vec!["/mnt".into()], "pv.mounted"),
         (|d| d.holders = vec!["dm-0".into()], "pv.in-use"),
         (|d| d.busy = true, "pv.in-use"),
