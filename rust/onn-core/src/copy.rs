@@ -63,17 +63,21 @@ pub fn copy_skipping_zeros(
         );
     }
 
-    let (full_tx, full_rx) = mpsc::sync_channel::<Result<(u64, Vec<u8>)>>(BUFFERS);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-    for _ in 0..BUFFERS {
-        empty_tx.send(vec![0u8; BUF]).expect("channel has room");
-    }
     let src_name = src.display().to_string();
     let mut stats = CopyStats {
         size: Bytes(size),
         ..Default::default()
     };
     thread::scope(|s| -> Result<()> {
+        // The channel ends live inside this closure: when it returns early (an error, a
+        // cancel), they are dropped before the scope joins the reader, which then stops
+        // instead of waiting forever on a full channel.
+        let (full_tx, full_rx) = mpsc::sync_channel::<Result<(u64, Vec<u8>)>>(BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        for _ in 0..BUFFERS {
+            empty_tx.send(vec![0u8; BUF]).expect("channel has room");
+        }
+        let input = &input;
         s.spawn(move || {
             let mut offset = 0u64;
             while offset < size {
@@ -173,8 +177,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src.img");
         let dst = dir.path().join("dst.img");
-        std::fs::write(&src, vec![1u8; 3 * BUF]).unwrap();
-        File::create(&dst).unwrap().set_len(3 * BUF as u64).unwrap();
+        // More buffers than the pool holds: the reader is blocked on a full channel when the
+        // copy stops, and must not hang the join.
+        std::fs::write(&src, vec![1u8; 4 * BUFFERS * BUF]).unwrap();
+        File::create(&dst)
+            .unwrap()
+            .set_len((4 * BUFFERS * BUF) as u64)
+            .unwrap();
         let err = copy_skipping_zeros(&src, &dst, &mut |_, _| Err(crate::error::cancelled()))
             .unwrap_err();
         assert_eq!(crate::error::kind_of(&err), crate::error::Kind::Cancelled);
