@@ -4,6 +4,7 @@ VMWORK  ?= $(CURDIR)/vm-work
 ONN_CACHE ?= $(HOME)/.cache/onn
 export ONN_CACHE PYTHONDONTWRITEBYTECODE=1
 
+GUEST_TESTS ?= tests/guest
 TEST_BIN := $(CURDIR)/target/debug/onn
 GUEST_ENV = --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
 
@@ -11,9 +12,9 @@ GUEST_ENV = --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --e
 # test images, qemu for booting what was installed.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr
-PIP_PACKAGES := pytest ruff
+PIP_PACKAGES := pytest ruff maturin mypy
 
-.PHONY: all setup test unit lint host guest boot images build-test demo clean
+.PHONY: all setup test unit lint host guest boot images build-test module demo clean
 
 all: test
 
@@ -47,12 +48,18 @@ images:
 	$(PY) tests/images/build.py --json > $(VMWORK)/images.json.new
 	mv $(VMWORK)/images.json.new $(VMWORK)/images.json
 
-host: build-test images
-	ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json $(PY) -m pytest -q -p no:cacheprovider tests/host tests/vm
+## The Python module `onn` (pyo3, built by maturin), installed for this Python; stubs checked.
+module:
+	$(PY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./rust/onn-py
+	$(PY) -m mypy.stubtest onn._native
 
-guest: build-test images
+host: build-test images module
+	ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json $(PY) -m pytest -q -p no:cacheprovider \
+		tests/host tests/python tests/vm
+
+guest: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) $(GUEST_ENV) -- \
-		$(PY) -m pytest -q -p no:cacheprovider tests/guest $(PYTEST_ARGS)
+		$(PY) -m pytest -q -p no:cacheprovider $(GUEST_TESTS) $(PYTEST_ARGS)
 
 boot:
 	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider tests/boot

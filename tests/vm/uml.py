@@ -269,10 +269,9 @@ def run(
         rw.append(_cmdline_path(path, "rw dir"))
 
     if _hidden_in_guest(cwd, [Path(d) for d in rw]):
-        raise UmlError(
-            f"cwd {cwd} is hidden in the guest ({', '.join(GUEST_PRIVATE)} are "
-            "guest-private); pass it (or a parent) in rw_dirs"
-        )
+        # A checkout under /tmp (CI clones anywhere) would be shadowed by the guest's private
+        # tmpfs: mount the working directory itself over hostfs, at the same path.
+        rw.insert(0, _cmdline_path(cwd, "cwd"))
 
     jobdir = Path(tempfile.mkdtemp(prefix="onn-uml-"))
     try:

@@ -71,6 +71,9 @@ struct Output {
     /// Print JSON (the plan with --dry-run, else the outcome).
     #[arg(long)]
     json: bool,
+    /// Write progress as JSON lines (protocol version 1) to this file descriptor.
+    #[arg(long, value_name = "FD")]
+    progress_fd: Option<i32>,
 }
 
 #[derive(Args)]
@@ -346,7 +349,12 @@ fn execute(runner: &SystemRunner, req: &Request, out: &Output) -> Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     let cancel = CancelToken::new();
+    let mut progress_file = out.progress_fd.map(progress_writer).transpose()?;
     let mut progress = |e: &Event| -> Result<()> {
+        if let Some(f) = progress_file.as_mut() {
+            f.write_all(e.to_json_line().as_bytes())?;
+            f.flush()?;
+        }
         let mut err = std::io::stderr().lock();
         if let Some(pct) = (e.done * 100).checked_div(e.size) {
             let _ = writeln!(err, "[{}/{}] {} ({pct} %)", e.index, e.total, e.message);
@@ -376,6 +384,16 @@ fn execute(runner: &SystemRunner, req: &Request, out: &Output) -> Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The caller's descriptor for progress lines (e.g. a pipe the addon reads).
+fn progress_writer(fd: i32) -> Result<std::fs::File> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // Refuse descriptors that are not open rather than write into a random file later.
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)
+        .map_err(|e| anyhow::anyhow!("--progress-fd {fd} is not an open file descriptor ({e})"))?;
+    // SAFETY: the descriptor is open and handed to us by the caller for this purpose only.
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 fn print_plan(p: &onn_core::Plan) {

@@ -39,6 +39,29 @@ pub struct Event {
     pub message: String,
 }
 
+/// Version of the progress JSON-lines protocol (`onn --progress-fd`).
+pub const PROGRESS_VERSION: u32 = 1;
+
+impl Event {
+    /// One line of the progress protocol: `{"v":1,"step":…,"index":…,"total":…,"done":…,
+    /// "size":…,"message":…}`. Consumers translate by `step`; `message` is the English fallback.
+    pub fn to_json_line(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            v: u32,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        let mut s = serde_json::to_string(&Line {
+            v: PROGRESS_VERSION,
+            event: self,
+        })
+        .unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
 /// Cancels a running apply between steps and during the copy.
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken(Arc<AtomicBool>);
@@ -651,4 +674,25 @@ fn fault_injection(step: &str) -> Result<()> {
 #[cfg(not(feature = "fault-injection"))]
 fn fault_injection(_step: &str) -> Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_is_versioned_json() {
+        let e = Event {
+            step: "base.copy",
+            index: 4,
+            total: 7,
+            done: 10,
+            size: 20,
+            message: "copying".into(),
+        };
+        assert_eq!(
+            e.to_json_line(),
+            "{\"v\":1,\"step\":\"base.copy\",\"index\":4,\"total\":7,\"done\":10,\"size\":20,\"message\":\"copying\"}\n"
+        );
+    }
 }

@@ -1,0 +1,415 @@
+//! `onn._native`: a thin pyo3 adapter over onn-core. It converts arguments, releases the GIL
+//! around everything that touches disks or runs programs, and maps errors through one
+//! function into one exception tree. No storage logic lives here.
+
+use std::sync::Mutex;
+
+use onn_core::error::{self, CommandError as CoreCommandError, Kind};
+use onn_core::lvm::LvmState;
+use onn_core::runner::SystemRunner;
+use onn_core::{apply as engine, image, report, Request};
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+pyo3::create_exception!(onn, Error, PyException, "Every error onn raises.");
+pyo3::create_exception!(
+    onn,
+    PreconditionError,
+    Error,
+    "Refused before anything was written."
+);
+pyo3::create_exception!(onn, CommandError, Error, "An external program failed.");
+pyo3::create_exception!(
+    onn,
+    NotFoundError,
+    Error,
+    "Something asked for does not exist."
+);
+pyo3::create_exception!(
+    onn,
+    CancelledError,
+    Error,
+    "The run was cancelled; what it made was undone."
+);
+pyo3::create_exception!(
+    onn,
+    RollbackError,
+    Error,
+    "A run failed and undoing it failed too."
+);
+
+/// Map an engine error to the exception tree, with `id` (stable, for translation) and, for
+/// command failures, `argv`, `returncode` and `stderr_tail`.
+fn to_py(py: Python<'_>, err: anyhow::Error) -> PyErr {
+    let msg = format!("{err:#}");
+    let pyerr = match error::kind_of(&err) {
+        Kind::Precondition => PreconditionError::new_err(msg),
+        Kind::Command => CommandError::new_err(msg),
+        Kind::NotFound => NotFoundError::new_err(msg),
+        Kind::Cancelled => CancelledError::new_err(msg),
+        Kind::Rollback => RollbackError::new_err(msg),
+    };
+    let value = pyerr.value(py);
+    let _ = value.setattr("id", error::id_of(&err));
+    if let Some(c) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<CoreCommandError>())
+    {
+        let _ = value.setattr("argv", c.argv.clone());
+        let _ = value.setattr("returncode", c.code);
+        let _ = value.setattr("stderr_tail", c.stderr_tail.clone());
+    }
+    pyerr
+}
+
+fn json_to_py(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| Error::new_err(format!("serializing: {e}")))
+}
+
+/// What an image holds (read by `read_image`).
+#[pyclass(module = "onn._native", frozen)]
+struct ImageInfo(image::ImageFacts);
+
+#[pymethods]
+impl ImageInfo {
+    #[getter]
+    fn path(&self) -> &str {
+        &self.0.path
+    }
+    #[getter]
+    fn nvr(&self) -> String {
+        self.0.nvr.to_string()
+    }
+    #[getter]
+    fn name(&self) -> &str {
+        &self.0.nvr.name
+    }
+    #[getter]
+    fn version(&self) -> &str {
+        &self.0.nvr.version
+    }
+    #[getter]
+    fn release(&self) -> &str {
+        &self.0.nvr.release
+    }
+    /// "liveos" (LiveOS/rootfs.img) or "tree" (a plain root tree).
+    #[getter]
+    fn layout(&self) -> &'static str {
+        match self.0.layout {
+            image::Layout::Liveos => "liveos",
+            image::Layout::Tree => "tree",
+        }
+    }
+    #[getter]
+    fn fs(&self) -> Option<&'static str> {
+        self.0.fs.map(|f| f.name())
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size.0
+    }
+    #[getter]
+    fn rootfs_size(&self) -> u64 {
+        self.0.rootfs_size.0
+    }
+    /// Kernel versions, newest first.
+    #[getter]
+    fn kernels(&self) -> Vec<String> {
+        self.0.kernels.iter().map(|k| k.version.clone()).collect()
+    }
+    #[getter]
+    fn sha256(&self) -> Option<&str> {
+        self.0.sha256.as_deref()
+    }
+    #[getter]
+    fn cmdline(&self) -> &str {
+        &self.0.cmdline
+    }
+    fn to_json(&self) -> PyResult<String> {
+        to_json(&self.0)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "ImageInfo(nvr={:?}, layout={:?}, fs={:?})",
+            self.nvr(),
+            self.layout(),
+            self.fs()
+        )
+    }
+}
+
+/// A plan: what `apply` will do. Serializes to the JSON `onn … --dry-run --json` prints.
+#[pyclass(module = "onn._native", frozen)]
+struct Plan(onn_core::Plan);
+
+#[pymethods]
+impl Plan {
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Plan> {
+        serde_json::from_str(text)
+            .map(Plan)
+            .map_err(|e| PreconditionError::new_err(format!("not an onn plan: {e}")))
+    }
+    fn to_json(&self) -> PyResult<String> {
+        to_json(&self.0)
+    }
+    fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_to_py(py, &self.to_json()?)
+    }
+    #[getter]
+    fn schema(&self) -> u32 {
+        self.0.schema
+    }
+    #[getter]
+    fn vg(&self) -> &str {
+        &self.0.vg
+    }
+    #[getter]
+    fn pool(&self) -> &str {
+        &self.0.pool
+    }
+    #[getter]
+    fn pvs(&self) -> Vec<String> {
+        self.0.pvs.clone()
+    }
+    #[getter]
+    fn base(&self) -> Option<&str> {
+        self.0.base.as_deref()
+    }
+    #[getter]
+    fn layer(&self) -> Option<&str> {
+        self.0.layer.as_deref()
+    }
+    #[getter]
+    fn kernel(&self) -> Option<&str> {
+        self.0.kernel.as_deref()
+    }
+    #[getter]
+    fn pool_size(&self) -> u64 {
+        self.0.pool_size.0
+    }
+    #[getter]
+    fn pool_free_after(&self) -> u64 {
+        self.0.pool_free_after.0
+    }
+    /// Data volumes: dicts with `lv`, `mount`, `size`.
+    #[getter]
+    fn volumes(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_to_py(py, &to_json(&self.0.volumes)?)
+    }
+    /// Steps in order: dicts with `step` (the kind) and its fields.
+    #[getter]
+    fn steps(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_to_py(py, &to_json(&self.0.steps)?)
+    }
+    /// Stable step ids (`vg.create`, `base.write`, …), as progress events carry them.
+    #[getter]
+    fn step_ids(&self) -> Vec<&'static str> {
+        self.0.steps.iter().map(onn_core::Step::id).collect()
+    }
+    #[getter]
+    fn present(&self) -> Vec<String> {
+        self.0.present.clone()
+    }
+    fn __eq__(&self, other: &Plan) -> bool {
+        self.0 == other.0
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Plan(vg={:?}, layer={:?}, steps={:?})",
+            self.0.vg,
+            self.0.layer,
+            self.step_ids()
+        )
+    }
+}
+
+/// What `apply` did.
+#[pyclass(module = "onn._native", frozen, get_all)]
+struct Outcome {
+    vg: String,
+    created: Vec<String>,
+    present: Vec<String>,
+    base: Option<String>,
+    layer: Option<String>,
+    boot_entry: Option<String>,
+    bytes_written: Option<u64>,
+}
+
+/// A progress event: stable step id, step n of m, bytes for the copy, English fallback text.
+#[pyclass(module = "onn._native", frozen, get_all)]
+struct Event {
+    step: &'static str,
+    index: usize,
+    total: usize,
+    done: u64,
+    size: u64,
+    message: String,
+}
+
+#[pymethods]
+impl Event {
+    fn __repr__(&self) -> String {
+        format!(
+            "Event({:?}, {}/{}, {}/{})",
+            self.step, self.index, self.total, self.done, self.size
+        )
+    }
+}
+
+/// Cancels a running `apply` (from another thread); honoured between steps and during the copy.
+#[pyclass(module = "onn._native", frozen)]
+#[derive(Default)]
+struct CancelToken(engine::CancelToken);
+
+#[pymethods]
+impl CancelToken {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+    fn cancel(&self) {
+        self.0.cancel();
+    }
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+/// Verify (when `sha256` is given) and read an image; writes nothing.
+#[pyfunction]
+#[pyo3(signature = (path, sha256=None))]
+fn read_image(py: Python<'_>, path: &str, sha256: Option<&str>) -> PyResult<ImageInfo> {
+    py.detach(|| {
+        let img = image::OpenImage::open(&SystemRunner, std::path::Path::new(path), sha256)?;
+        let facts = img.facts.clone();
+        img.close()?;
+        Ok(facts)
+    })
+    .map(ImageInfo)
+    .map_err(|e| to_py(py, e))
+}
+
+/// The system's LVM state and imgbased layout, as plain data.
+#[pyfunction]
+fn inspect(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    let text = py
+        .detach(|| -> anyhow::Result<String> {
+            let lvm = LvmState::read(&SystemRunner)?;
+            let layout = report::layout(&lvm).ok();
+            let pools: Vec<_> = lvm.lvs.iter().filter(|l| l.is_thin_pool()).map(|l| {
+                serde_json::json!({"vg": l.vg_name, "name": l.lv_name, "size": l.lv_size, "tags": l.lv_tags,
+                                   "data_percent": l.data_percent, "metadata_percent": l.metadata_percent})
+            }).collect();
+            Ok(serde_json::json!({
+                "pvs": lvm.pvs.iter().map(|p| serde_json::json!({"name": p.pv_name, "vg": p.vg_name, "size": p.pv_size})).collect::<Vec<_>>(),
+                "vgs": lvm.vgs.iter().map(|v| serde_json::json!({"name": v.vg_name, "size": v.vg_size, "free": v.vg_free, "tags": v.vg_tags})).collect::<Vec<_>>(),
+                "pools": pools,
+                "layout": layout,
+            })
+            .to_string())
+        })
+        .map_err(|e| to_py(py, e))?;
+    json_to_py(py, &text)
+}
+
+/// Inspect the system (and the image) and plan a request given as JSON (see `onn.plan`).
+#[pyfunction]
+fn plan(py: Python<'_>, request_json: &str) -> PyResult<Plan> {
+    let req: Request = serde_json::from_str(request_json)
+        .map_err(|e| PreconditionError::new_err(format!("invalid request: {e}")))?;
+    py.detach(|| -> anyhow::Result<onn_core::Plan> {
+        let prepared = engine::prepare(&SystemRunner, &req)?;
+        Ok(prepared.plan)
+    })
+    .map(Plan)
+    .map_err(|e| to_py(py, e))
+}
+
+/// Carry out a plan. The system is inspected again and must still give the same plan.
+/// `progress(event)` is called with the GIL held; an exception it raises cancels the run
+/// (what was made is undone) and is re-raised here.
+#[pyfunction]
+#[pyo3(signature = (plan, progress=None, cancel=None))]
+fn apply(
+    py: Python<'_>,
+    plan: &Plan,
+    progress: Option<Py<PyAny>>,
+    cancel: Option<&CancelToken>,
+) -> PyResult<Outcome> {
+    let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let result = py.detach(|| {
+        let mut observer = |e: &engine::Event| -> anyhow::Result<()> {
+            let Some(cb) = &progress else { return Ok(()) };
+            Python::attach(|py| {
+                let ev = Event {
+                    step: e.step,
+                    index: e.index,
+                    total: e.total,
+                    done: e.done,
+                    size: e.size,
+                    message: e.message.clone(),
+                };
+                match cb.call1(py, (ev,)) {
+                    Ok(_) => Ok(()),
+                    Err(err) => {
+                        if let Ok(mut slot) = raised.lock() {
+                            *slot = Some(err);
+                        }
+                        Err(error::cancelled())
+                    }
+                }
+            })
+        };
+        engine::prepare_again(&SystemRunner, &plan.0)?.apply(&mut observer, &token)
+    });
+    if let Some(err) = raised.lock().ok().and_then(|mut s| s.take()) {
+        return Err(err);
+    }
+    let o = result.map_err(|e| to_py(py, e))?;
+    Ok(Outcome {
+        vg: o.vg,
+        created: o.created,
+        present: o.present,
+        base: o.base,
+        layer: o.layer,
+        boot_entry: o.boot_entry,
+        bytes_written: o.copy.map(|c| c.written.0),
+    })
+}
+
+/// Parse a size such as `5G`, `512MiB` or `1024` into bytes.
+#[pyfunction]
+fn parse_size(text: &str) -> PyResult<u64> {
+    text.parse::<onn_core::Bytes>()
+        .map(|b| b.0)
+        .map_err(|e| PreconditionError::new_err(e.to_string()))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("PreconditionError", py.get_type::<PreconditionError>())?;
+    m.add("CommandError", py.get_type::<CommandError>())?;
+    m.add("NotFoundError", py.get_type::<NotFoundError>())?;
+    m.add("CancelledError", py.get_type::<CancelledError>())?;
+    m.add("RollbackError", py.get_type::<RollbackError>())?;
+    m.add_class::<ImageInfo>()?;
+    m.add_class::<Plan>()?;
+    m.add_class::<Outcome>()?;
+    m.add_class::<Event>()?;
+    m.add_class::<CancelToken>()?;
+    m.add_function(wrap_pyfunction!(read_image, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(plan, m)?)?;
+    m.add_function(wrap_pyfunction!(apply, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    Ok(())
+}
