@@ -3,6 +3,9 @@ cancel mid-copy and exceptions from the callback undo everything."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -117,3 +120,45 @@ def test_vm_stale_plan_is_refused(disks: Disks, images: dict[str, dict[str, obje
     assert err.value.id == "plan.stale"
     layout = onn.inspect()["layout"]
     assert layout["vg"] == "onn" and layout["bases"][0]["layers"] == [f"{plan.base}+1"]
+
+
+def test_vm_cli_progress_fd_emits_the_same_events_as_python(disks: Disks, images: dict[str, dict[str, object]]) -> None:
+    img = images["tiny-ext4"]
+    boot = disks.boot()
+    pv = disks.add("pv0", 12 * GIB)
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [
+            os.environ["ONN_BIN"],
+            "install",
+            "--image",
+            str(img["path"]),
+            "--pv",
+            pv,
+            "--boot",
+            boot,
+            "--volumes",
+            "minimal",
+            "--progress-fd",
+            str(write_end),
+        ],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as lines:
+        cli_events = [json.loads(line) for line in lines]
+    assert proc.wait() == 0
+    assert {e["v"] for e in cli_events} == {1}
+    assert set(cli_events[0]) == {"v", "step", "index", "total", "done", "size", "message"}
+    copy = [e for e in cli_events if e["step"] == "base.copy"]
+    assert copy[-1]["done"] == copy[-1]["size"] == img["rootfs_size"]
+
+    # The same install from Python, on fresh disks, reports the same step sequence.
+    disks.release()
+    py_events: list[onn.Event] = []
+    onn.apply(plan_tiny(images, disks), progress=py_events.append)
+    assert [e.step for e in py_events if e.step != "base.copy"] == [
+        e["step"] for e in cli_events if e["step"] != "base.copy"
+    ]
