@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 GIB = 1 << 30
@@ -196,3 +198,34 @@ def tree_manifest(root: Path) -> dict[str, tuple[object, ...]]:
                 link_group,
             )
     return out
+
+
+class Ticker:
+    """Counts how often another Python thread gets to run while a call is in progress: a call
+    that holds the GIL leaves it near zero."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.elapsed = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._count)
+
+    def _count(self) -> None:
+        while not self._stop.is_set():
+            self.ticks += 1
+            time.sleep(0.001)
+
+    def __enter__(self) -> Ticker:
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.monotonic() - self._start
+        self._stop.set()
+        self._thread.join()
+
+    def ran_freely(self) -> bool:
+        # The thread asks for ~1000 wake-ups a second; a call holding the GIL allows ~none.
+        # 50 a second leaves room for a slow guest's timers and still tells the two apart.
+        return self.ticks > 50 * self.elapsed

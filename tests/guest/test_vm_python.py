@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import onn
 import pytest
-from guestlib import GIB, Disks, blkid, lvs, run, vg_tags
+from guestlib import GIB, Disks, Ticker, blkid, lvs, run, vg_tags
 from guestlib import onn as onn_cli
 
 
@@ -44,23 +42,10 @@ def test_vm_python_apply_installs_like_the_cli(disks: Disks, images: dict[str, d
     assert onn.Plan.from_json(cli.stdout) == plan
 
     events: list[onn.Event] = []
-    ticks = 0
-    stop = threading.Event()
-
-    def count() -> None:
-        nonlocal ticks
-        while not stop.is_set():
-            ticks += 1
-            time.sleep(0.005)
-
-    t = threading.Thread(target=count)
-    t.start()
-    start = time.monotonic()
-    outcome = onn.apply(plan, progress=events.append)
-    elapsed = time.monotonic() - start
-    stop.set()
-    t.join()
-    assert ticks > 20 * elapsed  # the GIL was released while disks were written
+    with Ticker() as t:
+        outcome = onn.apply(plan, progress=events.append)
+    assert t.ran_freely(), (t.ticks, t.elapsed)  # the GIL was released while disks were written
+    elapsed = t.elapsed
 
     nvr = str(img["nvr"])
     assert outcome.layer == f"{nvr}+1"

@@ -9,12 +9,14 @@ import logging
 import os
 import signal
 import subprocess
-import threading
-import time
+import sys
 from pathlib import Path
 
 import onn
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guest"))
+from guestlib import Ticker  # noqa: E402
 
 IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
 
@@ -58,24 +60,9 @@ def test_exceptions_form_one_tree_with_stable_ids(tmp_path: Path) -> None:
 def test_gil_is_released_while_hashing() -> None:
     """Another Python thread keeps running while onn verifies a 230 MB image."""
     img = IMAGES["demo-1.0"]
-    ticks = 0
-    stop = threading.Event()
-
-    def count() -> None:
-        nonlocal ticks
-        while not stop.is_set():
-            ticks += 1
-            time.sleep(0.001)
-
-    t = threading.Thread(target=count)
-    t.start()
-    start = time.monotonic()
-    onn.read_image(str(img["path"]), sha256=str(img["sha256"]))
-    elapsed = time.monotonic() - start
-    stop.set()
-    t.join()
-    # Held GIL would leave the counter near zero for the whole call.
-    assert ticks > 20 * elapsed, (ticks, elapsed)
+    with Ticker() as t:
+        onn.read_image(str(img["path"]), sha256=str(img["sha256"]))
+    assert t.ran_freely(), (t.ticks, t.elapsed)
 
 
 def test_importing_and_using_onn_has_no_process_wide_side_effects() -> None:
