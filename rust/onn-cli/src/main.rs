@@ -320,7 +320,10 @@ fn run(command: Command) -> Result<ExitCode> {
             } else {
                 println!("image:   {}", facts.path);
                 println!("nvr:     {}", facts.nvr);
-                println!("layout:  {:?}", facts.layout);
+                println!(
+                    "layout:  {}",
+                    serde_json::to_value(facts.layout)?.as_str().unwrap_or("?")
+                );
                 println!(
                     "fs:      {}",
                     facts.fs.map_or("(made at install)", |f| f.name())

@@ -379,7 +379,8 @@ impl Exec<'_, '_> {
                 size,
                 layout,
                 fs,
-            } => self.write_base(vg, pool, lv, *size, *layout, *fs)?,
+                replace,
+            } => self.write_base(vg, pool, lv, *size, *layout, *fs, *replace)?,
             Step::CreateLayer { vg, origin, layer } => {
                 self.run(lvm::create_layer(vg, origin, layer), || {
                     format!("creating layer {vg}/{layer}")
@@ -418,6 +419,7 @@ impl Exec<'_, '_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_base(
         &mut self,
         vg: &str,
@@ -426,11 +428,11 @@ impl Exec<'_, '_> {
         size: Bytes,
         layout: Layout,
         fs: FsType,
+        replace: bool,
     ) -> Result<()> {
         let image = self.image.context("writing a base needs an opened image")?;
-        let lvm = LvmState::read(self.runner)?;
-        if lvm.lv(vg, lv).is_some() {
-            // The plan accepted an untagged LV of this name: an interrupted write. Start over.
+        if replace {
+            // An interrupted write left the LV without its commit tag: start over.
             tracing::info!("removing {vg}/{lv} left by an interrupted run");
             self.run(lvm::lvremove(vg, lv), || {
                 format!("removing the unfinished base {vg}/{lv}")

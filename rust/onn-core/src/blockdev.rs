@@ -14,6 +14,8 @@ use crate::units::Bytes;
 /// Facts about one block device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Device {
+    /// The path as the user gave it.
+    pub given: String,
     /// The canonical path (symlinks such as /dev/disk/by-id resolved).
     pub path: String,
     pub size: Bytes,
@@ -176,6 +178,7 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
         .is_err_and(|e| e.raw_os_error() == Some(nix::libc::EBUSY));
     let pairs = probe_signature(runner, &path)?;
     Ok(Device {
+        given: given.to_string(),
         path: path.to_string_lossy().into_owned(),
         size: size_of(&path)?,
         signature: lookup(&pairs, "TYPE").map(str::to_string),

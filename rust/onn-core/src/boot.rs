@@ -68,7 +68,7 @@ pub fn inspect(runner: &dyn Runner, given: &str) -> Result<BootFacts> {
 /// /boot made available for writing: the given directory, or the device mounted by us.
 pub struct BootDir<'r> {
     dir: PathBuf,
-    _mount: Option<Mount<'r>>,
+    mount: Option<Mount<'r>>,
 }
 
 impl<'r> BootDir<'r> {
@@ -77,20 +77,20 @@ impl<'r> BootDir<'r> {
         if given.is_dir() {
             return Ok(BootDir {
                 dir: given.to_path_buf(),
-                _mount: None,
+                mount: None,
             });
         }
         let m = Mount::temp(runner, Path::new(&facts.device), Some(&facts.fstype), "rw")?;
         Ok(BootDir {
             dir: m.path().to_path_buf(),
-            _mount: Some(m),
+            mount: Some(m),
         })
     }
     pub fn path(&self) -> &Path {
         &self.dir
     }
     pub fn close(self) -> Result<()> {
-        match self._mount {
+        match self.mount {
             Some(m) => m.close(),
             None => Ok(()),
         }
@@ -283,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn fstab_mounts_layer_and_volumes_with_discard_and_keeps_the_rest() {
+    fn fstabmounts_layer_and_volumes_with_discard_and_keeps_the_rest() {
         let boot = BootFacts {
             given: "/dev/vda1".into(),
             device: "/dev/vda1".into(),

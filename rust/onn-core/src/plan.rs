@@ -162,6 +162,7 @@ pub enum Step {
         size: Bytes,
         fs: FsType,
     },
+    /// `replace`: an untagged LV of this name is what an interrupted run left; remove it first.
     WriteBase {
         vg: String,
         pool: String,
@@ -169,6 +170,7 @@ pub enum Step {
         size: Bytes,
         layout: Layout,
         fs: FsType,
+        replace: bool,
     },
     CreateLayer {
         vg: String,
@@ -396,7 +398,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
             if let Some(other) = existing {
                 // An LV with the NVR's name but no base tag is what an interrupted run leaves:
                 // the tag is the commit point. Only then is it replaced.
-                if !other.pool_lv.eq(&p.pool) || !other.lv_tags.is_empty() {
+                if other.pool_lv != p.pool || !other.lv_tags.is_empty() {
                     return Err(precondition(
                         "base.name-taken",
                         format!(
@@ -435,6 +437,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
                 size,
                 layout: i.layout,
                 fs: fs.unwrap_or(FsType::Ext4),
+                replace: existing.is_some(),
             });
         }
         p.base = Some(lv);
@@ -533,7 +536,7 @@ fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
         let dev = facts
             .devices
             .iter()
-            .find(|d| &d.path == given || req_path_matches(given, d))
+            .find(|d| &d.given == given || &d.path == given)
             .ok_or_else(|| {
                 not_found(
                     "device.missing",
@@ -607,10 +610,6 @@ fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
     plan_new_pool(req, facts, p, vg_size, EXTENT)
 }
 
-fn req_path_matches(given: &str, d: &Device) -> bool {
-    std::fs::canonicalize(given).is_ok_and(|c| c.to_string_lossy() == d.path)
-}
-
 fn plan_new_pool(
     req: &Request,
     facts: &Facts,
@@ -635,11 +634,7 @@ fn plan_new_pool(
             ),
         ));
     }
-    p.layout = if p.layout == LayoutMode::Present {
-        LayoutMode::Create
-    } else {
-        p.layout
-    };
+    p.layout = LayoutMode::Create;
     p.pool_size = data;
     p.pool_metadata = metadata;
     p.steps.push(Step::CreatePool {

@@ -5,6 +5,7 @@ use crate::lvm::{parse_report, LvRow, PvRow, VgRow};
 
 fn disk(path: &str, gib: u64) -> Device {
     Device {
+        given: path.into(),
         path: path.into(),
         size: Bytes::gib(gib),
         signature: None,
@@ -309,4 +310,36 @@ fn adopt_needs_separate_var_and_tags_pool() {
     assert_eq!(ids, ["vg.adopt", "pool.adopt"]);
     f.lvm.lvs.retain(|l| l.lv_name != "var");
     assert_eq!(refusal(&req, &f), "var.not-separate");
+}
+
+#[test]
+fn an_unfinished_base_is_replaced_but_a_foreign_lv_is_refused() {
+    let mut f = installed();
+    let mut img = image();
+    img.nvr = Nvr::parse("onn-demo-1.1-0.20261125.0").unwrap();
+    f.image = Some(img);
+    // A killed run leaves the LV without its commit tag.
+    let mut unfinished = f
+        .lvm
+        .lvs
+        .iter()
+        .find(|l| l.lv_name == "var")
+        .unwrap()
+        .clone();
+    unfinished.lv_name = "onn-demo-1.1-0.20261125.0".into();
+    unfinished.lv_tags.clear();
+    f.lvm.lvs.push(unfinished);
+    let req = Request {
+        image: Some("/srv/b.img".into()),
+        ..Request::new(Action::AddBase)
+    };
+    let p = plan(&req, &f).unwrap();
+    assert!(
+        matches!(&p.steps[0], Step::WriteBase { replace: true, .. }),
+        "{:?}",
+        p.steps
+    );
+    // Someone else's LV of that name (tagged, or outside the pool) is never removed.
+    f.lvm.lvs.last_mut().unwrap().lv_tags = vec!["keep".into()];
+    assert_eq!(refusal(&req, &f), "base.name-taken");
 }
