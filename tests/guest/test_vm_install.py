@@ -300,3 +300,16 @@ def test_vm_adopt_refuses_a_layout_without_separate_var(disks: Disks) -> None:
     assert proc.returncode == 2
     assert "no separate /var volume" in proc.stderr
     assert disks.digests() == before
+
+
+def test_vm_full_install_runs_few_lvm_commands(disks: Disks, images: dict[str, dict[str, object]]) -> None:
+    """Every program goes through one runner, which logs its argv at debug level: count lvm."""
+    img = images["tiny-ext4"]
+    boot = disks.boot()
+    pv = disks.add("pv0", 20 * GIB)
+    proc = onn("-vv", "install", "--image", str(img["path"]), "--pv", pv, "--boot", boot)
+    commands = [line for line in proc.stderr.splitlines() if "running argv=" in line]
+    lvm = [line for line in commands if 'argv=["lvm"' in line]
+    # 3 reports + profile dir + vgcreate + pool + 7 volumes + base + protect + layer + activate.
+    assert len(lvm) == 17, "\n".join(lvm)
+    assert not [line for line in commands if '["sh"' in line or '["bash"' in line]
