@@ -6,6 +6,10 @@ export ONN_CACHE PYTHONDONTWRITEBYTECODE=1
 
 GUEST_TESTS ?= tests/guest
 TEST_BIN := $(CURDIR)/target/debug/onn
+# The Python module is installed into a venv of this checkout (with the system's packages
+# visible), so two checkouts never share it; the guest sees it at the same path.
+VENV    := $(CURDIR)/.venv
+VPY     := $(VENV)/bin/python3
 GUEST_ENV = --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
@@ -50,16 +54,17 @@ images:
 
 ## The Python module `onn` (pyo3, built by maturin), installed for this Python; stubs checked.
 module:
-	$(PY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./rust/onn-py
-	$(PY) -m mypy.stubtest onn._native
+	test -x $(VPY) || $(PY) -m venv --system-site-packages $(VENV)
+	$(VPY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./rust/onn-py
+	$(VPY) -m mypy.stubtest onn._native
 
 host: build-test images module
-	ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json $(PY) -m pytest -q -p no:cacheprovider \
+	ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json $(VPY) -m pytest -q -p no:cacheprovider \
 		tests/host tests/python tests/vm
 
 guest: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) $(GUEST_ENV) -- \
-		$(PY) -m pytest -q -p no:cacheprovider $(GUEST_TESTS) $(PYTEST_ARGS)
+		$(VPY) -m pytest -q -p no:cacheprovider $(GUEST_TESTS) $(PYTEST_ARGS)
 
 boot:
 	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider tests/boot

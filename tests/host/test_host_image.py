@@ -66,3 +66,18 @@ def test_dry_run_refuses_a_regular_file_as_disk_before_anything(tmp_path: Path) 
     assert proc.returncode == 2
     assert "is not a block device" in proc.stderr
     assert fake.read_bytes() == b"\0" * 4096
+
+
+def test_a_log_reader_that_goes_away_does_not_break_onn() -> None:
+    """If whoever reads onn's stderr dies (a closed pipe), onn still finishes and cleans up."""
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [os.environ["ONN_BIN"], "-vv", "image", str(IMAGES["tiny-ext4"]["path"])],
+        stdout=subprocess.DEVNULL,
+        stderr=write_end,
+    )
+    os.close(write_end)
+    assert os.read(read_end, 64)  # the first log line arrived
+    os.close(read_end)
+    assert proc.wait() == 0
+    assert "onn-mnt." not in Path("/proc/self/mountinfo").read_text()

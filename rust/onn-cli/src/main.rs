@@ -215,6 +215,21 @@ fn path_string(p: PathBuf) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// stderr for log lines, ignoring write errors: when whoever reads our stderr goes away
+/// mid-install, the install must still finish or undo itself, not panic with mounts and
+/// half-made LVs left behind.
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -226,14 +241,15 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ONN_LOG").unwrap_or_else(|_| level.into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("onn: error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "onn: error: {e:#}");
             ExitCode::from(error::kind_of(&e).exit_code() as u8)
         }
     }
