@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::error::not_found;
 use crate::names;
 use crate::runner::{Cmd, Runner};
 use crate::units::Bytes;
@@ -185,14 +184,6 @@ impl LvmState {
         self.lvs
             .iter()
             .find(|l| l.vg_name == vg && l.lv_name == name)
-    }
-    pub fn require_lv(&self, vg: &str, name: &str) -> Result<&LvRow> {
-        self.lv(vg, name).ok_or_else(|| {
-            not_found(
-                "lv.missing",
-                format!("logical volume {vg}/{name} does not exist"),
-            )
-        })
     }
     pub fn pv(&self, device: &str) -> Option<&PvRow> {
         self.pvs.iter().find(|p| p.pv_name == device)
@@ -425,6 +416,36 @@ mod tests {
             pvs.iter().filter(|p| p.vg_name == vgs[0].vg_name).count(),
             2
         );
+    }
+
+    #[test]
+    fn inspection_runs_three_json_reports() {
+        use crate::runner::{Output, Recorder};
+        let rec = Recorder::new(|cmd: &Cmd| {
+            let argv = cmd.argv();
+            let stdout = match argv[1].as_str() {
+                "pvs" => PVS,
+                "vgs" => VGS,
+                "lvs" => LVS,
+                other => panic!("unexpected lvm {other}"),
+            };
+            Ok(Output {
+                stdout: stdout.to_vec(),
+                stderr: Vec::new(),
+            })
+        });
+        let state = LvmState::read(&rec).unwrap();
+        let calls: Vec<String> = rec.calls().iter().map(|c| c.join(" ")).collect();
+        assert_eq!(
+            calls,
+            [
+                format!("lvm pvs --reportformat json --units b --nosuffix -o {PV_FIELDS}"),
+                format!("lvm vgs --reportformat json --units b --nosuffix -o {VG_FIELDS}"),
+                format!("lvm lvs --reportformat json --units b --nosuffix -o {LV_FIELDS}"),
+            ]
+        );
+        assert_eq!(state.imgbased_vgs().len(), 1);
+        assert_eq!(state.pvs_of("onn"), ["/dev/ubda", "/dev/ubdb"]);
     }
 
     #[test]

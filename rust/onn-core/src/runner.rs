@@ -50,9 +50,6 @@ impl Cmd {
         self.ok_codes = codes;
         self
     }
-    pub fn tool(&self) -> &'static str {
-        self.tool
-    }
     /// argv as text, tool name first: for logs, errors and golden tests.
     pub fn argv(&self) -> Vec<String> {
         std::iter::once(self.tool.to_string())
@@ -66,7 +63,6 @@ impl Cmd {
 pub struct Output {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    pub code: i32,
 }
 
 impl Output {
@@ -116,7 +112,6 @@ impl Runner for SystemRunner {
             return Ok(Output {
                 stdout: out.stdout,
                 stderr: out.stderr,
-                code: code.unwrap_or(0),
             });
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
