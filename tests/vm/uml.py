@@ -294,7 +294,9 @@ def run(
             "con0=fd:0,fd:1",
             *ubd,
             f"onn_job={_cmdline_path(jobdir, 'job dir')}",
-            f"onn_py={_cmdline_path(Path(sys.executable), 'python')}",
+            # The job runner needs only the standard library: start it with the real
+            # interpreter, not a venv's link that may sit under the guest-private /tmp.
+            f"onn_py={_cmdline_path(Path(sys.executable).resolve(), 'python')}",
             f"onn_exec={_cmdline_path(GUEST_EXEC, 'guest_exec.py')}",
             # /bin/sh runs the script, so it needs no exec bit
             "init=/bin/sh",
