@@ -698,3 +698,126 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+    use crate::blockdev::Device;
+    use crate::names::VolumeSet;
+    use crate::plan::{Action, Facts};
+    use crate::runner::{Output, Recorder};
+
+    /// A layout plan on one fresh 20 GiB disk with /var only.
+    fn layout_plan() -> Plan {
+        let disk = Device {
+            given: "/dev/vdb".into(),
+            path: "/dev/vdb".into(),
+            size: Bytes::gib(20),
+            signature: None,
+            partition_table: None,
+            mounts: vec![],
+            holders: vec![],
+            busy: false,
+        };
+        let req = Request {
+            pvs: vec!["/dev/vdb".into()],
+            volumes: VolumeSet::Minimal,
+            ..Request::new(Action::Layout)
+        };
+        plan::plan(
+            &req,
+            &Facts {
+                devices: vec![disk],
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Run a plan against a recorder that fails the commands `fail` matches.
+    fn run(fail: &'static [&'static str]) -> (Result<Outcome>, Vec<String>) {
+        let profiles = tempfile::tempdir().unwrap();
+        let dir = profiles.path().to_string_lossy().into_owned();
+        let rec = Recorder::new(move |cmd: &Cmd| {
+            let line = cmd.argv().join(" ");
+            if fail.iter().any(|f| line.starts_with(f)) {
+                return Err(anyhow::anyhow!("simulated failure of {line}"));
+            }
+            let stdout = if line.contains("config/profile_dir") {
+                format!("profile_dir=\"{dir}\"\n")
+            } else {
+                String::new()
+            };
+            Ok(Output {
+                stdout: stdout.into_bytes(),
+                stderr: Vec::new(),
+            })
+        });
+        let prepared = Prepared {
+            runner: &rec,
+            image: None,
+            plan: layout_plan(),
+        };
+        let result = prepared.apply(&mut |_| Ok(()), &CancelToken::new());
+        let calls = rec.calls().iter().map(|c| c.join(" ")).collect();
+        (result, calls)
+    }
+
+    #[test]
+    fn layout_argv_golden() {
+        let (result, calls) = run(&[]);
+        assert_eq!(result.unwrap().created, ["onn", "onn/pool00", "onn/var"]);
+        assert_eq!(
+            calls,
+            [
+                "lvm vgcreate --addtag imgbased:vg onn /dev/vdb",
+                "lvm lvmconfig --type full config/profile_dir",
+                // (20 GiB - 1 MiB label, in 4 MiB extents = 20476 MiB - 2 x 1 GiB metadata)
+                // x 80 % = 14740 MiB.
+                "lvm lvcreate --type thin-pool --size 15456010240b --poolmetadatasize 1073741824b \
+                 --chunksize 65536b --metadataprofile imgbased-pool --addtag imgbased:pool --name pool00 onn",
+                "lvm lvcreate --type thin --virtualsize 8589934592b --thinpool pool00 --name var \
+                 --addtag imgbased:volume onn",
+                "mkfs.ext4 -q -F /dev/onn/var",
+            ]
+        );
+    }
+
+    #[test]
+    fn failure_undoes_in_reverse_and_reports_the_first_error() {
+        let (result, calls) = run(&["mkfs.ext4"]);
+        let err = result.unwrap_err();
+        assert_eq!(crate::error::kind_of(&err), crate::Kind::Command);
+        assert!(
+            format!("{err:#}").contains("simulated failure of mkfs.ext4"),
+            "{err:#}"
+        );
+        assert_eq!(
+            calls[5..],
+            [
+                "lvm lvremove --yes onn/var",
+                "lvm lvremove --yes onn/pool00",
+                "lvm vgremove --yes onn",
+                "lvm pvremove --yes /dev/vdb",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failing_undo_is_reported_with_the_first_error() {
+        let (result, calls) = run(&["mkfs.ext4", "lvm lvremove --yes onn/pool00"]);
+        let err = result.unwrap_err();
+        assert_eq!(crate::error::kind_of(&err), crate::Kind::Rollback);
+        let msg = format!("{err:#}");
+        assert!(msg.contains("simulated failure of mkfs.ext4"), "{msg}");
+        assert!(
+            msg.contains("undoing it also failed: removing onn/pool00"),
+            "{msg}"
+        );
+        // The undo goes on past the failure: the VG removal is still tried.
+        assert!(
+            calls.iter().any(|c| c == "lvm vgremove --yes onn"),
+            "{calls:?}"
+        );
+    }
+}
