@@ -313,3 +313,24 @@ def test_vm_full_install_runs_few_lvm_commands(disks: Disks, images: dict[str, d
     # 3 reports + profile dir + vgcreate + pool + 7 volumes + base + protect + layer + activate.
     assert len(lvm) == 17, "\n".join(lvm)
     assert not [line for line in commands if '["sh"' in line or '["bash"' in line]
+
+
+def test_vm_check_fails_on_a_full_pool_and_without_autoextend(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    img = images["tiny-ext4"]
+    boot = disks.boot()
+    pv = disks.add("pv0", 12 * GIB)
+    onn("install", "--image", str(img["path"]), "--pv", pv, "--boot", boot, "--volumes", "minimal", "--pool-size", "1G")
+    with Mounted(boot, tmp_path / "boot") as b:
+        assert onn("check", "--boot", str(b)).returncode == 0
+        # Fill the pool past imgbased's 80 % limit through the /var volume.
+        run(["dd", "if=/dev/urandom", "of=/dev/onn/var", "bs=1M", "count=900", "oflag=direct"])
+        full = onn("check", "--boot", str(b), "--json", check=False)
+        assert full.returncode == 1
+        items = {i["id"]: i for i in json.loads(full.stdout)["checks"]}
+        assert not items["pool.data"]["ok"] and "limit 80" in items["pool.data"]["message"]
+        # Without its metadata profile the pool never autoextends.
+        run(["lvm", "lvchange", "--detachprofile", "onn/pool00"])
+        items = {i["id"]: i for i in json.loads(onn("check", "--boot", str(b), "--json", check=False).stdout)["checks"]}
+        assert not items["pool.autoextend"]["ok"] and "autoextend is off" in items["pool.autoextend"]["message"]
