@@ -16,7 +16,7 @@ GUEST_ENV = --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --e
 # test images, qemu for booting what was installed.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr
-PIP_PACKAGES := pytest ruff maturin mypy
+PIP_PACKAGES := pytest ruff maturin mypy pykickstart
 
 .PHONY: all setup test unit lint host guest boot images build-test module demo clean
 
@@ -38,8 +38,8 @@ test: setup
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	ruff check tests
-	ruff format --check tests
+	ruff check tests addon rust/onn-py/python
+	ruff format --check tests addon rust/onn-py/python
 
 unit:
 	cargo test --workspace
@@ -59,8 +59,8 @@ module:
 	$(VPY) -m mypy.stubtest onn._native
 
 host: build-test images module
-	ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json $(VPY) -m pytest -q -p no:cacheprovider \
-		tests/host tests/python tests/vm
+	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm
 
 guest: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) $(GUEST_ENV) -- \

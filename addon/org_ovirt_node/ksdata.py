@@ -1,0 +1,188 @@
+"""The `%addon org_ovirt_node` kickstart section: grammar, parsing and writing back.
+
+This module is pure Python on top of pykickstart; the Anaconda glue (`service/kickstart.py`)
+gives pyanaconda's `AddonData` these same methods. The normative grammar is in
+kickstart/README.md.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from pykickstart.errors import KickstartParseError
+from pykickstart.options import KSOptionParser
+from pykickstart.version import DEVEL
+
+from .i18n import _
+
+ADDON_NAME = "org_ovirt_node"
+VOLUME_SETS = ("default", "minimal", "none")
+URL_SCHEMES = ("file://", "http://", "https://", "nfs:")
+_NAME = re.compile(r"^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]*$")
+_SIZE = re.compile(r"^(\d+)\s*([kKmMgGtT](?:i?[bB])?|[bB])?$")
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# Keys of the section body; only kernel-arg may repeat.
+_KEYS = ("volumes", "vg", "pool", "pool-metadata", "root-size", "kernel-arg")
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes from `512MiB`, `5G`, `1T`, `4096` (binary multiples, like LVM and onn)."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        return None
+    return int(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()]
+
+
+def format_size(size: int) -> str:
+    """The shortest exact form: `1GiB`, `512MiB`, or plain bytes."""
+    for unit, mult in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size and size % mult == 0:
+            return f"{size // mult}{unit}"
+    return str(size)
+
+
+def _header_parser() -> KSOptionParser:
+    op = KSOptionParser(
+        prog=f"%addon {ADDON_NAME}",
+        description=_("Install an oVirt Node image with onn."),
+        version=DEVEL,
+    )
+    op.add_argument("--image", version=DEVEL, help=_("Image URL (default: the install media)."))
+    op.add_argument("--sha256", version=DEVEL, help=_("Expected SHA-256 of the image."))
+    op.add_argument("--proxy", version=DEVEL, help=_("HTTP(S) proxy URL for the image."))
+    op.add_argument("--noverifyssl", action="store_true", default=False, version=DEVEL, help=_("Do not verify TLS."))
+    return op
+
+
+@dataclass
+class NodeKickstart:
+    """The section's data, with AddonData's method names and signatures."""
+
+    seen: bool = False
+    image: str | None = None
+    sha256: str | None = None
+    proxy: str | None = None
+    noverifyssl: bool = False
+    volumes: str = "default"
+    vg: str | None = None
+    pool: str = "pool00"
+    pool_metadata: int | None = None
+    root_size: int | None = None
+    kernel_args: list[str] = field(default_factory=list)
+    _keys_seen: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def handle_header(self, args: list[str], line_number: int | None = None) -> None:
+        # Seen even when its header is wrong: the error is about the header, not a missing section.
+        self.seen = True
+        ns = _header_parser().parse_args(args=args, lineno=line_number)
+        if ns.image is not None:
+            if not ns.image.startswith(URL_SCHEMES):
+                raise KickstartParseError(
+                    _("--image={url} is not a supported URL; use file://, http://, https:// or nfs:").format(
+                        url=ns.image
+                    ),
+                    lineno=line_number,
+                )
+            self.image = ns.image
+        if ns.sha256 is not None:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", ns.sha256):
+                raise KickstartParseError(
+                    _("--sha256 must be 64 hexadecimal digits, not {value!r}").format(value=ns.sha256),
+                    lineno=line_number,
+                )
+            self.sha256 = ns.sha256.lower()
+        if ns.proxy is not None:
+            if not ns.proxy.startswith(("http://", "https://")):
+                raise KickstartParseError(
+                    _("--proxy={url} must be an http:// or https:// URL").format(url=ns.proxy), lineno=line_number
+                )
+            self.proxy = ns.proxy
+        self.noverifyssl = ns.noverifyssl
+        if (self.proxy or self.noverifyssl) and not (self.image or "").startswith(("http://", "https://")):
+            raise KickstartParseError(
+                _("--proxy and --noverifyssl apply only to an http:// or https:// --image"), lineno=line_number
+            )
+
+    def handle_line(self, line: str, line_number: int | None = None) -> None:
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            return
+        key, sep, value = (part.strip() for part in text.partition("="))
+        if not sep or not key or not value:
+            raise KickstartParseError(
+                _("{line!r} is not a setting; write key = value, e.g. volumes = minimal").format(line=line.strip()),
+                lineno=line_number,
+            )
+        if key not in _KEYS:
+            raise KickstartParseError(
+                _("unknown key {key!r}; the keys are: {keys}").format(key=key, keys=", ".join(_KEYS)),
+                lineno=line_number,
+            )
+        if key != "kernel-arg" and key in self._keys_seen:
+            raise KickstartParseError(
+                _("{key} is set twice (first on line {first}); keep one").format(key=key, first=self._keys_seen[key]),
+                lineno=line_number,
+            )
+        self._keys_seen[key] = line_number or 0
+        if key == "volumes":
+            if value not in VOLUME_SETS:
+                raise KickstartParseError(
+                    _("volumes = {value} is not valid; use default, minimal or none").format(value=value),
+                    lineno=line_number,
+                )
+            self.volumes = value
+        elif key in ("vg", "pool"):
+            if not _NAME.match(value) or len(value) > 55:
+                raise KickstartParseError(
+                    _("{key} = {value} is not a valid LVM name; use letters, digits and + _ . -").format(
+                        key=key, value=value
+                    ),
+                    lineno=line_number,
+                )
+            setattr(self, key, value)
+        elif key in ("pool-metadata", "root-size"):
+            size = parse_size(value)
+            if size is None or size == 0:
+                raise KickstartParseError(
+                    _("{key} = {value} is not a size; write e.g. 1GiB or 512MiB").format(key=key, value=value),
+                    lineno=line_number,
+                )
+            if key == "pool-metadata" and size < 1 << 30:
+                raise KickstartParseError(
+                    _("pool-metadata = {value} is below imgbased's minimum of 1GiB").format(value=value),
+                    lineno=line_number,
+                )
+            setattr(self, key.replace("-", "_"), size)
+        else:  # kernel-arg
+            if any(c.isspace() for c in value):
+                raise KickstartParseError(
+                    _("kernel-arg = {value} must be one argument; write one kernel-arg line each").format(value=value),
+                    lineno=line_number,
+                )
+            self.kernel_args.append(value)
+
+    def handle_end(self) -> None:
+        """Nothing to check across lines yet; kept for AddonData's protocol."""
+
+    def __str__(self) -> str:
+        if not self.seen:
+            return ""
+        header = ["%addon", ADDON_NAME]
+        for opt, value in (("--image", self.image), ("--sha256", self.sha256), ("--proxy", self.proxy)):
+            if value is not None:
+                header.append(f"{opt}={shlex.quote(value)}")
+        if self.noverifyssl:
+            header.append("--noverifyssl")
+        lines = [" ".join(header), f"volumes = {self.volumes}"]
+        if self.vg is not None:
+            lines.append(f"vg = {self.vg}")
+        lines.append(f"pool = {self.pool}")
+        if self.pool_metadata is not None:
+            lines.append(f"pool-metadata = {format_size(self.pool_metadata)}")
+        if self.root_size is not None:
+            lines.append(f"root-size = {format_size(self.root_size)}")
+        lines += [f"kernel-arg = {a}" for a in self.kernel_args]
+        lines.append("%end")
+        return "\n".join(lines) + "\n"

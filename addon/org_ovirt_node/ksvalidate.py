@@ -1,0 +1,116 @@
+"""Validate a kickstart for an unattended Node install: the whole file with pykickstart's real
+parser plus the `%addon org_ovirt_node` section, which stock pykickstart ignores.
+
+    python3 -m org_ovirt_node.ksvalidate FILE
+
+Prints every error as `FILE:LINE: message` (`FILE: message` when it concerns the whole
+file) and exits 1 when there is any; 0 when valid.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from pykickstart.errors import KickstartError, KickstartParseError
+from pykickstart.parser import KickstartParser
+from pykickstart.sections import Section
+from pykickstart.version import makeVersion
+
+from .i18n import _
+from .ksdata import ADDON_NAME, NodeKickstart
+
+
+class _AddonSection(Section):
+    """%addon: ours is parsed line by line; other addons' bodies are left to them."""
+
+    sectionOpen = "%addon"
+    allLines = True  # we count lines ourselves: pykickstart passes none to handleLine
+
+    def __init__(self, handler: object, collect: list[tuple[int, str]], data: NodeKickstart) -> None:
+        super().__init__(handler)
+        self._collect = collect
+        self._data = data
+        self._ours = False
+        self._lineno = 0
+
+    def handleHeader(self, lineno: int, args: list[str]) -> None:  # noqa: N802 - pykickstart API
+        self._lineno = lineno
+        name = args[1] if len(args) > 1 else ""
+        self._ours = name == ADDON_NAME
+        if not self._ours:
+            return
+        if self._data.seen:
+            self._collect.append((lineno, _("%addon {name} appears twice; keep one").format(name=ADDON_NAME)))
+        self._try(lambda: self._data.handle_header(args[2:], lineno), lineno)
+
+    def handleLine(self, line: str) -> None:  # noqa: N802 - pykickstart API
+        self._lineno += 1
+        if self._ours:
+            lineno = self._lineno
+            self._try(lambda: self._data.handle_line(line, lineno), lineno)
+
+    def finalize(self) -> None:
+        if self._ours:
+            self._try(self._data.handle_end, self._lineno)
+        self._ours = False
+
+    def _try(self, fn: object, lineno: int) -> None:
+        try:
+            fn()  # type: ignore[operator]
+        except KickstartParseError as e:
+            self._collect.append((e.lineno or lineno, e.message or str(e)))
+
+
+class _Parser(KickstartParser):
+    def __init__(self, handler: object, collect: list[tuple[int, str]]) -> None:
+        self._collect = collect
+        self.node = NodeKickstart()
+        super().__init__(handler, errorsAreFatal=False)
+
+    def setupSections(self) -> None:  # noqa: N802 - pykickstart API
+        super().setupSections()
+        self.registerSection(_AddonSection(self.handler, self._collect, self.node))
+
+    def _tryFunc(self, fn: object) -> None:  # noqa: N802 - pykickstart API
+        try:
+            fn()  # type: ignore[operator]
+        except KickstartError as e:
+            self._collect.append((e.lineno or 0, e.message or str(e)))
+
+
+def validate(text: str) -> tuple[list[tuple[int, str]], NodeKickstart]:
+    """(errors as (line, message), the parsed section) for a kickstart's text."""
+    errors: list[tuple[int, str]] = []
+    parser = _Parser(makeVersion(), errors)
+    try:
+        parser.readKickstartFromString(text)
+    except KickstartError as e:
+        errors.append((e.lineno or 0, e.message or str(e)))
+    if not parser.node.seen:
+        errors.append(
+            (0, _("there is no %addon {name} section; onn would not install a Node image").format(name=ADDON_NAME))
+        )
+    return sorted(errors), parser.node
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(_("usage: python3 -m org_ovirt_node.ksvalidate KICKSTART"), file=sys.stderr)
+        return 2
+    path = Path(args[0])
+    try:
+        text = path.read_text()
+    except OSError as e:
+        print(f"{shlex.quote(str(path))}: {e.strerror}", file=sys.stderr)
+        return 2
+    errors, _data = validate(text)
+    for lineno, message in errors:
+        print(f"{path}:{lineno}: {message}" if lineno else f"{path}: {message}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

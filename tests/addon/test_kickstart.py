@@ -1,0 +1,94 @@
+"""The %addon org_ovirt_node section through pykickstart's real parser: every example parses
+and round-trips, every invalid kickstart fails with its message and line."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from org_ovirt_node.ksdata import NodeKickstart, format_size, parse_size
+from org_ovirt_node.ksvalidate import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "kickstart").glob("*.ks"))
+INVALID = sorted((ROOT / "kickstart/invalid").glob("*.ks"))
+
+
+def test_there_are_examples_and_invalid_cases() -> None:
+    assert {p.name for p in EXAMPLES} >= {"interactive-defaults.ks", "minimal-pxe.ks", "full-nist.ks"}
+    assert len(INVALID) >= 15
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_parses_and_round_trips(path: Path) -> None:
+    errors, data = validate(path.read_text())
+    assert errors == []
+    assert data.seen
+    # parse -> str -> parse gives the same data and the same text.
+    text = str(data)
+    errors2, again = validate("lang en_US.UTF-8\n" + text)
+    assert errors2 == []
+    assert again == data
+    assert str(again) == text
+
+
+def test_full_example_carries_every_setting() -> None:
+    _, data = validate((ROOT / "kickstart/full-nist.ks").read_text())
+    assert data.image == "nfs:nfs.example:/exports/node/ovirt-node-ng.squashfs.img"
+    assert (data.volumes, data.vg, data.pool) == ("default", "onn", "pool00")
+    assert (data.pool_metadata, data.root_size) == (2 << 30, 20 << 30)
+    assert data.kernel_args == ["console=ttyS0,115200n8", "crashkernel=auto"]
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def test_invalid_kickstart_fails_with_its_message_and_line(path: Path) -> None:
+    first = path.read_text().splitlines()[0]
+    m = re.fullmatch(r"# expect: (\d+): (.+)", first)
+    assert m, f"{path.name} must start with '# expect: LINE: message'"
+    errors, _ = validate(path.read_text())
+    line, fragment = int(m.group(1)), m.group(2)
+    assert any(at == line and fragment in msg for at, msg in errors), errors
+
+
+def run_validator(path: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "addon"))
+    return subprocess.run(
+        [sys.executable, "-m", "org_ovirt_node.ksvalidate", str(path)], capture_output=True, text=True, env=env
+    )
+
+
+def test_validator_cli_exit_status_and_output() -> None:
+    ok = run_validator(ROOT / "kickstart/minimal-pxe.ks")
+    assert (ok.returncode, ok.stdout) == (0, "")
+    bad = run_validator(ROOT / "kickstart/invalid/unknown-key.ks")
+    assert bad.returncode == 1
+    assert bad.stdout.startswith(f"{ROOT / 'kickstart/invalid/unknown-key.ks'}:4: unknown key 'colour'")
+
+
+def test_several_errors_are_all_reported(tmp_path: Path) -> None:
+    ks = tmp_path / "many.ks"
+    ks.write_text("lang en_US.UTF-8\n%addon org_ovirt_node\nvolumes = x\nroot-size = y\nfoo = 1\n%end\n")
+    out = run_validator(ks)
+    assert out.returncode == 1
+    assert [line.split(":")[1] for line in out.stdout.splitlines()] == ["3", "4", "5"]
+
+
+def test_sizes_agree_with_the_engine() -> None:
+    import onn  # the engine's own parser (Rust)
+
+    for text in ["1", "4096", "64k", "512M", "512MiB", "5G", "5GiB", "1T", "2gb"]:
+        assert parse_size(text) == onn.parse_size(text), text
+    assert parse_size("five") is None
+    assert [format_size(s) for s in (1 << 30, 3 << 29, 1536, 1000)] == ["1GiB", "1536MiB", "1536", "1000"]
+
+
+def test_section_absent_writes_nothing() -> None:
+    assert str(NodeKickstart()) == ""
+
+
+def test_addon_logic_does_not_import_pyanaconda() -> None:
+    assert "pyanaconda" not in sys.modules
