@@ -507,6 +507,7 @@ impl Exec<'_, '_> {
         let fs = probe_fs(self.runner, &dev)?;
         let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
         // Data volumes made by this run start empty: give them the image's content.
+        let mut fstab_volumes = Vec::new();
         for v in volumes {
             let vdev = PathBuf::from(lvm::lv_path(vg, &v.lv));
             let vfs = probe_fs(self.runner, &vdev)?;
@@ -516,6 +517,11 @@ impl Exec<'_, '_> {
                 fsops::copy_tree(self.runner, &from, m.path())?;
             }
             m.close()?;
+            fstab_volumes.push(FstabVolume {
+                device: lvm::lv_path(vg, &v.lv),
+                mount: v.mount.clone(),
+                fstype: vfs.name().to_string(),
+            });
         }
         let boot = self
             .plan
@@ -524,13 +530,6 @@ impl Exec<'_, '_> {
             .context("a layer needs /boot facts")?;
         let fstab_path = rootfs::resolve(root.path(), "etc/fstab")?;
         let existing = std::fs::read_to_string(&fstab_path).unwrap_or_default();
-        let fstab_volumes: Vec<FstabVolume> = volumes
-            .iter()
-            .map(|v| FstabVolume {
-                device: lvm::lv_path(vg, &v.lv),
-                mount: v.mount.clone(),
-            })
-            .collect();
         let text = boot::render_fstab(
             &existing,
             &lvm::lv_path(vg, layer),
@@ -624,9 +623,12 @@ fn write_boot_files(
 ) -> Result<String> {
     let kver = &kernel.version;
     let copy_in = |from: &str, name: String| -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         let src = rootfs::resolve(root, from)?;
         let data = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
-        boot::write_atomic(&bootdir.join(layer).join(name), &data)
+        // Keep the image's mode: RHEL's initramfs is 0600.
+        let mode = std::fs::metadata(&src)?.permissions().mode() & 0o7777;
+        boot::write_atomic_mode(&bootdir.join(layer).join(name), &data, mode)
     };
     copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
     copy_in(&kernel.initrd, format!("initramfs-{kver}.img"))?;

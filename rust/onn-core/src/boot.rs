@@ -170,6 +170,7 @@ pub fn saved_entry(grubenv: &str) -> Option<&str> {
 pub struct FstabVolume {
     pub device: String,
     pub mount: String,
+    pub fstype: String,
 }
 
 /// The layer's /etc/fstab: `/` from the layer, /boot by UUID, data volumes, all thin
@@ -195,8 +196,8 @@ pub fn render_fstab(
     ));
     for v in volumes {
         out.push_str(&format!(
-            "{} {} {fstype} defaults,discard 1 2\n",
-            v.device, v.mount
+            "{} {} {} defaults,discard 1 2\n",
+            v.device, v.mount, v.fstype
         ));
     }
     for line in existing.lines() {
@@ -216,6 +217,13 @@ pub fn render_fstab(
 
 /// Write a file atomically (temp file + fsync + rename) so a crash leaves old or new, never half.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
+    write_atomic_mode(path, content, 0o644)
+}
+
+/// [`write_atomic`] with a given mode (e.g. a kernel's or a 0600 initramfs's own), set before
+/// the file appears under its name.
+pub fn write_atomic_mode(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().context("a file path has a parent")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
@@ -223,14 +231,13 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     tmp.write_all(content)
         .with_context(|| format!("writing {}", path.display()))?;
     tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    tmp.as_file()
         .sync_all()
         .with_context(|| format!("flushing {}", path.display()))?;
-    let f = tmp
-        .persist(path)
+    tmp.persist(path)
         .with_context(|| format!("renaming into {}", path.display()))?;
-    // Keep the usual mode for config files rather than tempfile's 0600.
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(fs::Permissions::from_mode(0o644))?;
     Ok(())
 }
 
@@ -261,6 +268,26 @@ mod tests {
              boot=UUID=1234-abcd rootflags=discard img.bootid=onn-demo-1.0-0.1+1\n\
              grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n"
         );
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files_with_the_given_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("layer/initramfs.img");
+        write_atomic_mode(&f, b"secret", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+        write_atomic(&f, b"new").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"new");
+        assert_eq!(
+            fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+        // No temporary file is left beside it.
+        assert_eq!(fs::read_dir(f.parent().unwrap()).unwrap().count(), 1);
     }
 
     #[test]
@@ -300,6 +327,7 @@ mod tests {
             &[FstabVolume {
                 device: "/dev/onn/var".into(),
                 mount: "/var".into(),
+                fstype: "xfs".into(),
             }],
         );
         assert_eq!(
@@ -307,7 +335,7 @@ mod tests {
             "# Written by onn for imgbased: / is this layer, data volumes are shared.\n\
              /dev/onn/n-1-1+1 / ext4 defaults,discard 1 1\n\
              UUID=b-uuid /boot ext4 defaults 1 2\n\
-             /dev/onn/var /var ext4 defaults,discard 1 2\n\
+             /dev/onn/var /var xfs defaults,discard 1 2\n\
              # image\n/dev/sr0 /media iso9660 ro 0 0\n"
         );
         // Rewriting is stable (a re-run changes nothing).
@@ -319,7 +347,8 @@ mod tests {
                 &boot,
                 &[FstabVolume {
                     device: "/dev/onn/var".into(),
-                    mount: "/var".into()
+                    mount: "/var".into(),
+                    fstype: "xfs".into()
                 }]
             ),
             out
