@@ -36,9 +36,11 @@ def sha_mismatch(d: Disks, images: dict[str, dict[str, object]], tmp: Path) -> l
 
 def mounted_pv(d: Disks, images: dict[str, dict[str, object]], tmp: Path) -> list[str]:
     pv = d.add("pv0", 12 * GIB)
-    run(["mkfs.ext4", "-q", pv])
+    # Fully initialised and mounted read-only: the kernel itself must not write to the disk
+    # while the test compares its digests (ext4 initialises inode tables lazily otherwise).
+    run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", pv])
     (tmp / "m").mkdir()
-    run(["mount", pv, str(tmp / "m")])
+    run(["mount", "-o", "ro", pv, str(tmp / "m")])
     return base_args(images["tiny-ext4"], [pv], d.boot())
 
 
