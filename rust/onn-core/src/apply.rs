@@ -632,8 +632,7 @@ fn write_boot_files(
     };
     copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
     copy_in(&kernel.initrd, format!("initramfs-{kver}.img"))?;
-    let cmdline = std::fs::read_to_string(rootfs::resolve(root, names::KERNEL_CMDLINE_FILE)?)
-        .unwrap_or_default();
+    let cmdline = image::read_cmdline(root)?;
     let image_args: Vec<&str> = cmdline
         .split_whitespace()
         .chain(kernel_args.iter().map(String::as_str))
@@ -649,7 +648,7 @@ fn write_boot_files(
     let entry = names::bls_entry_path(layer, kver);
     boot::write_atomic(&bootdir.join(&entry), boot::render_entry(&spec).as_bytes())?;
     // The commit point of the whole install: the new layer becomes the default.
-    let env_path = bootdir.join("grub2/grubenv");
+    let env_path = bootdir.join(names::GRUBENV);
     let existing = std::fs::read_to_string(&env_path).ok();
     let env = boot::set_grubenv(
         existing.as_deref(),

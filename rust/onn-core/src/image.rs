@@ -235,9 +235,7 @@ fn read_root(
         )
     })?;
     let nvr = Nvr::parse(text.trim())?;
-    let cmdline = std::fs::read_to_string(rootfs::resolve(root, names::KERNEL_CMDLINE_FILE)?)
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let cmdline = read_cmdline(root)?;
     Ok(ImageFacts {
         path: image.to_string_lossy().into_owned(),
         size: Bytes(0),
@@ -249,6 +247,15 @@ fn read_root(
         kernels: find_kernels(root)?,
         cmdline,
     })
+}
+
+/// The root's own kernel arguments (`/etc/kernel/cmdline`), whitespace-normalised; empty when
+/// it has none.
+pub fn read_cmdline(root: &Path) -> Result<String> {
+    let path = rootfs::resolve(root, names::KERNEL_CMDLINE_FILE)?;
+    Ok(std::fs::read_to_string(path)
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default())
 }
 
 /// Kernels that have both a kernel image and an initramfs, newest first. Looks where Fedora/RHEL

@@ -337,6 +337,11 @@ impl std::str::FromStr for VolumeSet {
     }
 }
 
+/// Where BLS entries live, relative to the /boot filesystem.
+pub const BLS_DIR: &str = "loader/entries";
+/// GRUB's environment block (holds `saved_entry`), relative to the /boot filesystem.
+pub const GRUBENV: &str = "grub2/grubenv";
+
 /// The BLS entry id of a layer booting kernel `kver`: also the file stem and `saved_entry`.
 pub fn bls_entry_id(layer: &str, kver: &str) -> String {
     format!("{layer}-{kver}")
@@ -344,7 +349,7 @@ pub fn bls_entry_id(layer: &str, kver: &str) -> String {
 
 /// The BLS entry's path relative to the /boot filesystem.
 pub fn bls_entry_path(layer: &str, kver: &str) -> String {
-    format!("loader/entries/{}.conf", bls_entry_id(layer, kver))
+    format!("{BLS_DIR}/{}.conf", bls_entry_id(layer, kver))
 }
 
 /// The kernel argument imgbased uses to map a boot entry to its layer.

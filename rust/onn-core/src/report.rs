@@ -253,7 +253,7 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
             )
         },
     ));
-    let env = std::fs::read_to_string(boot_dir.join("grub2/grubenv")).unwrap_or_default();
+    let env = std::fs::read_to_string(boot_dir.join(names::GRUBENV)).unwrap_or_default();
     let default = boot::saved_entry(&env).map(str::to_string);
     let default_ok = default
         .as_ref()
@@ -272,7 +272,7 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
 
 /// (entry id, file text) of every BLS entry.
 fn boot_entries(boot_dir: &Path) -> Vec<(String, String)> {
-    let dir = boot_dir.join("loader/entries");
+    let dir = boot_dir.join(names::BLS_DIR);
     let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
