@@ -99,6 +99,9 @@ struct LayoutOpts {
     /// Use an existing VG and thin pool (e.g. made by Anaconda) instead of creating them.
     #[arg(long)]
     adopt: bool,
+    /// With --adopt: the installer's root file system is mounted here; adopt its VG and pool.
+    #[arg(long, value_name = "DIR", requires = "adopt")]
+    root: Option<String>,
 }
 
 #[derive(Args)]
@@ -207,6 +210,7 @@ fn layout_request(action: Action, o: LayoutOpts) -> Request {
         fs: o.fs,
         pool_size: o.pool_size,
         adopt: o.adopt,
+        root: o.root,
         ..Request::new(action)
     }
 }

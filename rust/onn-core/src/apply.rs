@@ -121,6 +121,9 @@ pub fn inspect<'r>(
             facts.devices.push(blockdev::probe(runner, pv)?);
         }
     }
+    if let Some(root) = &req.root {
+        facts.root_lv = Some(blockdev::lv_mounted_at(&facts.lvm, Path::new(root))?);
+    }
     if req.needs_boot() {
         if let Some(b) = &req.boot {
             facts.boot = Some(boot::inspect(runner, b)?);

@@ -222,6 +222,34 @@ pub fn mount_source(dir: &Path) -> Result<Option<(String, String)>> {
     Ok(found)
 }
 
+/// The LV whose device is mounted at `dir` (matched by device number, so any of its names
+/// in the mount table will do).
+pub fn lv_mounted_at(lvm: &crate::lvm::LvmState, dir: &Path) -> Result<crate::lvm::LvRow> {
+    let given = dir.display();
+    let (source, _) = mount_source(dir)?.ok_or_else(|| {
+        precondition(
+            "root.not-mounted",
+            format!("{given} is not a mount point; mount the installer's root there first"),
+        )
+    })?;
+    let rdev = fs::metadata(&source)
+        .with_context(|| format!("reading device {source}"))?
+        .rdev();
+    lvm.lvs
+        .iter()
+        .find(|l| {
+            fs::metadata(crate::lvm::lv_path(&l.vg_name, &l.lv_name))
+                .is_ok_and(|m| m.rdev() == rdev)
+        })
+        .cloned()
+        .ok_or_else(|| {
+            precondition(
+                "root.not-lvm",
+                format!("{given} is mounted from {source}, which is not an LVM logical volume; imgbased needs / on a thin LV"),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,10 @@ pub struct Request {
     /// For `AddLayer`: the base; None = the newest.
     #[serde(default)]
     pub base: Option<String>,
+    /// With `adopt`: the installer's root file system is mounted here; its VG and thin pool
+    /// are the ones adopted (the installer names them, not the user).
+    #[serde(default)]
+    pub root: Option<String>,
 }
 
 fn default_pool() -> String {
@@ -103,6 +107,7 @@ impl Request {
             pool_size: None,
             kernel_args: Vec::new(),
             base: None,
+            root: None,
         }
     }
     pub fn needs_image(&self) -> bool {
@@ -123,6 +128,8 @@ pub struct Facts {
     pub devices: Vec<Device>,
     pub image: Option<ImageFacts>,
     pub boot: Option<BootFacts>,
+    /// The LV mounted at `Request::root`.
+    pub root_lv: Option<lvm::LvRow>,
 }
 
 /// One data volume in the plan.
@@ -271,6 +278,14 @@ pub struct Plan {
 
 /// Decide the plan, or refuse with a clear precondition error.
 pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
+    let resolved;
+    let req = match &facts.root_lv {
+        Some(root) => {
+            resolved = adopt_root(req, root)?;
+            &resolved
+        }
+        None => req,
+    };
     for a in &req.kernel_args {
         if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(precondition(
@@ -723,6 +738,48 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
     }
     plan_volumes(req, facts, p);
     Ok(pool_used(pool))
+}
+
+/// The request with the VG and pool of the installer's root LV filled in.
+fn adopt_root(req: &Request, root: &lvm::LvRow) -> Result<Request> {
+    let at = req.root.as_deref().unwrap_or("/");
+    if !req.adopt {
+        return Err(precondition(
+            "root.needs-adopt",
+            "a root mount point names the installer's volume group to adopt; add --adopt",
+        ));
+    }
+    if root.pool_lv.is_empty() {
+        return Err(precondition(
+            "root.not-thin",
+            format!(
+                "{at} is on {}/{}, which is not a thin volume; imgbased needs / on a thin pool (kickstart: logvol / --thin --poolname=…)",
+                root.vg_name, root.lv_name
+            ),
+        ));
+    }
+    for (given, found, what) in [
+        (req.vg.as_deref(), root.vg_name.as_str(), "volume group"),
+        (
+            Some(req.pool.as_str()).filter(|p| *p != default_pool()),
+            root.pool_lv.as_str(),
+            "thin pool",
+        ),
+    ] {
+        if given.is_some_and(|g| g != found) {
+            return Err(precondition(
+                "root.other-vg",
+                format!(
+                    "{at} is in {what} {found}, not {}; leave the name out or make them agree",
+                    given.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let mut req = req.clone();
+    req.vg = Some(root.vg_name.clone());
+    req.pool = root.pool_lv.clone();
+    Ok(req)
 }
 
 /// Plan the data volumes that do not exist yet.

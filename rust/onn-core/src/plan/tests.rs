@@ -50,6 +50,7 @@ fn fresh() -> Facts {
         devices: vec![disk("/dev/vdb", 20), disk("/dev/vdc", 20)],
         image: Some(image()),
         boot: Some(boot(1)),
+        root_lv: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn installed() -> Facts {
         devices: devs,
         image: Some(image()),
         boot: Some(boot(1)),
+        root_lv: None,
     }
 }
 
@@ -310,6 +312,48 @@ fn adopt_needs_separate_var_and_tags_pool() {
     assert_eq!(ids, ["vg.adopt", "pool.adopt"]);
     f.lvm.lvs.retain(|l| l.lv_name != "var");
     assert_eq!(refusal(&req, &f), "var.not-separate");
+}
+
+#[test]
+fn the_installers_root_names_the_vg_and_pool_to_adopt() {
+    let mut f = installed();
+    for l in &mut f.lvm.lvs {
+        l.lv_tags.clear();
+    }
+    for v in &mut f.lvm.vgs {
+        v.vg_tags.clear();
+    }
+    let mut root = f
+        .lvm
+        .lvs
+        .iter()
+        .find(|l| l.lv_name == "var")
+        .unwrap()
+        .clone();
+    root.lv_name = "root".into();
+    f.root_lv = Some(root.clone());
+    let req = Request {
+        adopt: true,
+        root: Some("/mnt/sysimage".into()),
+        ..Request::new(Action::Layout)
+    };
+    let p = plan(&req, &f).unwrap();
+    assert_eq!((p.vg.as_str(), p.pool.as_str()), ("onn", "pool00"));
+    assert_eq!(p.request.vg.as_deref(), Some("onn"));
+
+    let other = Request {
+        vg: Some("data".into()),
+        ..req.clone()
+    };
+    assert_eq!(refusal(&other, &f), "root.other-vg");
+    let not_adopting = Request {
+        adopt: false,
+        ..req.clone()
+    };
+    assert_eq!(refusal(&not_adopting, &f), "root.needs-adopt");
+    root.pool_lv.clear();
+    f.root_lv = Some(root);
+    assert_eq!(refusal(&req, &f), "root.not-thin");
 }
 
 #[test]

@@ -80,10 +80,12 @@ def plan(
     pool_size: Size | None = None,
     kernel_args: Iterable[str] = (),
     base: str | None = None,
+    root: str | None = None,
 ) -> Plan:
     """Inspect the system (and verify and read the image) and plan a request, as the CLI does.
     Sizes are bytes or strings such as ``"10G"``. Raises PreconditionError when the request
-    cannot be carried out; nothing is written."""
+    cannot be carried out; nothing is written. With ``adopt=True``, ``root`` is where the
+    installer's root file system is mounted: its VG and thin pool are the ones adopted."""
     request = {
         "action": action,
         "image": image,
@@ -99,5 +101,6 @@ def plan(
         "pool_size": _size(pool_size),
         "kernel_args": list(kernel_args),
         "base": base,
+        "root": root,
     }
     return _plan(json.dumps(request))
