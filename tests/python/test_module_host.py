@@ -92,3 +92,31 @@ def test_plan_json_round_trips_and_sizes_parse() -> None:
     assert plan.step_ids[0] == "vg.create" and plan.step_ids[-1] == "boot.entry"
     assert [v["mount"] for v in plan.volumes][:2] == ["/var", "/var/crash"]
     assert hashlib.sha256(plan.to_json().encode()).hexdigest()  # serializable text
+
+
+def _image_file(img: dict[str, object], inner: str, tmp: Path) -> bytes:
+    """A file's bytes read from the image with squashfs-tools and debugfs, not with onn."""
+    path = str(img["path"])
+    if img["layout"] == "tree":
+        return subprocess.run(["unsquashfs", "-cat", path, inner], capture_output=True, check=True).stdout
+    rootfs = tmp / "rootfs.img"
+    with rootfs.open("wb") as out:
+        subprocess.run(["unsquashfs", "-cat", path, "LiveOS/rootfs.img"], stdout=out, check=True)
+    return subprocess.run(["debugfs", "-R", f"cat /{inner}", str(rootfs)], capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("name", ["tiny-ext4", "tiny-tree"])
+def test_export_boot_copies_each_kernel_and_initramfs_exactly(name: str, tmp_path: Path) -> None:
+    img = IMAGES[name]
+    dest = tmp_path / "payload"
+    written = onn.export_boot(str(img["path"]), str(dest), sha256=str(img["sha256"]))
+    info = onn.read_image(str(img["path"]))
+    (kver,) = info.kernels
+    assert written == [f"boot/vmlinuz-{kver}", f"boot/initramfs-{kver}.img"]
+    assert sorted(p.name for p in (dest / "boot").iterdir()) == sorted(Path(w).name for w in written)
+    initramfs = str(img["initramfs"]).lstrip("/")
+    assert (dest / written[1]).read_bytes() == _image_file(img, initramfs, tmp_path)
+    assert (dest / written[0]).read_bytes() == _image_file(img, f"boot/vmlinuz-{kver}", tmp_path)
+    with pytest.raises(onn.PreconditionError):
+        onn.export_boot(str(img["path"]), str(tmp_path / "never"), sha256="0" * 64)
+    assert not (tmp_path / "never").exists()

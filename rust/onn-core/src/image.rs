@@ -166,6 +166,44 @@ impl<'r> OpenImage<'r> {
         }
     }
 
+    /// Copy each kernel and its initramfs into `dest/boot/` under the names an installer's
+    /// tarball payload uses (`vmlinuz-<kver>`, `initramfs-<kver>.img`), keeping their modes.
+    /// Returns the paths written, relative to `dest`.
+    pub fn export_boot(&self, runner: &dyn Runner, dest: &Path) -> Result<Vec<String>> {
+        let source = self.source();
+        let mounted = match self.facts.layout {
+            Layout::Liveos => {
+                let fs = self.facts.fs.unwrap_or(FsType::Ext4);
+                Some(Mount::temp(
+                    runner,
+                    &source,
+                    Some(fs.name()),
+                    &format!("{},loop", fs.read_only_options()),
+                )?)
+            }
+            Layout::Tree => None,
+        };
+        let root = mounted.as_ref().map_or(source.as_path(), |m| m.path());
+        let boot = dest.join("boot");
+        std::fs::create_dir_all(&boot).with_context(|| format!("creating {}", boot.display()))?;
+        let mut written = Vec::new();
+        for k in &self.facts.kernels {
+            for (from, name) in [
+                (&k.linux, format!("vmlinuz-{}", k.version)),
+                (&k.initrd, format!("initramfs-{}.img", k.version)),
+            ] {
+                let src = rootfs::resolve(root, from)?;
+                std::fs::copy(&src, boot.join(&name))
+                    .with_context(|| format!("copying {} from the image", src.display()))?;
+                written.push(format!("boot/{name}"));
+            }
+        }
+        if let Some(m) = mounted {
+            m.close()?;
+        }
+        Ok(written)
+    }
+
     pub fn close(self) -> Result<()> {
         self.squash.close()
     }

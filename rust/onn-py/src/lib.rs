@@ -295,6 +295,25 @@ fn read_image(py: Python<'_>, path: &str, sha256: Option<&str>) -> PyResult<Imag
     .map_err(|e| to_py(py, e))
 }
 
+/// Copy the image's kernels and initramfs images into `dest/boot/` (for an installer payload
+/// that needs only the boot files); returns the paths written, relative to `dest`.
+#[pyfunction]
+#[pyo3(signature = (path, dest, sha256=None))]
+fn export_boot(
+    py: Python<'_>,
+    path: &str,
+    dest: &str,
+    sha256: Option<&str>,
+) -> PyResult<Vec<String>> {
+    py.detach(|| {
+        let img = image::OpenImage::open(&SystemRunner, std::path::Path::new(path), sha256)?;
+        let written = img.export_boot(&SystemRunner, std::path::Path::new(dest));
+        img.close()?;
+        written
+    })
+    .map_err(|e| to_py(py, e))
+}
+
 /// The system's LVM state and imgbased layout, as plain data.
 #[pyfunction]
 fn inspect(py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -408,6 +427,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CancelToken>()?;
     m.add_function(wrap_pyfunction!(read_image, m)?)?;
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(export_boot, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;

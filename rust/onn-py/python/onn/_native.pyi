@@ -14,6 +14,7 @@ __all__ = [
     "PreconditionError",
     "RollbackError",
     "apply",
+    "export_boot",
     "inspect",
     "parse_size",
     "plan",
@@ -137,6 +138,7 @@ class CancelToken:
 
 def read_image(path: str, sha256: str | None = None) -> ImageInfo: ...
 def inspect() -> dict[str, Any]: ...
+def export_boot(path: str, dest: str, sha256: str | None = None) -> list[str]: ...
 def plan(request_json: str) -> Plan: ...
 def apply(
     plan: Plan,
