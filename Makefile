@@ -15,10 +15,15 @@ GUEST_ENV = --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --e
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
 # test images, qemu for booting what was installed.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
-	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr
-PIP_PACKAGES := pytest ruff maturin mypy pykickstart
+	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
+	dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config
+# PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it.
+PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51'
+# The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout
+# (`make addon-compat ANACONDA_SRC=…`).
+ONN_PYANACONDA ?= $(CURDIR)/tests/addon/standins
 
-.PHONY: all setup test unit lint host guest boot images build-test module demo clean
+.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat
 
 all: test
 
@@ -59,8 +64,17 @@ module:
 	$(VPY) -m mypy.stubtest onn._native
 
 host: build-test images module
-	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json \
+	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm
+
+## The addon's service tests against a real anaconda source tree instead of the stand-ins
+## (pyanaconda is not on PyPI; needs the en_US.UTF-8 locale, as Anaconda's modules set it).
+addon-compat: build-test images module
+	@test -d "$(ANACONDA_SRC)/pyanaconda" || { echo "set ANACONDA_SRC to an anaconda checkout"; exit 2; }
+	PYTHONPATH=$(CURDIR)/addon ONN_IMAGES=$(VMWORK)/images.json \
+		ONN_PYANACONDA=$(ANACONDA_SRC):$(CURDIR)/tests/addon/compat \
+		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py
 
 guest: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) $(GUEST_ENV) -- \

@@ -186,3 +186,17 @@ class NodeKickstart:
         lines += [f"kernel-arg = {a}" for a in self.kernel_args]
         lines.append("%end")
         return "\n".join(lines) + "\n"
+
+
+def parse_section(text: str) -> NodeKickstart:
+    """Parse one `%addon org_ovirt_node … %end` section on its own (lines counted from 1)."""
+    lines = text.splitlines()
+    header = shlex.split(lines[0]) if lines else []
+    if header[:2] != ["%addon", ADDON_NAME] or lines[-1].strip() != "%end":
+        raise KickstartParseError(_("not an %addon {name} section").format(name=ADDON_NAME), lineno=1)
+    ks = NodeKickstart()
+    ks.handle_header(header[2:], 1)
+    for number, line in enumerate(lines[1:-1], start=2):
+        ks.handle_line(line, number)
+    ks.handle_end()
+    return ks

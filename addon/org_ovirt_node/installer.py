@@ -1,0 +1,311 @@
+"""What the addon does at each of Anaconda's hooks, without Anaconda: the service's tasks
+(`service/installation.py`) call these, and so does the install-order driver in tests/guest.
+
+    configure:   locate + verify the image, check the storage requests, export the boot files
+                 for the payload (before any disk is written)
+    bootloader:  write the base and the +1 layer (onn), switch the system root to the layer
+    install:     re-apply onn's plan (fstab `/`, the boot entry, the default), drop the
+                 installer's own boot entries for the root that is not booted
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import onn
+
+from .i18n import N_, _
+from .ksdata import NodeKickstart
+from .runner import Runner, run
+
+GIB = 1 << 30
+BOOT_MIN = 1 * GIB
+VAR_MIN = 5 * GIB
+# onn refuses an image that would fill its pool past imgbased's 80 % limit (with 20 % headroom
+# on the image); the early check uses the same figures.
+POOL_LIMIT = 0.80
+IMAGE_HEADROOM = 1.20
+MEDIA_DIRS = ("/run/install/repo", "/run/install/sources/mount-0000-cdrom")
+# Engine step ids → what the installer shows (translated where shown).
+STEP_MESSAGES = {
+    "vg.create": N_("Creating the volume group"),
+    "vg.adopt": N_("Preparing the volume group for imgbased"),
+    "pool.create": N_("Creating the thin pool"),
+    "pool.adopt": N_("Preparing the thin pool for imgbased"),
+    "volume.create": N_("Creating a data volume"),
+    "base.write": N_("Writing the Node image"),
+    "layer.create": N_("Creating the writable layer"),
+    "layer.configure": N_("Configuring the layer"),
+    "boot.entry": N_("Writing the boot entry"),
+}
+
+
+class InstallError(Exception):
+    """A problem the user must fix; the message says what and how (translated)."""
+
+
+@dataclass(frozen=True)
+class MountRequest:
+    """One mount point of the storage Anaconda is about to create."""
+
+    mount_point: str
+    device: str
+    size: int
+    lvm: bool = False
+    thin: bool = False
+    pool_size: int = 0
+
+
+@dataclass(frozen=True)
+class MountEntry:
+    target: str
+    source: str
+    fstype: str
+
+
+def read_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[MountEntry]:
+    """The mount table in mount order (parents before children)."""
+
+    def unescape(s: str) -> str:
+        return s.encode().decode("unicode_escape") if "\\" in s else s
+
+    entries = []
+    for line in Path(mountinfo).read_text().splitlines():
+        left, _sep, right = line.partition(" - ")
+        fields, rest = left.split(), right.split()
+        if len(fields) >= 5 and len(rest) >= 2:
+            entries.append(MountEntry(unescape(fields[4]), unescape(rest[1]), rest[0]))
+    return entries
+
+
+def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> list[str]:
+    """Everything wrong with the storage requests for a Node, each with what to do."""
+    by_mount = {r.mount_point: r for r in requests}
+    problems = []
+    root = by_mount.get("/")
+    if root is None or not root.thin:
+        problems.append(_("/ must be a thin logical volume (kickstart: logvol / --thin --poolname=pool00 …)"))
+    var = by_mount.get("/var")
+    if var is None:
+        problems.append(_("/var must be a separate volume: the layers share it (kickstart: logvol /var …)"))
+    elif var.size < VAR_MIN:
+        problems.append(_("/var is {size} GiB; make it at least 5 GiB").format(size=round(var.size / GIB, 1)))
+    boot = by_mount.get("/boot")
+    if boot is None or boot.lvm:
+        problems.append(_("/boot must be a partition of its own, outside LVM (kickstart: part /boot --size=1024)"))
+    elif boot.size < BOOT_MIN:
+        problems.append(
+            _("/boot is {size} MiB; imgbased keeps a kernel per layer there: make it at least 1 GiB").format(
+                size=boot.size >> 20
+            )
+        )
+    if root is not None and root.thin and root.pool_size:
+        need = image.rootfs_size * IMAGE_HEADROOM
+        if need > root.pool_size * POOL_LIMIT:
+            problems.append(
+                _(
+                    "the thin pool ({pool} GiB) cannot take image {nvr} ({need} GiB with headroom) under 80 %; grow it"
+                ).format(pool=round(root.pool_size / GIB, 1), nvr=image.nvr, need=round(need / GIB, 1))
+            )
+    return problems
+
+
+class NodeInstaller:
+    """The install of one Node image through Anaconda's hooks; state carries across them."""
+
+    PAYLOAD_NAME = "node-boot.tar"
+
+    def __init__(
+        self,
+        ks: NodeKickstart,
+        *,
+        sysroot: str = "/mnt/sysroot",
+        sysimage: str = "/mnt/sysimage",
+        workdir: str = "/run/install/onn",
+        media_dirs: Iterable[str] = MEDIA_DIRS,
+        runner: Runner = run,
+    ) -> None:
+        self.ks = ks
+        self.sysroot = sysroot
+        self.sysimage = sysimage
+        self.workdir = Path(workdir)
+        self.media_dirs = tuple(media_dirs)
+        self.run = runner
+        self.image_path: str | None = None
+        self.image: onn.ImageInfo | None = None
+        self.outcome: onn.Outcome | None = None
+
+    # -- configure (before any disk is written) --------------------------------------------
+
+    def locate_image(self) -> str:
+        """A local path to the image: the media's, a file:// path, an NFS mount or a download."""
+        url = self.ks.image
+        if url is None:
+            found = sorted(str(p) for d in self.media_dirs if Path(d).is_dir() for p in Path(d).glob("*.squashfs.img"))
+            if len(found) != 1:
+                raise InstallError(
+                    _("the install media hold {count} Node images ({names}); name one with --image").format(
+                        count=len(found), names=", ".join(found) or _("none")
+                    )
+                )
+            path = found[0]
+        elif url.startswith("file://"):
+            path = urllib.parse.unquote(urllib.parse.urlparse(url).path)
+        elif url.startswith("nfs:"):
+            server_path = url[len("nfs:") :]
+            directory, name = server_path.rsplit("/", 1)
+            mnt = self.workdir / "nfs"
+            mnt.mkdir(parents=True, exist_ok=True)
+            if not os.path.ismount(mnt):
+                self.run(["mount", "-t", "nfs", "-o", "ro,nolock", directory, str(mnt)])
+            path = str(mnt / name)
+        else:
+            path = self._download(url)
+        if not Path(path).is_file():
+            raise InstallError(_("the Node image {path} does not exist; check --image").format(path=path))
+        self.image_path = path
+        return path
+
+    def _download(self, url: str) -> str:
+        import ssl
+
+        handlers: list[urllib.request.BaseHandler] = []
+        if self.ks.proxy:
+            handlers.append(urllib.request.ProxyHandler({"http": self.ks.proxy, "https": self.ks.proxy}))
+        if self.ks.noverifyssl:
+            handlers.append(urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))  # noqa: S323
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        dest = self.workdir / (Path(urllib.parse.urlparse(url).path).name or "node.squashfs.img")
+        part = dest.with_suffix(dest.suffix + ".part")
+        try:
+            with urllib.request.build_opener(*handlers).open(url, timeout=60) as response, part.open("wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+        except OSError as e:
+            part.unlink(missing_ok=True)
+            raise InstallError(_("downloading {url} failed: {error}").format(url=url, error=e)) from e
+        part.rename(dest)
+        return str(dest)
+
+    def verify_image(self) -> onn.ImageInfo:
+        """Read the image and check its checksum: a bad image stops the install here."""
+        path = self.image_path or self.locate_image()
+        try:
+            self.image = onn.read_image(path, sha256=self.ks.sha256)
+        except onn.Error as e:
+            raise InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e)) from e
+        return self.image
+
+    def export_payload(self) -> str:
+        """A tarball of only the image's kernels and initramfs images, for Anaconda's payload:
+        it learns the kernel versions from it and unpacks a few MiB into /boot, while the image
+        itself is written once, by onn, into the base."""
+        image = self.image or self.verify_image()
+        staging = self.workdir / "boot-files"
+        written = onn.export_boot(image.path, str(staging))
+        tar_path = self.workdir / self.PAYLOAD_NAME
+        with tarfile.open(tar_path, "w") as tar:
+            tar.add(staging / "boot", arcname="./boot", recursive=False)
+            for rel in written:
+                tar.add(staging / rel, arcname=f"./{rel}")
+        for rel in written:
+            (staging / rel).unlink()
+        return str(tar_path)
+
+    # -- bootloader hook (storage created and mounted, payload installed) -------------------
+
+    def _plan(self) -> onn.Plan:
+        image = self.image or self.verify_image()
+        return onn.plan(
+            "install",
+            image=image.path,
+            sha256=self.ks.sha256,
+            adopt=True,
+            root=self.sysimage,
+            boot=f"{self.sysimage}/boot",
+            volumes=self.ks.volumes,  # type: ignore[arg-type]
+            root_size=self.ks.root_size,
+            kernel_args=self.ks.kernel_args,
+        )
+
+    def install_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.Outcome:
+        """Write the base and its +1 layer with its boot entry (onn; undone by onn on failure)."""
+
+        def report(event: onn.Event) -> None:
+            if event.done == 0:
+                progress(_(STEP_MESSAGES.get(event.step, event.message)))
+
+        try:
+            self.outcome = onn.apply(self._plan(), progress=report)
+        except onn.Error as e:
+            raise InstallError(_("installing the Node image failed: {error}").format(error=e)) from e
+        return self.outcome
+
+    @property
+    def layer_device(self) -> str:
+        if self.outcome is None or self.outcome.layer is None:
+            raise InstallError(_("the Node image is not installed yet"))
+        return f"/dev/{self.outcome.vg}/{self.outcome.layer}"
+
+    def switch_sysroot(self) -> list[str]:
+        """Mount the layer at the system root Anaconda writes through, with the installer's
+        other mounts (/boot, /var…, /dev, /proc, /sys, /run) bound in from the physical root,
+        so everything written from now on lands in the layer. Returns the mount points bound."""
+        mounts = read_mounts()
+        prefix = self.sysimage.rstrip("/") + "/"
+        if any(m.target == self.sysroot for m in mounts):
+            self.run(["umount", "--recursive", self.sysroot])
+        self.run(["mount", self.layer_device, self.sysroot])
+        bound: list[str] = []
+        for m in mounts:
+            if not m.target.startswith(prefix):
+                continue
+            rel = m.target[len(prefix) :]
+            if any(rel == b or rel.startswith(b + "/") for b in bound):
+                continue  # carried along by --rbind of its parent
+            target = f"{self.sysroot}/{rel}"
+            os.makedirs(target, exist_ok=True)
+            self.run(["mount", "--rbind", m.target, target])
+            bound.append(rel)
+        return bound
+
+    # -- install hook (after the bootloader and the system configuration) -------------------
+
+    def finish(self) -> list[str]:
+        """Converge on onn's layout again: the layer's fstab names the layer as /, the boot
+        entry and the default are onn's (the bootloader install set its own). Remove the
+        installer's entries that boot its root volume, which holds no system. Returns the
+        entries removed."""
+        self.outcome = onn.apply(self._plan())
+        ours = self.outcome.boot_entry
+        entries = Path(self.sysimage, "boot/loader/entries")
+        removed = []
+        root_lv = next((m.source for m in read_mounts() if m.target == self.sysimage), None)
+        for entry in sorted(entries.glob("*.conf")) if entries.is_dir() else []:
+            if ours and entry.name == Path(ours).name:
+                continue
+            if root_lv and _entry_boots(entry, root_lv):
+                entry.unlink()
+                removed.append(entry.name)
+        return removed
+
+
+def _entry_boots(entry: Path, device: str) -> bool:
+    """Does a BLS entry boot `device` (by its /dev/mapper, /dev/VG/LV or rd.lvm.lv name)?"""
+    names = {device, os.path.realpath(device)}
+    base = os.path.basename(device)
+    if "-" in base and device.startswith("/dev/mapper/"):
+        vg_name, lv = base.replace("--", "\0").split("-", 1)
+        vg_name, lv = vg_name.replace("\0", "-"), lv.replace("\0", "-")
+        names |= {f"/dev/{vg_name}/{lv}", f"rd.lvm.lv={vg_name}/{lv}"}
+    for line in entry.read_text().splitlines():
+        if line.startswith("options"):
+            args = line.split()[1:]
+            return any(a.removeprefix("root=") in names or a in names for a in args)
+    return False

@@ -1,0 +1,69 @@
+"""Calls into Anaconda's other D-Bus modules (glue: imports pyanaconda). Each function is a
+few lines over a documented interface; docs/anaconda.md cites the source of each."""
+
+from __future__ import annotations
+
+from pyanaconda.core.constants import PAYLOAD_TYPE_LIVE_IMAGE, SOURCE_TYPE_LIVE_TAR
+from pyanaconda.modules.common.constants.objects import BOOTLOADER, DEVICE_TREE
+from pyanaconda.modules.common.constants.services import PAYLOADS, STORAGE
+from pyanaconda.modules.common.structures.live_image import LiveImageConfigurationData
+from pyanaconda.modules.common.structures.storage import DeviceData
+from pyanaconda.modules.common.task import sync_run_task
+
+from org_ovirt_node.installer import MountRequest
+
+THIN_LV, THIN_POOL, LVM_TYPES = "lvmthinlv", "lvmthinpool", ("lvmlv", "lvmthinlv", "lvmthinpool")
+
+
+def storage_requests() -> list[MountRequest]:
+    """The mount points of the storage Anaconda will create, with what the checks need."""
+    tree = STORAGE.get_proxy(DEVICE_TREE)
+    requests = []
+    for mount_point, device_id in tree.GetMountPoints().items():
+        dev = DeviceData.from_structure(tree.GetDeviceData(device_id))
+        pool_size = 0
+        if dev.type == THIN_LV:
+            pools = [DeviceData.from_structure(tree.GetDeviceData(p)) for p in dev.parents]
+            pool_size = sum(p.size for p in pools if p.type == THIN_POOL)
+        requests.append(
+            MountRequest(
+                mount_point=mount_point,
+                device=dev.path,
+                size=dev.size,
+                lvm=dev.type in LVM_TYPES,
+                thin=dev.type == THIN_LV,
+                pool_size=pool_size,
+            )
+        )
+    return requests
+
+
+def activate_boot_files_payload(tarball_url: str) -> None:
+    """Make a live-image payload whose source is the boot-files tarball the active one."""
+    payloads = PAYLOADS.get_proxy()
+    payload_path = payloads.CreatePayload(PAYLOAD_TYPE_LIVE_IMAGE)
+    source_path = payloads.CreateSource(SOURCE_TYPE_LIVE_TAR)
+    config = LiveImageConfigurationData()
+    config.url = tarball_url
+    PAYLOADS.get_proxy(source_path).Configuration = LiveImageConfigurationData.to_structure(config)
+    PAYLOADS.get_proxy(payload_path).Sources = [source_path]
+    payloads.ActivatePayload(payload_path)
+
+
+def active_payload_type() -> str:
+    payloads = PAYLOADS.get_proxy()
+    path = payloads.ActivePayload
+    return PAYLOADS.get_proxy(path).Type if path else ""
+
+
+def write_storage_configuration() -> None:
+    """fstab, crypttab, … into the system root as it is now (the layer, after the switch)."""
+    storage = STORAGE.get_proxy()
+    sync_run_task(STORAGE.get_proxy(storage.WriteConfigurationWithTask(active_payload_type())))
+
+
+def add_kernel_arguments(args: list[str]) -> None:
+    """Append to the bootloader's extra arguments; read when the bootloader is installed."""
+    bootloader = STORAGE.get_proxy(BOOTLOADER)
+    current = list(bootloader.ExtraArguments)
+    bootloader.ExtraArguments = current + [a for a in args if a not in current]

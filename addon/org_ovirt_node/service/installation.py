@@ -1,0 +1,68 @@
+"""The service's tasks at Anaconda's hooks (glue: pyanaconda's Task). Each calls one step of
+NodeInstaller and, where Anaconda must be told, one function of service/anaconda.py."""
+
+from __future__ import annotations
+
+from pyanaconda.modules.common.task import Task
+
+from org_ovirt_node.i18n import _
+from org_ovirt_node.installer import InstallError, NodeInstaller, check_requests
+from org_ovirt_node.service import anaconda
+
+
+class VerifyImageTask(Task):
+    """ConfigureWithTasks: the image and the storage requests are checked before any disk is
+    written; the payload's boot-files tarball is made."""
+
+    def __init__(self, installer: NodeInstaller) -> None:
+        super().__init__()
+        self._installer = installer
+
+    @property
+    def name(self) -> str:
+        return "Verify the Node image and the storage layout"
+
+    def run(self) -> None:
+        self.report_progress(_("Verifying the Node image"))
+        image = self._installer.verify_image()
+        problems = check_requests(anaconda.storage_requests(), image)
+        if problems:
+            raise InstallError("\n".join(problems))
+        self._installer.export_payload()
+
+
+class InstallImageTask(Task):
+    """ConfigureBootloaderWithTasks: base + layer written, then the system root is the layer."""
+
+    def __init__(self, installer: NodeInstaller) -> None:
+        super().__init__()
+        self._installer = installer
+
+    @property
+    def name(self) -> str:
+        return "Install the Node image"
+
+    def run(self) -> None:
+        self._installer.install_image(progress=self.report_progress)
+        self.report_progress(_("Switching the system root to the Node layer"))
+        self._installer.switch_sysroot()
+        # Anaconda wrote fstab into the root it had; write it again into the layer.
+        anaconda.write_storage_configuration()
+        anaconda.add_kernel_arguments(self._installer.ks.kernel_args)
+
+
+class FinishBootTask(Task):
+    """InstallWithTasks: after the bootloader install replaced the boot entries, make them
+    imgbased's again."""
+
+    def __init__(self, installer: NodeInstaller) -> None:
+        super().__init__()
+        self._installer = installer
+
+    @property
+    def name(self) -> str:
+        return "Finish the Node boot entries"
+
+    def run(self) -> None:
+        self.report_progress(_("Writing the Node boot entries"))
+        self._installer.finish()

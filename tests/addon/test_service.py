@@ -1,0 +1,215 @@
+"""The addon's D-Bus service on a real private dbus-daemon: kickstart in, properties, the
+generated kickstart, the payload it activates, and its tasks. The service runs in its own
+process as Anaconda starts it (`python3 -m org_ovirt_node.service`), against the pyanaconda
+stand-ins in tests/addon/standins, or a real anaconda checkout (`make addon-compat`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dasbus.connection import AddressedMessageBus
+from dasbus.error import DBusError
+from dasbus.typing import get_native
+from gi.repository import GLib
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = "org.fedoraproject.Anaconda.Addons.OvirtNode"
+OBJECT = "/org/fedoraproject/Anaconda/Addons/OvirtNode"
+PAYLOADS = "org.fedoraproject.Anaconda.Modules.Payloads"
+IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
+GIB = 1 << 30
+GOOD_LAYOUT = {
+    "/": {"type": "lvmthinlv", "size": 20 * GIB, "pool_size": 40 * GIB, "path": "/dev/mapper/onn-root"},
+    "/var": {"type": "lvmthinlv", "size": 15 * GIB, "pool_size": 40 * GIB},
+    "/boot": {"type": "partition", "size": 1 * GIB},
+}
+
+
+def _wait(cond, what: str, timeout: float = 20) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError(what)
+        GLib.MainContext.default().iteration(False)
+        time.sleep(0.02)
+
+
+class Anaconda:
+    """A private bus with the addon service and Anaconda's Payloads and Storage on it."""
+
+    def __init__(self, tmp: Path, layout: dict[str, dict[str, object]]) -> None:
+        self.tmp = tmp
+        self.daemon = subprocess.Popen(
+            ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address=unix:dir={tmp}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.daemon.stdout is not None
+        self.address = self.daemon.stdout.readline().strip()
+        self.bus = AddressedMessageBus(self.address)
+        env = {
+            **os.environ,
+            "DBUS_STARTER_ADDRESS": self.address,
+            "ONN_ADDON_WORKDIR": str(tmp / "work"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "addon"), *os.environ.get("ONN_PYANACONDA", "").split(":")]),
+        }
+        fake = ROOT / "tests/addon/fake_anaconda.py"
+        self.procs = [
+            subprocess.Popen([sys.executable, str(fake), self.address, json.dumps(layout)], env=env),
+            subprocess.Popen(
+                [sys.executable, "-m", "org_ovirt_node.service"], env=env, stderr=open(tmp / "service.log", "w")
+            ),
+        ]
+        names = self.bus.proxy.ListNames
+        _wait(lambda: {SERVICE, PAYLOADS} <= set(names()), "the services to appear on the bus")
+        self.node = self.bus.get_proxy(SERVICE, OBJECT)
+
+    def recorded(self) -> list[list[object]]:
+        return json.loads(self.bus.get_proxy(PAYLOADS, "/" + PAYLOADS.replace(".", "/")).Recorded())
+
+    def task(self, path: str):  # type: ignore[no-untyped-def]
+        return self.bus.get_proxy(SERVICE, path)
+
+    def close(self) -> None:
+        self.bus.disconnect()
+        for p in [*self.procs, self.daemon]:
+            p.terminate()
+            p.wait()
+
+
+@pytest.fixture
+def anaconda(tmp_path: Path) -> Iterator[Anaconda]:
+    a = Anaconda(tmp_path, GOOD_LAYOUT)
+    yield a
+    a.close()
+
+
+def _config(node) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return get_native(node.Configuration)
+
+
+def _run(task) -> None:  # type: ignore[no-untyped-def]
+    task.Start()
+    _wait(lambda: not task.IsRunning, "the task to stop", timeout=60)
+    task.Finish()
+
+
+def test_kickstart_sets_the_configuration_and_signals_the_change(anaconda: Anaconda) -> None:
+    changed: list[dict[str, object]] = []
+    anaconda.node.PropertiesChanged.connect(lambda _iface, props, _inv: changed.append(get_native(props)))
+    report = get_native(
+        anaconda.node.ReadKickstart(
+            "%addon org_ovirt_node --image=file:///srv/node.squashfs.img\n"
+            "volumes = minimal\nroot-size = 20GiB\nkernel-arg = console=ttyS0\n%end\n"
+        )
+    )
+    assert report["error-messages"] == []
+    config = _config(anaconda.node)
+    assert config["image-url"] == "file:///srv/node.squashfs.img"
+    assert (config["volumes"], config["root-size"], config["kernel-args"]) == ("minimal", 20 * GIB, ["console=ttyS0"])
+    assert anaconda.node.Kickstarted is True
+    _wait(lambda: any("Configuration" in c for c in changed), "PropertiesChanged for Configuration")
+    payload = next(c for c in changed if "Configuration" in c)["Configuration"]
+    assert payload["volumes"] == "minimal" and payload["image-url"] == "file:///srv/node.squashfs.img"
+
+
+def test_a_bad_kickstart_is_reported_with_its_line_and_changes_nothing(anaconda: Anaconda) -> None:
+    before = _config(anaconda.node)
+    report = get_native(anaconda.node.ReadKickstart("%addon org_ovirt_node\nvolumes = lots\n%end\n"))
+    (error,) = report["error-messages"]
+    # Anaconda's AddonSection counts only the lines pykickstart hands it (not blank ones).
+    assert error["line-number"] == 2
+    assert "volumes = lots is not valid; use default, minimal or none" in error["message"]
+    assert _config(anaconda.node) == before
+    assert anaconda.node.Kickstarted is False
+
+
+def test_the_generated_kickstart_round_trips(anaconda: Anaconda) -> None:
+    text = (
+        "%addon org_ovirt_node --image=http://pxe.example/node.squashfs.img --sha256="
+        + "ab" * 32
+        + " --proxy=http://proxy:3128\nvolumes = none\npool = thin\npool-metadata = 2GiB\n%end\n"
+    )
+    assert get_native(anaconda.node.ReadKickstart(text))["error-messages"] == []
+    generated = anaconda.node.GenerateKickstart()
+    assert "%addon org_ovirt_node --image=http://pxe.example/node.squashfs.img" in generated
+    assert get_native(anaconda.node.ReadKickstart(generated))["error-messages"] == []
+    assert anaconda.node.GenerateKickstart() == generated
+
+
+def test_setting_the_configuration_is_validated_like_the_kickstart(anaconda: Anaconda) -> None:
+    config = anaconda.node.Configuration
+    native = get_native(config)
+    native["volumes"] = "bogus"
+    with pytest.raises(DBusError, match="volumes = bogus is not valid"):
+        anaconda.node.Configuration = _structure(native)
+    native["volumes"] = "none"
+    native["kernel-args"] = ["quiet", "console=ttyS0"]
+    anaconda.node.Configuration = _structure(native)
+    assert _config(anaconda.node)["kernel-args"] == ["quiet", "console=ttyS0"]
+    assert "kernel-arg = console=ttyS0" in anaconda.node.GenerateKickstart()
+
+
+def _structure(native: dict[str, object]) -> dict[str, GLib.Variant]:
+    sig = {bool: "b", int: "t", str: "s", list: "as"}
+    return {k: GLib.Variant(sig[type(v)], v) for k, v in native.items()}
+
+
+def test_the_kickstart_activates_a_payload_of_boot_files_only(anaconda: Anaconda) -> None:
+    anaconda.node.ReadKickstart("%addon org_ovirt_node\n%end\n")
+    calls = anaconda.recorded()
+    assert [c[0] for c in calls] == ["CreatePayload", "CreateSource", "Configuration", "Sources", "ActivatePayload"]
+    (_, ptype, payload), (_, stype, source) = calls[0], calls[1]
+    assert (ptype, stype) == ("LIVE_IMAGE", "LIVE_TAR")
+    assert calls[2][2]["url"] == f"file://{anaconda.tmp}/work/node-boot.tar"
+    assert calls[3][1:] == [payload, [source]]
+    assert calls[4] == ["ActivatePayload", payload]
+
+
+def test_the_configure_task_verifies_the_image_and_makes_the_payload(anaconda: Anaconda) -> None:
+    img = IMAGES["tiny-ext4"]
+    anaconda.node.ReadKickstart(f"%addon org_ovirt_node --image=file://{img['path']} --sha256={img['sha256']}\n%end\n")
+    (path,) = anaconda.node.ConfigureWithTasks()
+    task = anaconda.task(path)
+    assert task.Name == "Verify the Node image and the storage layout"
+    _run(task)
+    import tarfile
+
+    with tarfile.open(anaconda.tmp / "work/node-boot.tar") as tar:
+        names = tar.getnames()
+    kver = img["kernel_versions"][0]
+    assert sorted(names) == sorted(["./boot", f"./boot/vmlinuz-{kver}", f"./boot/initramfs-{kver}.img"])
+    assert [p for p in (anaconda.node.ConfigureBootloaderWithTasks([kver]), anaconda.node.InstallWithTasks())]
+    assert anaconda.task(anaconda.node.InstallWithTasks()[0]).Name == "Finish the Node boot entries"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"/": {"type": "lvmlv", "size": 20 * GIB}}, "/ must be a thin logical volume"),
+        ({"/var": None}, "/var must be a separate volume"),
+        ({"/boot": {"type": "partition", "size": 500 << 20}}, "/boot is 500 MiB"),
+        ({"/": {"type": "lvmthinlv", "size": 20 * GIB, "pool_size": 100 << 20}}, "cannot take image"),
+    ],
+)
+def test_the_configure_task_refuses_storage_a_node_cannot_use(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    layout = {k: v for k, v in {**GOOD_LAYOUT, **change}.items() if v is not None}
+    a = Anaconda(tmp_path, layout)  # type: ignore[arg-type]
+    try:
+        img = IMAGES["tiny-ext4"]
+        a.node.ReadKickstart(f"%addon org_ovirt_node --image=file://{img['path']}\n%end\n")
+        (path,) = a.node.ConfigureWithTasks()
+        with pytest.raises(DBusError, match=message):
+            _run(a.task(path))
+        assert not (tmp_path / "work/node-boot.tar").exists()
+    finally:
+        a.close()
