@@ -122,7 +122,17 @@ pub fn inspect<'r>(
         }
     }
     if let Some(root) = &req.root {
-        facts.root_lv = Some(blockdev::lv_mounted_at(&facts.lvm, Path::new(root))?);
+        let root_lv = blockdev::lv_mounted_at(&facts.lvm, Path::new(root))?;
+        facts.root_volumes =
+            blockdev::lvs_mounted_below(&facts.lvm, Path::new(root), &root_lv.vg_name)?
+                .into_iter()
+                .map(|(lv, mount)| PlannedVolume {
+                    size: lv.lv_size,
+                    lv: lv.lv_name,
+                    mount,
+                })
+                .collect();
+        facts.root_lv = Some(root_lv);
     }
     if req.needs_boot() {
         if let Some(b) = &req.boot {

@@ -222,8 +222,15 @@ pub fn mount_source(dir: &Path) -> Result<Option<(String, String)>> {
     Ok(found)
 }
 
-/// The LV whose device is mounted at `dir` (matched by device number, so any of its names
-/// in the mount table will do).
+/// The LV whose device is `source` (matched by device number, so any of its names will do).
+fn lv_of_device<'a>(lvm: &'a crate::lvm::LvmState, source: &str) -> Option<&'a crate::lvm::LvRow> {
+    let rdev = fs::metadata(source).ok()?.rdev();
+    lvm.lvs.iter().find(|l| {
+        fs::metadata(crate::lvm::lv_path(&l.vg_name, &l.lv_name)).is_ok_and(|m| m.rdev() == rdev)
+    })
+}
+
+/// The LV mounted at `dir`.
 pub fn lv_mounted_at(lvm: &crate::lvm::LvmState, dir: &Path) -> Result<crate::lvm::LvRow> {
     let given = dir.display();
     let (source, _) = mount_source(dir)?.ok_or_else(|| {
@@ -232,15 +239,7 @@ pub fn lv_mounted_at(lvm: &crate::lvm::LvmState, dir: &Path) -> Result<crate::lv
             format!("{given} is not a mount point; mount the installer's root there first"),
         )
     })?;
-    let rdev = fs::metadata(&source)
-        .with_context(|| format!("reading device {source}"))?
-        .rdev();
-    lvm.lvs
-        .iter()
-        .find(|l| {
-            fs::metadata(crate::lvm::lv_path(&l.vg_name, &l.lv_name))
-                .is_ok_and(|m| m.rdev() == rdev)
-        })
+    lv_of_device(lvm, &source)
         .cloned()
         .ok_or_else(|| {
             precondition(
@@ -248,6 +247,43 @@ pub fn lv_mounted_at(lvm: &crate::lvm::LvmState, dir: &Path) -> Result<crate::lv
                 format!("{given} is mounted from {source}, which is not an LVM logical volume; imgbased needs / on a thin LV"),
             )
         })
+}
+
+/// LVs of `vg` mounted below `dir`, with their mount point relative to `dir` ("/var/log").
+pub fn lvs_mounted_below(
+    lvm: &crate::lvm::LvmState,
+    dir: &Path,
+    vg: &str,
+) -> Result<Vec<(crate::lvm::LvRow, String)>> {
+    let dir = fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let info =
+        fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let mut found: Vec<(crate::lvm::LvRow, String)> = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let (l, r): (Vec<&str>, Vec<&str>) =
+            (left.split(' ').collect(), right.split(' ').collect());
+        if l.len() < 5 || r.len() < 2 {
+            continue;
+        }
+        let target = PathBuf::from(unescape_mountinfo(l[4]));
+        let Ok(rel) = target.strip_prefix(&dir) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if let Some(lv) = lv_of_device(lvm, &unescape_mountinfo(r[1])).filter(|lv| lv.vg_name == vg)
+        {
+            let mount = format!("/{}", rel.display());
+            found.retain(|(_, m)| m != &mount);
+            found.push((lv.clone(), mount));
+        }
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -130,6 +130,8 @@ pub struct Facts {
     pub boot: Option<BootFacts>,
     /// The LV mounted at `Request::root`.
     pub root_lv: Option<lvm::LvRow>,
+    /// The installer's data volumes: LVs of the root's VG mounted below `Request::root`.
+    pub root_volumes: Vec<PlannedVolume>,
 }
 
 /// One data volume in the plan.
@@ -810,7 +812,13 @@ fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
         p.volumes.push(planned);
     }
     if p.volumes.is_empty() {
-        p.volumes = existing_volumes(&facts.lvm, &p.vg);
+        p.volumes = if facts.root_volumes.is_empty() {
+            existing_volumes(&facts.lvm, &p.vg)
+        } else {
+            // The installer made and mounted them: the layer's fstab names them and they get
+            // the image's content, as onn's own volumes do.
+            facts.root_volumes.clone()
+        };
     }
 }
 

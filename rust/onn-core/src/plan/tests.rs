@@ -51,6 +51,7 @@ fn fresh() -> Facts {
         image: Some(image()),
         boot: Some(boot(1)),
         root_lv: None,
+        root_volumes: Vec::new(),
     }
 }
 
@@ -82,6 +83,7 @@ fn installed() -> Facts {
         image: Some(image()),
         boot: Some(boot(1)),
         root_lv: None,
+        root_volumes: Vec::new(),
     }
 }
 
@@ -337,9 +339,17 @@ fn the_installers_root_names_the_vg_and_pool_to_adopt() {
         root: Some("/mnt/sysimage".into()),
         ..Request::new(Action::Layout)
     };
+    f.root_volumes = vec![PlannedVolume {
+        lv: "var".into(),
+        mount: "/var".into(),
+        size: Bytes::gib(5),
+    }];
     let p = plan(&req, &f).unwrap();
     assert_eq!((p.vg.as_str(), p.pool.as_str()), ("onn", "pool00"));
     assert_eq!(p.request.vg.as_deref(), Some("onn"));
+    // The installer's mounted volumes are the layer's data volumes; none is created.
+    assert_eq!(p.volumes, f.root_volumes);
+    assert!(!p.steps.iter().any(|s| s.id() == "volume.create"));
 
     let other = Request {
         vg: Some("data".into()),
