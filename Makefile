@@ -10,13 +10,13 @@ TEST_BIN := $(CURDIR)/target/debug/onn
 # visible), so two checkouts never share it; the guest sees it at the same path.
 VENV    := $(CURDIR)/.venv
 VPY     := $(VENV)/bin/python3
-GUEST_ENV = --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
+GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
 # test images, qemu for booting what was installed.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
-	dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config
+	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it.
 PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51'
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout

@@ -260,6 +260,9 @@ class NodeInstaller:
         mounts = read_mounts()
         prefix = self.sysimage.rstrip("/") + "/"
         if any(m.target == self.sysroot for m in mounts):
+            # Private first, as set_system_root does: the rbind copies are peers of the
+            # physical root's mounts, and an unmount would propagate to them.
+            self.run(["mount", "--make-rprivate", self.sysroot])
             self.run(["umount", "--recursive", self.sysroot])
         self.run(["mount", self.layer_device, self.sysroot])
         bound: list[str] = []

@@ -14,15 +14,18 @@ from pathlib import Path
 GIB = 1 << 30
 
 
-def run(argv: list[str], *, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a program (argv only) and return its output."""
+def run(
+    argv: list[str], *, check: bool = True, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a program (argv only) and return its output; `input` is its stdin (else none)."""
     full_env = dict(os.environ, LC_ALL="C", **(env or {}))
     proc = subprocess.run(
         argv,
         capture_output=True,
         text=True,
         env=full_env,
-        stdin=subprocess.DEVNULL,
+        input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
         check=False,
     )
     if check and proc.returncode != 0:
@@ -114,6 +117,18 @@ class Disks:
             f.truncate(size)
         self.files.append(path)
         loop = run(["losetup", "--find", "--show", str(path)]).stdout.strip()
+        self.loops.append(loop)
+        return loop
+
+    def partitioned(self, name: str, size: int, table: str) -> str:
+        """A disk partitioned by an sfdisk script, attached with its partitions (`<loop>pN`)."""
+        path = self.where / f"{name}.img"
+        path.unlink(missing_ok=True)
+        with path.open("wb") as f:
+            f.truncate(size)
+        self.files.append(path)
+        run(["sfdisk", "-q", str(path)], input=table)
+        loop = run(["losetup", "--partscan", "--find", "--show", str(path)]).stdout.strip()
         self.loops.append(loop)
         return loop
 

@@ -115,6 +115,22 @@ fn mounts_of(numbers: &[(u64, u64)], paths: &[PathBuf]) -> Vec<String> {
     found
 }
 
+/// Where the whole filesystem on block device `dev` is mounted, if it is (its root, not a
+/// bind of a subdirectory).
+pub fn mounted_whole(dev: &Path) -> Option<PathBuf> {
+    let meta = fs::metadata(dev).ok()?;
+    if !meta.file_type().is_block_device() {
+        return None;
+    }
+    let (maj, min) = dev_numbers(&meta);
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(' ').collect();
+        (f.len() >= 5 && f[2] == format!("{maj}:{min}") && f[3] == "/")
+            .then(|| PathBuf::from(unescape_mountinfo(f[4])))
+    })
+}
+
 /// mountinfo escapes space, tab, newline and backslash as octal.
 pub fn unescape_mountinfo(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

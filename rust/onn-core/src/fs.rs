@@ -145,12 +145,39 @@ pub fn copy_tree(runner: &dyn Runner, from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// True when a freshly made filesystem holds nothing but `lost+found`.
+/// True when a freshly made filesystem holds nothing but `lost+found` and empty directories
+/// (an installer makes the mount points of nested volumes, e.g. `log` in /var).
 pub fn is_empty_fs(root: &Path) -> Result<bool> {
+    fn only_empty_dirs(dir: &Path) -> Result<bool> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() || !only_empty_dirs(&entry.path())? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
     for entry in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
-        if entry?.file_name() != "lost+found" {
+        let entry = entry?;
+        let lost_found = entry.file_name() == "lost+found";
+        if !lost_found && (!entry.file_type()?.is_dir() || !only_empty_dirs(&entry.path())?) {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filesystem_with_only_mount_points_is_empty_but_one_file_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("lost+found/#12")).unwrap();
+        std::fs::create_dir_all(d.path().join("log/audit")).unwrap();
+        assert!(is_empty_fs(d.path()).unwrap());
+        std::fs::write(d.path().join("log/audit/audit.log"), b"x").unwrap();
+        assert!(!is_empty_fs(d.path()).unwrap());
+    }
 }

@@ -30,7 +30,18 @@ impl<'r> Mount<'r> {
             .tempdir()
             .context("creating a temporary mount point")?;
         let target = dir.path().to_path_buf();
-        Self::mount(runner, source, fstype, options, &target)?;
+        if let Some(existing) = crate::blockdev::mounted_whole(source) {
+            // Mounted already (an installer's system root): a second mount of a mounted
+            // filesystem with other options (ro, noload) is refused; bind the one there is.
+            Self::bind(
+                runner,
+                &existing,
+                &target,
+                options.split(',').any(|o| o == "ro"),
+            )?;
+        } else {
+            Self::mount(runner, source, fstype, options, &target)?;
+        }
         Ok(Mount {
             runner,
             target,
@@ -71,6 +82,23 @@ impl<'r> Mount<'r> {
         runner
             .run(&cmd)
             .with_context(|| format!("mounting {} on {}", source.display(), target.display()))?;
+        Ok(())
+    }
+
+    fn bind(runner: &dyn Runner, existing: &Path, target: &Path, read_only: bool) -> Result<()> {
+        let context = || format!("binding {} on {}", existing.display(), target.display());
+        runner
+            .run(&Cmd::new("mount").arg("--bind").arg(existing).arg(target))
+            .with_context(context)?;
+        if read_only {
+            let remount = Cmd::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(target);
+            if let Err(e) = runner.run(&remount) {
+                let _ = runner.run(&Cmd::new("umount").arg(target));
+                return Err(e).with_context(context);
+            }
+        }
         Ok(())
     }
 

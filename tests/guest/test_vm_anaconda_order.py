@@ -1,0 +1,176 @@
+"""Anaconda's installation order replayed on real disks with real lvm2, the addon's steps at
+its hooks (docs/anaconda.md has the order with citations). The disk stays for the boot tier,
+which boots the layer with the entry written."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from pathlib import Path
+
+from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, tree_manifest
+from org_ovirt_node.installer import MountRequest, NodeInstaller, check_requests
+from org_ovirt_node.ksdata import parse_section
+
+VG = "onn"
+# Anaconda's autopart names thin LVs after their mount points (blivet).
+VOLUMES = {"var": ("/var", "6g"), "var_log": ("/var/log", "2g")}
+MACHINE_ID = "0123456789abcdef0123456789abcdef"
+
+
+def lvm(*args: str) -> None:
+    run(["lvm", *args])
+
+
+def write_grubenv(path: Path, **values: str) -> None:
+    """What grub2-editenv writes: a 1024-byte block padded with '#'."""
+    text = "# GRUB Environment Block\n" + "".join(f"{k}={v}\n" for k, v in values.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode().ljust(1024, b"#"))
+
+
+def anaconda_fstab(boot_uuid: str) -> str:
+    """What Anaconda's FSSet.write() puts in <sysroot>/etc/fstab for this layout."""
+    lines = [f"/dev/mapper/{VG}-root / ext4 defaults 1 1", f"UUID={boot_uuid} /boot ext4 defaults 1 2"]
+    lines += [f"/dev/mapper/{VG}-{lv} {mount} ext4 defaults 1 2" for lv, (mount, _size) in VOLUMES.items()]
+    return "# Created by anaconda\n" + "\n".join(lines) + "\n"
+
+
+def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
+    disks: Disks, images: dict[str, dict[str, object]], work: Path, tmp_path: Path
+) -> None:
+    img = images["demo-1.0"]
+    nvr, kver = str(img["nvr"]), str(img["kernel_versions"][0])  # type: ignore[index]
+    layer = f"{nvr}+1"
+    disks.where = work / "anaconda"
+    disks.keep = True
+    disks.where.mkdir(parents=True, exist_ok=True)
+    sysimage, sysroot = tmp_path / "sysimage", tmp_path / "sysroot"
+
+    # The kickstart: storage commands plus the addon's section (no payload command).
+    ks = parse_section(
+        f"%addon org_ovirt_node --image=file://{img['path']} --sha256={img['sha256']}\n"
+        "kernel-arg = console=ttyS0\nkernel-arg = systemd.show_status=1\n%end"
+    )
+    installer = NodeInstaller(ks, sysroot=str(sysroot), sysimage=str(sysimage), workdir=str(tmp_path / "onn"))
+
+    # 1. Addon ConfigureWithTasks: image verified, storage requests checked, boot files exported.
+    image = installer.verify_image()
+    requests = [
+        MountRequest("/", f"/dev/mapper/{VG}-root", 10 * GIB, lvm=True, thin=True, pool_size=24 * GIB),
+        MountRequest("/boot", "/dev/vda1", GIB),
+        *(
+            MountRequest(m, f"/dev/mapper/{VG}-{lv}", int(s[:-1]) * GIB, True, True, 24 * GIB)
+            for lv, (m, s) in VOLUMES.items()
+        ),
+    ]
+    assert check_requests(requests, image) == []
+    tarball = installer.export_payload()
+
+    # 2. Early storage: a partitioned disk, /boot, a VG with a thin pool and thin LVs (small
+    # pool metadata, as autopart makes it), mounted at the physical root and bound to sysroot.
+    disk = disks.partitioned("disk", 30 * GIB, "label: gpt\nsize=1GiB, name=boot\nname=lvm\n")
+    boot, pv = f"{disk}p1", f"{disk}p2"
+    run(["mkfs.ext4", "-q", boot])
+    lvm("vgcreate", VG, pv)
+    lvm("lvcreate", "--type", "thin-pool", "--size", "24g", "--poolmetadatasize", "64m", "--name", "pool00", VG)
+    for lv, size in [("root", "10g"), *((lv, s) for lv, (_m, s) in VOLUMES.items())]:
+        lvm("lvcreate", "--type", "thin", "--virtualsize", size, "--thinpool", "pool00", "--name", lv, VG)
+        run(["mkfs.ext4", "-q", f"/dev/{VG}/{lv}"])
+    mounts = [(f"/dev/{VG}/root", ""), (boot, "boot"), *((f"/dev/{VG}/{lv}", m[1:]) for lv, (m, _s) in VOLUMES.items())]
+    try:
+        for dev, rel in mounts:
+            (sysimage / rel).mkdir(parents=True, exist_ok=True)
+            run(["mount", dev, str(sysimage / rel)])
+        for api in ("dev", "proc", "sys", "run"):
+            (sysimage / api).mkdir(exist_ok=True)
+            run(["mount", "--rbind", f"/{api}", str(sysimage / api)])
+        sysroot.mkdir()
+        run(["mount", "--rbind", str(sysimage), str(sysroot)])
+
+        # 3. Payload (LIVE_TAR): unpack the tarball, kernel versions from its members.
+        with tarfile.open(tarball) as tar:
+            names = tar.getnames()
+        kernel_versions = [n.split("/")[-1][8:] for n in names if "boot/vmlinuz-" in n]
+        assert kernel_versions == [kver]
+        run(["tar", "--numeric-owner", "--xattrs", "--exclude", "./boot/loader", "-xaf", tarball, "-C", str(sysroot)])
+        # 4. Late storage: fstab into the system root (still the installer's root LV).
+        (sysroot / "etc").mkdir(exist_ok=True)
+        boot_uuid = blkid(boot, "UUID")
+        (sysroot / "etc/fstab").write_text(anaconda_fstab(boot_uuid))
+
+        # 5. Addon ConfigureBootloaderWithTasks: base + layer, system root switched to the layer,
+        # storage configuration written again (into the layer).
+        steps: list[str] = []
+        outcome = installer.install_image(progress=steps.append)
+        assert outcome.layer == layer
+        assert "Writing the Node image" in steps
+        bound = installer.switch_sysroot()
+        assert set(bound) >= {"boot", "var", "dev", "proc", "sys", "run"}
+        (sysroot / "etc/fstab").write_text(anaconda_fstab(boot_uuid))
+
+        # 6. Bootloader install: CreateBLSEntriesTask deletes the entries, adds the installer's
+        # own for each kernel; grub2-set-default points at it.
+        entries = sysroot / "boot/loader/entries"
+        for e in entries.glob("*.conf"):
+            e.unlink()
+        anaconda_entry = f"{MACHINE_ID}-{kver}.conf"
+        (entries / anaconda_entry).write_text(
+            f"title Installer's entry\nversion {kver}\nlinux /vmlinuz-{kver}\ninitrd /initramfs-{kver}.img\n"
+            f"options root=/dev/mapper/{VG}-root ro rd.lvm.lv={VG}/root\n"
+        )
+        write_grubenv(sysroot / "boot/grub2/grubenv", saved_entry=anaconda_entry[:-5])
+
+        # 7. System configuration: a user, network, through the system root.
+        run(["useradd", "--root", str(sysroot), "--create-home", "nodeadmin"])
+        nm = sysroot / "etc/NetworkManager/system-connections/ens3.nmconnection"
+        nm.parent.mkdir(parents=True, exist_ok=True)
+        nm.write_text("[connection]\nid=ens3\ntype=ethernet\n[ipv4]\nmethod=auto\n")
+
+        # 8. Addon InstallWithTasks: onn's entry and default again; the installer's removed.
+        assert installer.finish() == [anaconda_entry]
+
+        # 9. Initramfs, kickstart copy, %post: still through the system root.
+        run(["chroot", str(sysroot), "dracut", "--force", "--no-hostonly", f"/boot/initramfs-{kver}.img", kver])
+        (sysroot / "root/anaconda-ks.cfg").write_text(str(ks))
+        run(["chroot", str(sysroot), "touch", "/etc/post-script-ran"])
+    finally:
+        for target in (sysroot, sysimage):
+            run(["umount", "--recursive", str(target)], check=False)
+
+    # The base is the image's filesystem, untouched; every write after the payload is in the layer.
+    lv = lvs(VG)
+    assert lv[nvr]["lv_tags"] == "imgbased:base" and lv[layer]["origin"] == nvr
+    assert int(lv["pool00"]["lv_metadata_size"]) >= GIB
+    with Mounted(str(img["path"]), tmp_path / "sq", "ro,loop") as sq:
+        with Mounted(str(sq / "LiveOS/rootfs.img"), tmp_path / "img", "ro,loop,noload") as image_root:
+            want = tree_manifest(image_root)
+    run(["lvm", "lvchange", "--activate", "y", "--ignoreactivationskip", f"{VG}/{nvr}"])
+    with Mounted(f"/dev/{VG}/{nvr}", tmp_path / "base", "ro,noload") as base:
+        assert tree_manifest(base) == want
+    run(["lvm", "lvchange", "--activate", "n", f"{VG}/{nvr}"])
+    later = ["etc/NetworkManager/system-connections/ens3.nmconnection", "root/anaconda-ks.cfg", "etc/post-script-ran"]
+    with Mounted(f"/dev/{VG}/{layer}", tmp_path / "layer") as root:
+        for rel in later:
+            assert (root / rel).is_file(), rel
+        assert "nodeadmin:" in (root / "etc/passwd").read_text()
+        assert (root / "home/nodeadmin").is_dir()
+        fstab = (root / "etc/fstab").read_text().splitlines()
+        assert f"/dev/{VG}/{layer} / ext4 defaults,discard 1 1" in fstab
+        assert not any(line.split()[:2] == [f"/dev/mapper/{VG}-root", "/"] for line in fstab if line.strip())
+        assert f"/dev/{VG}/var /var ext4 defaults,discard 1 2" in fstab
+        assert f"/dev/{VG}/var_log /var/log ext4 defaults,discard 1 2" in fstab
+    with Mounted(f"/dev/{VG}/root", tmp_path / "anaroot") as anaroot:
+        # The installer's root LV got only its own fstab (late storage) and mount points.
+        files = [str(p.relative_to(anaroot)) for p in anaroot.rglob("*") if not p.is_dir()]
+        assert files == ["etc/fstab"]
+    with Mounted(f"/dev/{VG}/var", tmp_path / "var") as var:
+        assert (var / "lib/dpkg/status").stat().st_size > 0  # /var got the image's content
+    with Mounted(boot, tmp_path / "boot") as b:
+        assert sorted(p.name for p in (b / "loader/entries").iterdir()) == [f"{layer}-{kver}.conf"]
+        assert f"saved_entry={layer}-{kver}\n" in (b / "grub2/grubenv").read_text()
+        assert (b / f"initramfs-{kver}.img").stat().st_size > 1 << 20  # the initramfs step's
+        assert onn("check", "--boot", str(b)).returncode == 0
+    (disks.where / "layout.json").write_text(json.dumps({"layer": layer, "vg": VG, "boot_partition": 1}))
+    os.sync()
