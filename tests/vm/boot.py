@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -42,6 +43,7 @@ from pathlib import Path
 
 MOUNT = "/usr/bin/mount"
 UMOUNT = "/usr/bin/umount"
+SFDISK = "/usr/sbin/sfdisk"
 QEMU = "/usr/bin/qemu-system-x86_64"
 
 REPORT_MARKER = "ONN-BOOT-REPORT"
@@ -216,16 +218,24 @@ def _inside(root: Path, rel: str) -> Path:
     return path
 
 
+def partition_offset(disk: Path, number: int) -> int:
+    """Byte offset of partition `number` of a partitioned disk image (sfdisk's JSON)."""
+    table = json.loads(run([SFDISK, "--json", str(disk)]).stdout)["partitiontable"]
+    part = next(p for p in table["partitions"] if p["node"].endswith(str(number)))
+    return int(part["start"]) * int(table.get("sectorsize", 512))
+
+
 @contextlib.contextmanager
-def mounted_ro(image: Path) -> Iterator[Path]:
-    """Loop-mount a filesystem image read-only on a temp dir."""
+def mounted_ro(image: Path, partition: int | None = None) -> Iterator[Path]:
+    """Loop-mount a filesystem image (or one partition of a disk image) read-only on a temp dir."""
     mnt = Path(tempfile.mkdtemp(prefix="onn-bootfs-"))
+    opts = "ro,loop" if partition is None else f"ro,loop,offset={partition_offset(image, partition)}"
     try:
         try:
-            run([MOUNT, "-o", "ro,loop", str(image), str(mnt)])
+            run([MOUNT, "-o", opts, str(image), str(mnt)])
         except BootError:
             # an unclean xfs/ext4 log cannot be replayed read-only
-            run([MOUNT, "-o", "ro,loop,norecovery", str(image), str(mnt)])
+            run([MOUNT, "-o", f"{opts},norecovery", str(image), str(mnt)])
         try:
             yield mnt
         finally:
@@ -235,13 +245,13 @@ def mounted_ro(image: Path) -> Iterator[Path]:
             mnt.rmdir()
 
 
-def read_default_entry(boot_disk: Path, dest: Path) -> tuple[dict[str, str], Path, Path]:
+def read_default_entry(boot_disk: Path, dest: Path, partition: int | None = None) -> tuple[dict[str, str], Path, Path]:
     """Read the saved_entry BLS entry; copy its kernel and initrd to dest.
 
     Returns (entry, kernel, initrd).  Several initrds are concatenated
     into one, which the kernel accepts.
     """
-    with mounted_ro(boot_disk) as root:
+    with mounted_ro(boot_disk, partition) as root:
         envfile = root / GRUBENV_PATH
         if not envfile.is_file():
             raise BootError(f"{boot_disk}: no {GRUBENV_PATH}")
@@ -374,6 +384,7 @@ def boot_default_entry(
     extra_append: Sequence[str] = (),
     log: Path | None = None,
     stream: bool = False,
+    boot_partition: int | None = None,
 ) -> BootResult:
     """Boot boot_disk's saved_entry with qemu; boot_disk and disks attached.
 
@@ -392,7 +403,7 @@ def boot_default_entry(
             drives.append(path)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="onn-boot-") as tmp:
-        entry, kernel, initrd = read_default_entry(boot_disk, Path(tmp))
+        entry, kernel, initrd = read_default_entry(boot_disk, Path(tmp), boot_partition)
         append = " ".join([entry.get("options", ""), *extra_append]).strip()
         cmd = qemu_command(kernel, initrd, append, drives)
         status, console, timed_out = run_qemu(cmd, timeout, log, stream)
