@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tarfile
 import urllib.parse
 import urllib.request
@@ -73,7 +74,7 @@ def read_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[MountEntry]:
     """The mount table in mount order (parents before children)."""
 
     def unescape(s: str) -> str:
-        return s.encode().decode("unicode_escape") if "\\" in s else s
+        return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), s)
 
     entries = []
     for line in Path(mountinfo).read_text().splitlines():
@@ -130,6 +131,7 @@ class NodeInstaller:
         workdir: str = "/run/install/onn",
         media_dirs: Iterable[str] = MEDIA_DIRS,
         runner: Runner = run,
+        mountinfo: str = "/proc/self/mountinfo",
     ) -> None:
         self.ks = ks
         self.sysroot = sysroot
@@ -137,6 +139,7 @@ class NodeInstaller:
         self.workdir = Path(workdir)
         self.media_dirs = tuple(media_dirs)
         self.run = runner
+        self.mountinfo = mountinfo
         self.image_path: str | None = None
         self.image: onn.ImageInfo | None = None
         self.outcome: onn.Outcome | None = None
@@ -257,7 +260,7 @@ class NodeInstaller:
         """Mount the layer at the system root Anaconda writes through, with the installer's
         other mounts (/boot, /var…, /dev, /proc, /sys, /run) bound in from the physical root,
         so everything written from now on lands in the layer. Returns the mount points bound."""
-        mounts = read_mounts()
+        mounts = read_mounts(self.mountinfo)
         prefix = self.sysimage.rstrip("/") + "/"
         if any(m.target == self.sysroot for m in mounts):
             # Private first, as set_system_root does: the rbind copies are peers of the
@@ -289,7 +292,7 @@ class NodeInstaller:
         ours = self.outcome.boot_entry
         entries = Path(self.sysimage, "boot/loader/entries")
         removed = []
-        root_lv = next((m.source for m in read_mounts() if m.target == self.sysimage), None)
+        root_lv = next((m.source for m in read_mounts(self.mountinfo) if m.target == self.sysimage), None)
         for entry in sorted(entries.glob("*.conf")) if entries.is_dir() else []:
             if ours and entry.name == Path(ours).name:
                 continue
