@@ -26,12 +26,7 @@ from .ksdata import NodeKickstart
 from .runner import Runner, run
 
 GIB = 1 << 30
-BOOT_MIN = 1 * GIB
-VAR_MIN = 5 * GIB
-# onn refuses an image that would fill its pool past imgbased's 80 % limit (with 20 % headroom
-# on the image); the early check uses the same figures.
-POOL_LIMIT = 0.80
-IMAGE_HEADROOM = 1.20
+VAR_MIN = 5 * GIB  # the Node profile's requirement (data/profile.d)
 MEDIA_DIRS = ("/run/install/repo", "/run/install/sources/mount-0000-cdrom")
 # Engine step ids → what the installer shows (translated where shown).
 STEP_MESSAGES = {
@@ -100,19 +95,25 @@ def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> li
     boot = by_mount.get("/boot")
     if boot is None or boot.lvm:
         problems.append(_("/boot must be a partition of its own, outside LVM (kickstart: part /boot --size=1024)"))
-    elif boot.size < BOOT_MIN:
+    elif boot.size < onn.BOOT_MIN:
         problems.append(
             _("/boot is {size} MiB; imgbased keeps a kernel per layer there: make it at least 1 GiB").format(
                 size=boot.size >> 20
             )
         )
     if root is not None and root.thin and root.pool_size:
-        need = image.rootfs_size * IMAGE_HEADROOM
-        if need > root.pool_size * POOL_LIMIT:
+        # The figures onn's plan checks again, exactly, once the pool exists.
+        need = image.rootfs_size * onn.IMAGE_HEADROOM_PERCENT / 100
+        if need > root.pool_size * onn.POOL_USAGE_LIMIT_PERCENT / 100:
             problems.append(
                 _(
-                    "the thin pool ({pool} GiB) cannot take image {nvr} ({need} GiB with headroom) under 80 %; grow it"
-                ).format(pool=round(root.pool_size / GIB, 1), nvr=image.nvr, need=round(need / GIB, 1))
+                    "the pool ({pool} GiB) is too small: {nvr} needs {need} GiB, under {limit} % of the pool; grow it"
+                ).format(
+                    pool=round(root.pool_size / GIB, 1),
+                    nvr=image.nvr,
+                    need=round(need / GIB, 1),
+                    limit=onn.POOL_USAGE_LIMIT_PERCENT,
+                )
             )
     return problems
 

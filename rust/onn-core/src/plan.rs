@@ -23,7 +23,7 @@ const PV_OVERHEAD: Bytes = Bytes(MIB);
 const POOL_SHARE_PERCENT: u64 = 80;
 /// Headroom for writing an image: the pool must stay under imgbased's 80 % check limit
 /// after writing the image's filesystem plus 10 % (data volumes get /var's content).
-const IMAGE_HEADROOM_PERCENT: u64 = 110;
+pub const IMAGE_HEADROOM_PERCENT: u64 = 110;
 /// Smallest pool onn creates.
 const POOL_MIN: Bytes = Bytes(256 * MIB);
 /// Smallest default root LV (virtual size; thin, so it costs nothing until written).

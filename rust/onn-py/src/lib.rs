@@ -420,6 +420,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;
     m.add("RollbackError", py.get_type::<RollbackError>())?;
+    // The limits plan() enforces, for checks made before any disk exists (the addon's).
+    m.add("BOOT_MIN", onn_core::names::BOOT_MIN.0)?;
+    m.add(
+        "POOL_USAGE_LIMIT_PERCENT",
+        onn_core::names::POOL_USAGE_LIMIT_PERCENT,
+    )?;
+    m.add(
+        "IMAGE_HEADROOM_PERCENT",
+        onn_core::plan::IMAGE_HEADROOM_PERCENT,
+    )?;
     m.add_class::<ImageInfo>()?;
     m.add_class::<Plan>()?;
     m.add_class::<Outcome>()?;

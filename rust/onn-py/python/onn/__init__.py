@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from typing import Literal
 
 from ._native import (
+    BOOT_MIN,
+    IMAGE_HEADROOM_PERCENT,
+    POOL_USAGE_LIMIT_PERCENT,
     CancelledError,
     CancelToken,
     CommandError,
@@ -37,6 +40,9 @@ from ._native import (
 from ._native import plan as _plan
 
 __all__ = [
+    "BOOT_MIN",
+    "IMAGE_HEADROOM_PERCENT",
+    "POOL_USAGE_LIMIT_PERCENT",
     "CancelToken",
     "CancelledError",
     "CommandError",

@@ -2,6 +2,9 @@ from collections.abc import Callable
 from typing import Any, final
 
 __all__ = [
+    "BOOT_MIN",
+    "IMAGE_HEADROOM_PERCENT",
+    "POOL_USAGE_LIMIT_PERCENT",
     "CancelToken",
     "CancelledError",
     "CommandError",
@@ -20,6 +23,10 @@ __all__ = [
     "plan",
     "read_image",
 ]
+
+BOOT_MIN: int
+POOL_USAGE_LIMIT_PERCENT: int
+IMAGE_HEADROOM_PERCENT: int
 
 class Error(Exception):
     id: str
