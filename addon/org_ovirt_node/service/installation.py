@@ -10,13 +10,15 @@ from org_ovirt_node.installer import InstallError, NodeInstaller, check_requests
 from org_ovirt_node.service import anaconda
 
 
-class VerifyImageTask(Task):
-    """ConfigureWithTasks: the image and the storage requests are checked before any disk is
-    written; the payload's boot-files tarball is made."""
-
+class _NodeTask(Task):
     def __init__(self, installer: NodeInstaller) -> None:
         super().__init__()
         self._installer = installer
+
+
+class VerifyImageTask(_NodeTask):
+    """ConfigureWithTasks: the image and the storage requests are checked before any disk is
+    written; the payload's boot-files tarball is made."""
 
     @property
     def name(self) -> str:
@@ -31,12 +33,8 @@ class VerifyImageTask(Task):
         self._installer.export_payload()
 
 
-class InstallImageTask(Task):
+class InstallImageTask(_NodeTask):
     """ConfigureBootloaderWithTasks: base + layer written, then the system root is the layer."""
-
-    def __init__(self, installer: NodeInstaller) -> None:
-        super().__init__()
-        self._installer = installer
 
     @property
     def name(self) -> str:
@@ -51,13 +49,9 @@ class InstallImageTask(Task):
         anaconda.add_kernel_arguments(self._installer.ks.kernel_args)
 
 
-class FinishBootTask(Task):
+class FinishBootTask(_NodeTask):
     """InstallWithTasks: after the bootloader install replaced the boot entries, make them
     imgbased's again."""
-
-    def __init__(self, installer: NodeInstaller) -> None:
-        super().__init__()
-        self._installer = installer
 
     @property
     def name(self) -> str:

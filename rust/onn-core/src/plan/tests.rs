@@ -87,6 +87,18 @@ fn installed() -> Facts {
     }
 }
 
+/// The same VG and pool as an installer leaves them: no imgbased tags.
+fn installer_made() -> Facts {
+    let mut f = installed();
+    for l in &mut f.lvm.lvs {
+        l.lv_tags.clear();
+    }
+    for v in &mut f.lvm.vgs {
+        v.vg_tags.clear();
+    }
+    f
+}
+
 fn refusal(req: &Request, facts: &Facts) -> &'static str {
     let err = plan(req, facts).unwrap_err();
     assert_eq!(kind_of(&err), Kind::Precondition, "{err:#}");
@@ -297,13 +309,7 @@ fn second_base_and_next_layer() {
 
 #[test]
 fn adopt_needs_separate_var_and_tags_pool() {
-    let mut f = installed();
-    for l in &mut f.lvm.lvs {
-        l.lv_tags.clear();
-    }
-    for v in &mut f.lvm.vgs {
-        v.vg_tags.clear();
-    }
+    let mut f = installer_made();
     let req = Request {
         adopt: true,
         vg: Some("onn".into()),
@@ -318,13 +324,7 @@ fn adopt_needs_separate_var_and_tags_pool() {
 
 #[test]
 fn the_installers_root_names_the_vg_and_pool_to_adopt() {
-    let mut f = installed();
-    for l in &mut f.lvm.lvs {
-        l.lv_tags.clear();
-    }
-    for v in &mut f.lvm.vgs {
-        v.vg_tags.clear();
-    }
+    let mut f = installer_made();
     let mut root = f
         .lvm
         .lvs
