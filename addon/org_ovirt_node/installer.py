@@ -232,6 +232,9 @@ class NodeInstaller:
             sha256=self.ks.sha256,
             adopt=True,
             root=self.sysimage,
+            vg=self.ks.vg,  # the installer's VG is adopted; a different name is refused
+            pool=self.ks.pool,
+            pool_metadata=self.ks.pool_metadata,
             boot=f"{self.sysimage}/boot",
             volumes=self.ks.volumes,  # type: ignore[arg-type]
             root_size=self.ks.root_size,

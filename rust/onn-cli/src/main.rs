@@ -96,6 +96,9 @@ struct LayoutOpts {
     /// Pool data size (default: 80 % of the VG after metadata, leaving room to autoextend).
     #[arg(long, value_name = "SIZE")]
     pool_size: Option<Bytes>,
+    /// Pool metadata size (at least 1 GiB; default: from the VG size when creating, 1 GiB when adopting).
+    #[arg(long, value_name = "SIZE")]
+    pool_metadata: Option<Bytes>,
     /// Use an existing VG and thin pool (e.g. made by Anaconda) instead of creating them.
     #[arg(long)]
     adopt: bool,
@@ -209,6 +212,7 @@ fn layout_request(action: Action, o: LayoutOpts) -> Request {
         volumes: o.volumes,
         fs: o.fs,
         pool_size: o.pool_size,
+        pool_metadata: o.pool_metadata,
         adopt: o.adopt,
         root: o.root,
         ..Request::new(action)

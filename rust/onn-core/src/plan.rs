@@ -72,6 +72,10 @@ pub struct Request {
     pub root_size: Option<Bytes>,
     #[serde(default)]
     pub pool_size: Option<Bytes>,
+    /// Pool metadata size (at least imgbased's minimum); None: onn's formula when creating,
+    /// imgbased's minimum when adopting.
+    #[serde(default)]
+    pub pool_metadata: Option<Bytes>,
     #[serde(default)]
     pub kernel_args: Vec<String>,
     /// For `AddLayer`: the base; None = the newest.
@@ -105,6 +109,7 @@ impl Request {
             adopt: false,
             root_size: None,
             pool_size: None,
+            pool_metadata: None,
             kernel_args: Vec::new(),
             base: None,
             root: None,
@@ -300,6 +305,15 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         names::validate_vg_name(name)?;
     }
     names::validate_lv_name(&req.pool)?;
+    if let Some(m) = req.pool_metadata.filter(|m| *m < names::POOL_METADATA_MIN) {
+        return Err(precondition(
+            "pool-metadata.too-small",
+            format!(
+                "pool metadata of {m} is below imgbased's minimum of {}",
+                names::POOL_METADATA_MIN
+            ),
+        ));
+    }
     let image = match (&facts.image, req.needs_image()) {
         (Some(i), true) => Some(i),
         (None, true) => {
@@ -634,7 +648,10 @@ fn plan_new_pool(
     vg_size: Bytes,
     extent: Bytes,
 ) -> Result<Bytes> {
-    let metadata = lvm::pool_metadata_size(vg_size, extent);
+    let metadata = match req.pool_metadata {
+        Some(m) => m.round_up(extent),
+        None => lvm::pool_metadata_size(vg_size, extent),
+    };
     // Metadata and its spare copy (LVM keeps one for repairs).
     let usable = vg_size.saturating_sub(Bytes(2 * metadata.0));
     let data = match req.pool_size {
@@ -713,7 +730,8 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
         .collect();
     p.pool_size = pool.lv_size;
     let meta = pool.lv_metadata_size.unwrap_or_default();
-    let grow = (meta < names::POOL_METADATA_MIN).then_some(names::POOL_METADATA_MIN);
+    let want = req.pool_metadata.unwrap_or(names::POOL_METADATA_MIN);
+    let grow = (meta < want).then_some(want);
     if let Some(g) = grow {
         let more = g.saturating_sub(meta);
         // LVM grows the spare too.

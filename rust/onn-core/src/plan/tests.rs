@@ -318,6 +318,20 @@ fn adopt_needs_separate_var_and_tags_pool() {
     let p = plan(&req, &f).unwrap();
     let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
     assert_eq!(ids, ["vg.adopt", "pool.adopt"]);
+    let bigger = Request {
+        pool_metadata: Some(Bytes::gib(2)),
+        ..req.clone()
+    };
+    let p = plan(&bigger, &f).unwrap();
+    assert_eq!(p.pool_metadata, Bytes::gib(2));
+    assert!(
+        matches!(&p.steps[1], Step::AdoptPool { grow_metadata_to: Some(g), .. } if *g == Bytes::gib(2))
+    );
+    let small = Request {
+        pool_metadata: Some(Bytes::mib(512)),
+        ..req.clone()
+    };
+    assert_eq!(refusal(&small, &f), "pool-metadata.too-small");
     f.lvm.lvs.retain(|l| l.lv_name != "var");
     assert_eq!(refusal(&req, &f), "var.not-separate");
 }
