@@ -811,13 +811,14 @@ fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
         req.volumes
     };
     for v in set.volumes() {
-        let planned = PlannedVolume {
+        let mut planned = PlannedVolume {
             lv: v.lv.clone(),
             mount: v.mount.clone(),
             size: v.size,
         };
-        if facts.lvm.lv(&p.vg, &v.lv).is_some() {
+        if let Some(existing) = facts.lvm.lv(&p.vg, &v.lv) {
             p.present.push(format!("data volume {}", v.lv));
+            planned.size = existing.lv_size;
         } else {
             p.steps.push(Step::CreateVolume {
                 vg: p.vg.clone(),
@@ -829,14 +830,18 @@ fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
         }
         p.volumes.push(planned);
     }
+    // The installer made and mounted its own: the layer's fstab names them and they get the
+    // image's content, as onn's volumes do (parents first, so sorted by mount point).
+    if !facts.root_volumes.is_empty() {
+        for rv in &facts.root_volumes {
+            if !p.volumes.iter().any(|v| v.mount == rv.mount) {
+                p.volumes.push(rv.clone());
+            }
+        }
+        p.volumes.sort_by(|a, b| a.mount.cmp(&b.mount));
+    }
     if p.volumes.is_empty() {
-        p.volumes = if facts.root_volumes.is_empty() {
-            existing_volumes(&facts.lvm, &p.vg)
-        } else {
-            // The installer made and mounted them: the layer's fstab names them and they get
-            // the image's content, as onn's own volumes do.
-            facts.root_volumes.clone()
-        };
+        p.volumes = existing_volumes(&facts.lvm, &p.vg);
     }
 }
 

@@ -364,6 +364,12 @@ fn the_installers_root_names_the_vg_and_pool_to_adopt() {
     // The installer's mounted volumes are the layer's data volumes; none is created.
     assert_eq!(p.volumes, f.root_volumes);
     assert!(!p.steps.iter().any(|s| s.id() == "volume.create"));
+    // With volumes = minimal as well, /var is the installer's, not a second one.
+    let minimal = Request {
+        volumes: VolumeSet::Minimal,
+        ..req.clone()
+    };
+    assert_eq!(plan(&minimal, &f).unwrap().volumes, f.root_volumes);
 
     let other = Request {
         vg: Some("data".into()),
