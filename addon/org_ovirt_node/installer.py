@@ -222,6 +222,11 @@ class NodeInstaller:
             (staging / rel).unlink()
         return str(tar_path)
 
+    @property
+    def payload_url(self) -> str:
+        """Where export_payload() puts the tarball the installer's payload unpacks."""
+        return f"file://{self.workdir / self.PAYLOAD_NAME}"
+
     # -- bootloader hook (storage created and mounted, payload installed) -------------------
 
     def _plan(self) -> onn.Plan:

@@ -213,3 +213,15 @@ def test_the_configure_task_refuses_storage_a_node_cannot_use(
         assert not (tmp_path / "work/node-boot.tar").exists()
     finally:
         a.close()
+
+
+def test_without_the_boot_files_payload_the_configure_task_stops_and_says_what_to_add(anaconda: Anaconda) -> None:
+    """An interactive start reads no kickstart: no payload was activated (on RHEL 9 the
+    installer keeps it to itself); nothing may be written then."""
+    native = _config(anaconda.node)
+    native["image-url"] = f"file://{IMAGES['tiny-ext4']['path']}"
+    anaconda.node.Configuration = _structure(native)
+    (path,) = anaconda.node.ConfigureWithTasks()
+    with pytest.raises(DBusError, match=r"payload is none.*liveimg --url=file://.*/work/node-boot\.tar"):
+        _run(anaconda.task(path))
+    assert not (anaconda.tmp / "work").exists()

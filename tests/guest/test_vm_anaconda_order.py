@@ -142,6 +142,7 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     # The base is the image's filesystem, untouched; every write after the payload is in the layer.
     lv = lvs(VG)
     assert lv[nvr]["lv_tags"] == "imgbased:base" and lv[layer]["origin"] == nvr
+    assert (lv[nvr]["lv_permissions"], lv[nvr]["lv_skip_activation"]) == ("read-only", "skip activation")
     assert int(lv["pool00"]["lv_metadata_size"]) >= GIB
     with Mounted(str(img["path"]), tmp_path / "sq", "ro,loop") as sq:
         with Mounted(str(sq / "LiveOS/rootfs.img"), tmp_path / "img", "ro,loop,noload") as image_root:

@@ -3,6 +3,7 @@ NodeInstaller and, where Anaconda must be told, one function of service/anaconda
 
 from __future__ import annotations
 
+from pyanaconda.core.constants import PAYLOAD_TYPE_LIVE_IMAGE
 from pyanaconda.modules.common.task import Task
 
 from org_ovirt_node.i18n import _
@@ -25,6 +26,14 @@ class VerifyImageTask(_NodeTask):
         return "Verify the Node image and the storage layout"
 
     def run(self) -> None:
+        payload = anaconda.active_payload_type()
+        if payload != PAYLOAD_TYPE_LIVE_IMAGE:
+            raise InstallError(
+                _(
+                    "the installer's payload is {payload}, not the Node image's boot files; where the installer "
+                    "does not let the addon set it (RHEL 9), add to the kickstart: liveimg --url={url}"
+                ).format(payload=payload or _("none"), url=self._installer.payload_url)
+            )
         self.report_progress(_("Verifying the Node image"))
         image = self._installer.verify_image()
         problems = check_requests(anaconda.storage_requests(), image)

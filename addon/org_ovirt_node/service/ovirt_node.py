@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 
+from dasbus.error import DBusError
 from pyanaconda.core.configuration.anaconda import conf
 from pyanaconda.core.dbus import DBus
 from pyanaconda.core.signal import Signal
@@ -49,7 +50,12 @@ class OvirtNode(KickstartService):
         self.configuration_changed.emit()
         # The payload must be active before the installation queue is built; its tarball is
         # made by the configuration task, before the payload is installed (docs/anaconda.md).
-        self.activate_payload()
+        try:
+            self.activate_payload()
+        except DBusError as e:
+            # An installer that keeps the payload to itself (RHEL 9) gets it from `liveimg`;
+            # the configuration task checks which payload is active before any disk is written.
+            log.warning("The live-image payload could not be activated: %s", e)
 
     def setup_kickstart(self, data: object) -> None:
         section = getattr(data.addons, ADDON_NAME)  # type: ignore[attr-defined]
@@ -67,7 +73,7 @@ class OvirtNode(KickstartService):
         log.debug("Configuration is set to %s.", self._ks)
 
     def activate_payload(self) -> None:
-        anaconda.activate_boot_files_payload(f"file://{WORKDIR}/{NodeInstaller.PAYLOAD_NAME}")
+        anaconda.activate_boot_files_payload(self._new_installer().payload_url)
 
     def _new_installer(self) -> NodeInstaller:
         self._installer = NodeInstaller(
