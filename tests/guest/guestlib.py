@@ -137,6 +137,11 @@ class Disks:
         run([f"mkfs.{fs}", "-q", dev] if fs == "ext4" else ["mkfs.xfs", "-q", dev])
         return dev
 
+    @staticmethod
+    def _partitions(loop: str) -> list[str]:
+        name = Path(loop).name
+        return [f"/dev/{p.name}" for p in Path("/sys/block", name).glob(f"{name}p*")]
+
     def digests(self) -> dict[str, str]:
         run(["sync"])
         return {p.name: sparse_digest(p) for p in self.files}
@@ -150,7 +155,8 @@ class Disks:
         vgs = set()
         if out:
             for row in json.loads(out)["report"][0]["pv"]:
-                if row["pv_name"] in self.loops and row["vg_name"]:
+                on_ours = any(row["pv_name"] in (loop, *self._partitions(loop)) for loop in self.loops)
+                if on_ours and row["vg_name"]:
                     vgs.add(row["vg_name"])
         for vg in sorted(vgs):
             run(["lvm", "vgchange", "--activate", "n", vg], check=False)
