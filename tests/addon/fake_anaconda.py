@@ -8,7 +8,7 @@ import sys
 
 from dasbus.connection import AddressedMessageBus
 from dasbus.server.interface import dbus_interface
-from dasbus.typing import Dict, List, ObjPath, Str, Structure, get_native, get_variant
+from dasbus.typing import Bool, Dict, List, ObjPath, Str, Structure, get_native, get_variant
 from gi.repository import GLib
 
 ADDRESS, LAYOUT = sys.argv[1], json.loads(sys.argv[2])
@@ -107,6 +107,52 @@ class DeviceTree:
         }
 
 
+@dbus_interface(STORAGE)
+class Storage:
+    def __init__(self):
+        self.tasks = 0
+
+    def WriteConfigurationWithTask(self, payload_type: Str) -> ObjPath:  # noqa: N802
+        self.tasks += 1
+        path = _path(STORAGE, "Task", str(self.tasks))
+        BUS.publish_object(path, StorageTask(path))
+        CALLS.append(["WriteConfigurationWithTask", payload_type, path])
+        return path
+
+
+@dbus_interface("org.fedoraproject.Anaconda.Task")
+class StorageTask:
+    def __init__(self, path):
+        self.path = path
+
+    @property
+    def IsRunning(self) -> Bool:  # noqa: N802
+        return False
+
+    def Start(self):  # noqa: N802
+        CALLS.append(["Start", self.path])
+
+    def Finish(self):  # noqa: N802
+        CALLS.append(["Finish", self.path])
+
+
+@dbus_interface(STORAGE + ".Bootloader")
+class Bootloader:
+    def __init__(self):
+        self.args = ["crashkernel=auto"]
+
+    @property
+    def ExtraArguments(self) -> List[Str]:  # noqa: N802
+        return self.args
+
+    @ExtraArguments.setter
+    def ExtraArguments(self, args: List[Str]):  # noqa: N802
+        self.args = args
+        CALLS.append(["ExtraArguments", args])
+
+
+BUS.publish_object(_path(STORAGE), Storage())
+BUS.publish_object(_path(STORAGE, "Bootloader"), Bootloader())
 BUS.publish_object(_path(PAYLOADS), Payloads())
 BUS.register_service(PAYLOADS)
 BUS.publish_object(_path(STORAGE, "DeviceTree"), DeviceTree())

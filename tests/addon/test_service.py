@@ -54,7 +54,7 @@ class Anaconda:
         assert self.daemon.stdout is not None
         self.address = self.daemon.stdout.readline().strip()
         self.bus = AddressedMessageBus(self.address)
-        env = {
+        self.env = env = {
             **os.environ,
             "DBUS_STARTER_ADDRESS": self.address,
             "ONN_ADDON_WORKDIR": str(tmp / "work"),
@@ -225,3 +225,25 @@ def test_without_the_boot_files_payload_the_configure_task_stops_and_says_what_t
     with pytest.raises(DBusError, match=r"payload is none.*liveimg --url=file://.*/work/node-boot\.tar"):
         _run(anaconda.task(path))
     assert not (anaconda.tmp / "work").exists()
+
+
+def test_at_the_bootloader_hook_the_glue_rewrites_storage_config_and_appends_kernel_arguments(
+    anaconda: Anaconda,
+) -> None:
+    """service/anaconda.py's calls into Storage and the Bootloader, from a process like the
+    service's (InstallImageTask makes them after switching the system root)."""
+    anaconda.node.ReadKickstart("%addon org_ovirt_node\n%end\n")  # activates the LIVE_IMAGE payload
+    code = (
+        "from org_ovirt_node.service import anaconda as glue\n"
+        "glue.write_storage_configuration()\n"
+        "glue.add_kernel_arguments(['console=ttyS0', 'crashkernel=auto'])\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=anaconda.env, check=True)
+    calls = anaconda.recorded()[5:]
+    task = calls[0][2]
+    assert calls == [
+        ["WriteConfigurationWithTask", "LIVE_IMAGE", task],
+        ["Start", task],
+        ["Finish", task],
+        ["ExtraArguments", ["crashkernel=auto", "console=ttyS0"]],
+    ]
