@@ -87,6 +87,16 @@ fn installed() -> Facts {
     }
 }
 
+/// A copy of an LV's row, to make another like it.
+fn lv_like(f: &Facts, name: &str) -> LvRow {
+    f.lvm
+        .lvs
+        .iter()
+        .find(|l| l.lv_name == name)
+        .unwrap()
+        .clone()
+}
+
 /// The same VG and pool as an installer leaves them: no imgbased tags.
 fn installer_made() -> Facts {
     let mut f = installed();
@@ -339,13 +349,7 @@ fn adopt_needs_separate_var_and_tags_pool() {
 #[test]
 fn the_installers_root_names_the_vg_and_pool_to_adopt() {
     let mut f = installer_made();
-    let mut root = f
-        .lvm
-        .lvs
-        .iter()
-        .find(|l| l.lv_name == "var")
-        .unwrap()
-        .clone();
+    let mut root = lv_like(&f, "var");
     root.lv_name = "root".into();
     f.root_lv = Some(root.clone());
     let req = Request {
@@ -393,13 +397,7 @@ fn an_unfinished_base_is_replaced_but_a_foreign_lv_is_refused() {
     img.nvr = Nvr::parse("onn-demo-1.1-0.20261125.0").unwrap();
     f.image = Some(img);
     // A killed run leaves the LV without its commit tag.
-    let mut unfinished = f
-        .lvm
-        .lvs
-        .iter()
-        .find(|l| l.lv_name == "var")
-        .unwrap()
-        .clone();
+    let mut unfinished = lv_like(&f, "var");
     unfinished.lv_name = "onn-demo-1.1-0.20261125.0".into();
     unfinished.lv_tags.clear();
     f.lvm.lvs.push(unfinished);
