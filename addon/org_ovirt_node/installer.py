@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tarfile
 import urllib.parse
 import urllib.request
@@ -177,8 +178,6 @@ class NodeInstaller:
         return path
 
     def _download(self, url: str) -> str:
-        import ssl
-
         handlers: list[urllib.request.BaseHandler] = []
         if self.ks.proxy:
             handlers.append(urllib.request.ProxyHandler({"http": self.ks.proxy, "https": self.ks.proxy}))
@@ -297,7 +296,10 @@ class NodeInstaller:
         entry and the default are onn's (the bootloader install set its own). Remove the
         installer's entries that boot its root volume, which holds no system. Returns the
         entries removed."""
-        self.outcome = onn.apply(self._plan())
+        try:
+            self.outcome = onn.apply(self._plan())
+        except onn.Error as e:
+            raise InstallError(_("writing the Node boot entries failed: {error}").format(error=e)) from e
         ours = self.outcome.boot_entry
         entries = Path(self.sysimage, "boot/loader/entries")
         removed = []
@@ -312,15 +314,23 @@ class NodeInstaller:
 
 
 def _entry_boots(entry: Path, device: str) -> bool:
-    """Does a BLS entry boot `device` (by its /dev/mapper, /dev/VG/LV or rd.lvm.lv name)?"""
+    """Does a BLS entry boot `device`: its `root=` or `rd.lvm.lv=` names it, by the same path,
+    the same device node, or the /dev/mapper ⇄ /dev/VG/LV spelling of the same LV?"""
     names = {device, os.path.realpath(device)}
     base = os.path.basename(device)
     if "-" in base and device.startswith("/dev/mapper/"):
-        vg_name, lv = base.replace("--", "\0").split("-", 1)
-        vg_name, lv = vg_name.replace("\0", "-"), lv.replace("\0", "-")
-        names |= {f"/dev/{vg_name}/{lv}", f"rd.lvm.lv={vg_name}/{lv}"}
+        # device-mapper names double the dashes inside VG and LV names
+        vg_name, lv = (part.replace("\0", "-") for part in base.replace("--", "\0").split("-", 1))
+        names.add(f"/dev/{vg_name}/{lv}")
     for line in entry.read_text().splitlines():
         if line.startswith("options"):
-            args = line.split()[1:]
-            return any(a.removeprefix("root=") in names or a in names for a in args)
+            for arg in line.split()[1:]:
+                if arg.startswith("root="):
+                    path = arg.removeprefix("root=")
+                elif arg.startswith("rd.lvm.lv="):
+                    path = "/dev/" + arg.removeprefix("rd.lvm.lv=")
+                else:
+                    continue
+                if path in names or os.path.realpath(path) in names:
+                    return True
     return False
