@@ -192,7 +192,7 @@ def parse_section(text: str) -> NodeKickstart:
     """Parse one `%addon org_ovirt_node … %end` section on its own (lines counted from 1)."""
     lines = text.splitlines()
     header = shlex.split(lines[0]) if lines else []
-    if header[:2] != ["%addon", ADDON_NAME] or lines[-1].strip() != "%end":
+    if header[:2] != ["%addon", ADDON_NAME] or len(lines) < 2 or lines[-1].strip() != "%end":
         raise KickstartParseError(_("not an %addon {name} section").format(name=ADDON_NAME), lineno=1)
     ks = NodeKickstart()
     ks.handle_header(header[2:], 1)

@@ -73,23 +73,26 @@ class OvirtNode(KickstartService):
         log.debug("Configuration is set to %s.", self._ks)
 
     def activate_payload(self) -> None:
-        anaconda.activate_boot_files_payload(self._new_installer().payload_url)
+        anaconda.activate_boot_files_payload(self._node_installer().payload_url)
 
-    def _new_installer(self) -> NodeInstaller:
-        self._installer = NodeInstaller(
-            self._ks, sysroot=conf.target.system_root, sysimage=conf.target.physical_root, workdir=WORKDIR
-        )
+    def _node_installer(self) -> NodeInstaller:
+        """One installer for the current configuration: the hooks' tasks share its state (the
+        verified image, onn's outcome) in whatever order Anaconda asks for them."""
+        if self._installer is None or self._installer.ks is not self._ks:
+            self._installer = NodeInstaller(
+                self._ks, sysroot=conf.target.system_root, sysimage=conf.target.physical_root, workdir=WORKDIR
+            )
         return self._installer
 
     def configure_with_tasks(self) -> list[VerifyImageTask]:
-        return [VerifyImageTask(self._new_installer())]
+        return [VerifyImageTask(self._node_installer())]
 
     def configure_bootloader_with_tasks(self, kernel_versions: list[str]) -> list[InstallImageTask]:
         log.debug("Kernel versions from the payload: %s", kernel_versions)
-        return [InstallImageTask(self._installer or self._new_installer())]
+        return [InstallImageTask(self._node_installer())]
 
     def install_with_tasks(self) -> list[FinishBootTask]:
-        return [FinishBootTask(self._installer or self._new_installer())]
+        return [FinishBootTask(self._node_installer())]
 
 
 _FIELDS = [f for f in dataclasses.fields(NodeKickstart) if f.init and not f.name.startswith("_") and f.name != "seen"]
