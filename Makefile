@@ -13,17 +13,17 @@ VPY     := $(VENV)/bin/python3
 GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
-# test images, qemu for booting what was installed.
+# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
-	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config
+	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it.
 PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51'
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout
 # (`make addon-compat ANACONDA_SRC=…`).
 ONN_PYANACONDA ?= $(CURDIR)/tests/addon/standins
 
-.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat
+.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench
 
 all: test
 
@@ -43,8 +43,8 @@ test: setup
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	ruff check tests addon rust/onn-py/python
-	ruff format --check tests addon rust/onn-py/python
+	ruff check tests addon bench rust/onn-py/python
+	ruff format --check tests addon bench rust/onn-py/python
 
 unit:
 	cargo test --workspace
@@ -66,6 +66,10 @@ module:
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm
+
+## Side-by-side write benchmark of the base (a script, not a test; see bench/README.md).
+bench: setup images
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 ## The addon's service tests against a real anaconda source tree instead of the stand-ins
 ## (pyanaconda is not on PyPI; needs the en_US.UTF-8 locale, as Anaconda's modules set it).

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Write a Node image's root filesystem onto the same target, side by side, the ways the old
+flow and the obvious tools do it, and onn's way; print a table of speed, CPU, memory and each
+method's ratio to onn and to the machine's limits. A script, not a test: timings are
+measured here, never asserted.
+
+    python3 bench/run.py [--image demo-1.0] [--runs 3]      # as root, on the host
+
+The target is a fresh sparse file on a loop device for every run (no LVM needed for the copy);
+the page cache is dropped before every run. Needs: rsync, e2fsprogs, squashfs-tools, and
+`cargo` (it builds onn's copy as the `copy_bench` example of onn-core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 1 << 20
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    rss: int  # peak resident set of the largest process, bytes
+
+
+@dataclass
+class Method:
+    name: str
+    what: str
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(r.wall for r in self.runs)
+
+
+def sh(*argv: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(list(argv), check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+
+
+def measured(*pipeline: list[str], stdout_to: str | None = None) -> Run:
+    """Run a pipeline of argv lists (no shell); wall time, CPU time and peak RSS of its processes."""
+    with ExitStack() as stack:
+        procs: list[subprocess.Popen[bytes]] = []
+        start = time.monotonic()
+        prev = None
+        for i, argv in enumerate(pipeline):
+            last = i == len(pipeline) - 1
+            out = (
+                stack.enter_context(open(stdout_to, "wb"))
+                if last and stdout_to
+                else (subprocess.DEVNULL if last else subprocess.PIPE)
+            )
+            p = subprocess.Popen(
+                argv, stdin=prev.stdout if prev else subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE
+            )
+            if prev and prev.stdout:
+                prev.stdout.close()
+            procs.append(p)
+            prev = p
+        cpu, rss = 0.0, 0
+        for p in procs:
+            _pid, status, usage = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            cpu += usage.ru_utime + usage.ru_stime
+            rss = max(rss, usage.ru_maxrss * 1024)
+        wall = time.monotonic() - start
+        for p, argv in zip(procs, pipeline, strict=True):
+            if p.returncode != 0:
+                err = p.stderr.read().decode() if p.stderr else ""
+                raise RuntimeError(f"{argv} failed ({p.returncode}): {err[-500:]}")
+    return Run(wall, cpu, rss)
+
+
+def drop_caches() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+class Target:
+    """A fresh sparse file of `size` on a loop device; optionally formatted and mounted."""
+
+    def __init__(self, work: Path, size: int) -> None:
+        self.work, self.size = work, size
+        self.file = work / "target.img"
+        self.dev = ""
+        self.mnt = work / "target"
+
+    def __enter__(self) -> Target:
+        self.file.unlink(missing_ok=True)
+        with self.file.open("wb") as f:
+            f.truncate(self.size)
+        self.dev = sh("losetup", "--find", "--show", str(self.file)).stdout.decode().strip()
+        return self
+
+    def filesystem(self, fstype: str) -> Path:
+        sh(f"mkfs.{fstype}", "-q", self.dev)
+        self.mnt.mkdir(exist_ok=True)
+        sh("mount", self.dev, str(self.mnt))
+        return self.mnt
+
+    def allocated(self) -> int:
+        return self.file.stat().st_blocks * 512
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["umount", str(self.mnt)], capture_output=True)
+        subprocess.run(["losetup", "-d", self.dev], capture_output=True)
+        self.file.unlink(missing_ok=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", default="demo-1.0", help="a test image name (tests/images/build.py)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=Path("/var/tmp/onn-bench"))
+    args = ap.parse_args()
+
+    facts = json.loads(sh(sys.executable, str(ROOT / "tests/images/build.py"), "--json", args.image).stdout)[args.image]
+    image, fs, logical = Path(facts["path"]), facts["fs"], int(facts["tree_bytes"])
+    sh("cargo", "build", "--quiet", "--release", "-p", "onn-core", "--example", "copy_bench", cwd=ROOT)
+    copy_bench = str(ROOT / "target/release/examples/copy_bench")
+    args.work.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=args.work))
+    sq, tree = work / "sq", work / "tree"
+    sq.mkdir()
+    tree.mkdir()
+    sh("mount", "-o", "ro,loop", str(image), str(sq))
+    rootfs = sq / "LiveOS/rootfs.img"
+    rootfs_size = rootfs.stat().st_size
+    ro = "ro,loop,noload" if fs == "ext4" else "ro,loop,norecovery"
+    sh("mount", "-o", ro, str(rootfs), str(tree))
+    comp = next(
+        (
+            ln.split()[1]
+            for ln in sh("unsquashfs", "-s", str(image)).stdout.decode().splitlines()
+            if ln.startswith("Compression")
+        ),
+        "?",
+    )
+
+    # Each method: (name, what it is, how to run it on a fresh target) → Run.
+    def raw(t: Target) -> Run:
+        return measured(
+            ["dd", "if=/dev/zero", f"of={t.dev}", "bs=4M", f"count={rootfs_size // (4 * MIB)}", "oflag=direct"]
+        )
+
+    methods: list[tuple[str, str, Callable[[Target], Run]]] = [
+        ("limit: target write", "dd of zeros, O_DIRECT, rootfs.img's size", raw),
+        (
+            "limit: kernel squashfs read",
+            "cat rootfs.img from the squashfs mount",
+            lambda t: measured(["cat", str(rootfs)]),
+        ),
+        (
+            "limit: unsquashfs read",
+            "unsquashfs -cat rootfs.img (all cores)",
+            lambda t: measured(["unsquashfs", "-cat", str(image), "LiveOS/rootfs.img"]),
+        ),
+        ("onn", "onn's base write (zero-skipping block copy)", lambda t: measured([copy_bench, str(rootfs), t.dev])),
+        (
+            "dd conv=sparse",
+            "dd of rootfs.img",
+            lambda t: measured(["dd", f"if={rootfs}", f"of={t.dev}", "bs=4M", "conv=sparse,fsync"]),
+        ),
+        (
+            "dd",
+            "dd of rootfs.img (allocates all)",
+            lambda t: measured(["dd", f"if={rootfs}", f"of={t.dev}", "bs=4M", "conv=fsync"]),
+        ),
+        (
+            "unsquashfs -cat",
+            "rootfs.img streamed from userspace",
+            lambda t: measured(["unsquashfs", "-cat", str(image), "LiveOS/rootfs.img"], stdout_to=t.dev),
+        ),
+        (
+            "rsync (Anaconda)",
+            "rsync -pogAXtlHrDx from the mounted tree",
+            lambda t: _into_fs(t, fs, ["rsync", "-pogAXtlHrDx", f"{tree}/", "{mnt}/"]),
+        ),
+        ("tar | tar (imgbased)", "tar -c | tar -x from the mounted tree", lambda t: _tar(t, fs, tree)),
+    ]
+    if fs == "ext4":
+        methods.append(
+            ("e2image -ra", "e2image of rootfs.img", lambda t: measured(["e2image", "-ra", str(rootfs), t.dev]))
+        )
+
+    results: list[Method] = []
+    alloc: dict[str, int] = {}
+    try:
+        for name, what, fn in methods:
+            m = Method(name, what)
+            for _ in range(args.runs):
+                with Target(work, rootfs_size + 256 * MIB) as t:
+                    drop_caches()
+                    run = fn(t)
+                    start = time.monotonic()
+                    os.sync()  # a write is done when it is on the target
+                    m.runs.append(Run(run.wall + time.monotonic() - start, run.cpu, run.rss))
+                    alloc[name] = t.allocated()
+            results.append(m)
+            print(f"  {name}: {', '.join(f'{r.wall:.1f}s' for r in m.runs)}", file=sys.stderr)
+    finally:
+        subprocess.run(["umount", str(tree)], capture_output=True)
+        subprocess.run(["umount", str(sq)], capture_output=True)
+
+    by = {m.name: m for m in results}
+    write_s = by["limit: target write"].wall
+    decomp_s = min(by["limit: kernel squashfs read"].wall, by["limit: unsquashfs read"].wall)
+    limit_s = max(write_s, decomp_s)
+    onn_s = by["onn"].wall
+    print(
+        f"image {image.name}: {comp}, rootfs.img {rootfs_size / MIB:.0f} MiB, file data {logical / MIB:.0f} MiB; "
+        f"{args.runs} runs each, page cache dropped before each; median wall"
+    )
+    print(
+        f"physical limit = max(target write {write_s:.2f}s, fastest decompression {decomp_s:.2f}s) = {limit_s:.2f}s\n"
+    )
+    head = (
+        f"{'method':30} {'wall s (min/med)':>17} {'MB/s':>7} {'CPU s':>6} {'RSS MiB':>8} {'alloc MiB':>9}"
+        f" {'vs onn':>7} {'vs limit':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for m in results:
+        walls = sorted(r.wall for r in m.runs)
+        limit_row = m.name.startswith("limit")
+        print(
+            f"{m.name:30} {walls[0]:8.2f}/{m.wall:<8.2f} {logical / m.wall / 1e6:7.0f} "
+            f"{statistics.median(r.cpu for r in m.runs):6.1f} {max(r.rss for r in m.runs) / MIB:8.1f} "
+            f"{'' if limit_row else f'{alloc[m.name] / MIB:9.0f}':>9} "
+            f"{onn_s / m.wall:6.2f}x {limit_s / m.wall:7.2f}x"
+        )
+    print(
+        "\nMB/s: the image's file data (logical) per second of wall time. 'vs onn': speed relative to onn "
+        "(<1 is slower). 'vs limit': speed relative to the physical limit. alloc: target blocks allocated."
+    )
+    return 0
+
+
+def _into_fs(t: Target, fs: str, argv: list[str]) -> Run:
+    mnt = t.filesystem(fs)
+    return measured([a.replace("{mnt}", str(mnt)) for a in argv])
+
+
+def _tar(t: Target, fs: str, tree: Path) -> Run:
+    mnt = t.filesystem(fs)
+    return measured(
+        ["tar", "--xattrs", "--acls", "-C", str(tree), "-cf", "-", "."],
+        ["tar", "--xattrs", "--acls", "--numeric-owner", "-C", str(mnt), "-xf", "-"],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
