@@ -85,24 +85,12 @@ pub fn fs_type_and_uuid(
 
 /// Mount points of devices (major, minor) from /proc/self/mountinfo, plus active swap.
 fn mounts_of(numbers: &[(u64, u64)], paths: &[PathBuf]) -> Vec<String> {
-    let mut found = Vec::new();
-    if let Ok(info) = fs::read_to_string("/proc/self/mountinfo") {
-        for line in info.lines() {
-            let f: Vec<&str> = line.split(' ').collect();
-            if f.len() < 5 {
-                continue;
-            }
-            let Some((maj, min)) = f[2].split_once(':') else {
-                continue;
-            };
-            let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else {
-                continue;
-            };
-            if numbers.contains(&(maj, min)) {
-                found.push(unescape_mountinfo(f[4]));
-            }
-        }
-    }
+    let mut found: Vec<String> = mount_table()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| numbers.contains(&m.dev))
+        .map(|m| m.target.to_string_lossy().into_owned())
+        .collect();
     if let Ok(swaps) = fs::read_to_string("/proc/swaps") {
         for line in swaps.lines().skip(1) {
             if let Some(dev) = line.split_whitespace().next() {
@@ -122,32 +110,79 @@ pub fn mounted_whole(dev: &Path) -> Option<PathBuf> {
     if !meta.file_type().is_block_device() {
         return None;
     }
-    let (maj, min) = dev_numbers(&meta);
-    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(' ').collect();
-        (f.len() >= 5 && f[2] == format!("{maj}:{min}") && f[3] == "/")
-            .then(|| PathBuf::from(unescape_mountinfo(f[4])))
-    })
+    let dev = dev_numbers(&meta);
+    mount_table()
+        .ok()?
+        .into_iter()
+        .find(|m| m.dev == dev && m.root == "/")
+        .map(|m| m.target)
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal.
+/// One line of /proc/self/mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MountRow {
+    pub dev: (u64, u64),
+    /// The directory of the filesystem that is mounted ("/" unless a bind of a subdirectory).
+    pub root: String,
+    pub target: PathBuf,
+    pub fstype: String,
+    pub source: String,
+}
+
+/// The mount table, in mount order (parents before children, the mount on top last).
+pub fn mount_table() -> Result<Vec<MountRow>> {
+    mount_table_from(Path::new("/proc/self/mountinfo"))
+}
+
+/// The mount table in a mountinfo file (tests give their own).
+pub fn mount_table_from(path: &Path) -> Result<Vec<MountRow>> {
+    let info = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(parse_mountinfo(&info))
+}
+
+fn parse_mountinfo(info: &str) -> Vec<MountRow> {
+    info.lines()
+        .filter_map(|line| {
+            // Fields: id parent maj:min root target options [optional…] - fstype source superopts
+            let (left, right) = line.split_once(" - ")?;
+            let l: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            if l.len() < 5 || r.len() < 2 {
+                return None;
+            }
+            let (maj, min) = l[2].split_once(':')?;
+            Some(MountRow {
+                dev: (maj.parse().ok()?, min.parse().ok()?),
+                root: unescape_mountinfo(l[3]),
+                target: PathBuf::from(unescape_mountinfo(l[4])),
+                fstype: r[0].to_string(),
+                source: unescape_mountinfo(r[1]),
+            })
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal; other bytes (UTF-8 names)
+/// pass through.
 pub fn unescape_mountinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
     let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+            {
+                out.push(v);
                 i += 4;
                 continue;
             }
         }
-        out.push(b[i] as char);
+        out.push(b[i]);
         i += 1;
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Probe a device given by the user.
@@ -220,22 +255,12 @@ fn list_dir(dir: &Path) -> Vec<String> {
 /// The mount whose target is exactly `dir`: (source device, fs type).
 pub fn mount_source(dir: &Path) -> Result<Option<(String, String)>> {
     let dir = fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    let info =
-        fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-    let mut found = None;
-    for line in info.lines() {
-        // Fields: id parent maj:min root target options... - fstype source superopts
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        if l.len() >= 5 && r.len() >= 2 && Path::new(&unescape_mountinfo(l[4])) == dir {
-            // The last matching line is the mount on top.
-            found = Some((unescape_mountinfo(r[1]), r[0].to_string()));
-        }
-    }
-    Ok(found)
+    // The last matching line is the mount on top.
+    Ok(mount_table()?
+        .into_iter()
+        .rev()
+        .find(|m| m.target == dir)
+        .map(|m| (m.source, m.fstype)))
 }
 
 /// The LV whose device is `source` (matched by device number, so any of its names will do).
@@ -272,27 +297,15 @@ pub fn lvs_mounted_below(
     vg: &str,
 ) -> Result<Vec<(crate::lvm::LvRow, String)>> {
     let dir = fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    let info =
-        fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
     let mut found: Vec<(crate::lvm::LvRow, String)> = Vec::new();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let (l, r): (Vec<&str>, Vec<&str>) =
-            (left.split(' ').collect(), right.split(' ').collect());
-        if l.len() < 5 || r.len() < 2 {
-            continue;
-        }
-        let target = PathBuf::from(unescape_mountinfo(l[4]));
-        let Ok(rel) = target.strip_prefix(&dir) else {
+    for m in mount_table()? {
+        let Ok(rel) = m.target.strip_prefix(&dir) else {
             continue;
         };
         if rel.as_os_str().is_empty() {
             continue;
         }
-        if let Some(lv) = lv_of_device(lvm, &unescape_mountinfo(r[1])).filter(|lv| lv.vg_name == vg)
-        {
+        if let Some(lv) = lv_of_device(lvm, &m.source).filter(|lv| lv.vg_name == vg) {
             let mount = format!("/{}", rel.display());
             found.retain(|(_, m)| m != &mount);
             found.push((lv.clone(), mount));
@@ -307,9 +320,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mountinfo_rows_are_read_with_optional_fields_and_escapes() {
+        let rows = parse_mountinfo(
+            "36 35 253:3 / /mnt/sys\\040image rw,relatime shared:1 master:2 - ext4 /dev/mapper/onn-root rw\n\
+             37 36 8:1 /sub /mnt/b rw - xfs /dev/vda1 rw\n\
+             garbage line\n",
+        );
+        assert_eq!(
+            rows,
+            [
+                MountRow {
+                    dev: (253, 3),
+                    root: "/".into(),
+                    target: "/mnt/sys image".into(),
+                    fstype: "ext4".into(),
+                    source: "/dev/mapper/onn-root".into(),
+                },
+                MountRow {
+                    dev: (8, 1),
+                    root: "/sub".into(),
+                    target: "/mnt/b".into(),
+                    fstype: "xfs".into(),
+                    source: "/dev/vda1".into(),
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn mountinfo_escapes_are_undone() {
         assert_eq!(unescape_mountinfo("/mnt/a\\040b"), "/mnt/a b");
         assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/mnt/my\\040disk-é"), "/mnt/my disk-é");
     }
 
     #[test]
