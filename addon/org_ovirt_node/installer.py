@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import re
 import ssl
 import tarfile
 import urllib.parse
@@ -57,28 +56,6 @@ class MountRequest:
     lvm: bool = False
     thin: bool = False
     pool_size: int = 0
-
-
-@dataclass(frozen=True)
-class MountEntry:
-    target: str
-    source: str
-    fstype: str
-
-
-def read_mounts(mountinfo: str = "/proc/self/mountinfo") -> list[MountEntry]:
-    """The mount table in mount order (parents before children)."""
-
-    def unescape(s: str) -> str:
-        return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), s)
-
-    entries = []
-    for line in Path(mountinfo).read_text().splitlines():
-        left, _sep, right = line.partition(" - ")
-        fields, rest = left.split(), right.split()
-        if len(fields) >= 5 and len(rest) >= 2:
-            entries.append(MountEntry(unescape(fields[4]), unescape(rest[1]), rest[0]))
-    return entries
 
 
 def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> list[str]:
@@ -268,9 +245,9 @@ class NodeInstaller:
         """Mount the layer at the system root Anaconda writes through, with the installer's
         other mounts (/boot, /var…, /dev, /proc, /sys, /run) bound in from the physical root,
         so everything written from now on lands in the layer. Returns the mount points bound."""
-        mounts = read_mounts(self.mountinfo)
+        mounts = onn.mount_table(self.mountinfo)
         prefix = self.sysimage.rstrip("/") + "/"
-        if any(m.target == self.sysroot for m in mounts):
+        if any(m["target"] == self.sysroot for m in mounts):
             # Private first, as set_system_root does: the rbind copies are peers of the
             # physical root's mounts, and an unmount would propagate to them.
             self.run(["mount", "--make-rprivate", self.sysroot])
@@ -278,14 +255,14 @@ class NodeInstaller:
         self.run(["mount", self.layer_device, self.sysroot])
         bound: list[str] = []
         for m in mounts:
-            if not m.target.startswith(prefix):
+            if not m["target"].startswith(prefix):
                 continue
-            rel = m.target[len(prefix) :]
+            rel = m["target"][len(prefix) :]
             if any(rel == b or rel.startswith(b + "/") for b in bound):
                 continue  # carried along by --rbind of its parent
             target = f"{self.sysroot}/{rel}"
             os.makedirs(target, exist_ok=True)
-            self.run(["mount", "--rbind", m.target, target])
+            self.run(["mount", "--rbind", m["target"], target])
             bound.append(rel)
         return bound
 
@@ -303,7 +280,8 @@ class NodeInstaller:
         ours = self.outcome.boot_entry
         entries = Path(self.sysimage, "boot/loader/entries")
         removed = []
-        root_lv = next((m.source for m in read_mounts(self.mountinfo) if m.target == self.sysimage), None)
+        mounts = onn.mount_table(self.mountinfo)
+        root_lv = next((m["source"] for m in reversed(mounts) if m["target"] == self.sysimage), None)
         for entry in sorted(entries.glob("*.conf")) if entries.is_dir() else []:
             if ours and entry.name == Path(ours).name:
                 continue

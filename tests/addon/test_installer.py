@@ -1,6 +1,5 @@
 """NodeInstaller's pure parts: the sysroot switch as argv (golden, beside the real run in
-tests/guest/test_vm_anaconda_order.py), which boot entries boot the installer's root, and the
-mount table reader."""
+tests/guest/test_vm_anaconda_order.py) and which boot entries boot the installer's root."""
 
 from __future__ import annotations
 
@@ -8,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
-from org_ovirt_node.installer import NodeInstaller, _entry_boots, read_mounts
+import onn
+from org_ovirt_node.installer import NodeInstaller, _entry_boots
 from org_ovirt_node.ksdata import NodeKickstart
 
 
@@ -77,8 +77,8 @@ def test_only_entries_booting_the_installers_root_are_the_installers(tmp_path: P
     assert _entry_boots(entry("rd.lvm.lv=my-vg/root-lv"), "/dev/mapper/my--vg-root--lv")
 
 
-def test_the_mount_table_reader_undoes_octal_escapes(tmp_path: Path) -> None:
+def test_the_mount_table_undoes_octal_escapes_and_keeps_utf8(tmp_path: Path) -> None:
     path = tmp_path / "mountinfo"
     path.write_text("36 35 98:0 / /mnt/my\\040disk-é rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n")
-    (m,) = read_mounts(str(path))
-    assert (m.target, m.source, m.fstype) == ("/mnt/my disk-é", "/dev/root", "ext3")
+    (m,) = onn.mount_table(str(path))
+    assert (m["target"], m["source"], m["fstype"]) == ("/mnt/my disk-é", "/dev/root", "ext3")

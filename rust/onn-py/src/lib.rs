@@ -295,6 +295,16 @@ fn read_image(py: Python<'_>, path: &str, sha256: Option<&str>) -> PyResult<Imag
     .map_err(|e| to_py(py, e))
 }
 
+/// The mount table, parents before children: dicts with target, source, fstype, root, dev.
+#[pyfunction]
+#[pyo3(signature = (path="/proc/self/mountinfo"))]
+fn mount_table(py: Python<'_>, path: &str) -> PyResult<Py<PyAny>> {
+    let rows = onn_core::blockdev::mount_table_from(std::path::Path::new(path))
+        .map_err(|e| to_py(py, e))?;
+    let text = serde_json::to_string(&rows).map_err(|e| to_py(py, e.into()))?;
+    json_to_py(py, &text)
+}
+
 /// Copy the image's kernels and initramfs images into `dest/boot/` (for an installer payload
 /// that needs only the boot files); returns the paths written, relative to `dest`.
 #[pyfunction]
@@ -438,6 +448,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_image, m)?)?;
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
     m.add_function(wrap_pyfunction!(export_boot, m)?)?;
+    m.add_function(wrap_pyfunction!(mount_table, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;

@@ -34,6 +34,7 @@ from ._native import (
     apply,
     export_boot,
     inspect,
+    mount_table,
     parse_size,
     read_image,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "apply",
     "export_boot",
     "inspect",
+    "mount_table",
     "parse_size",
     "plan",
     "read_image",
