@@ -1,18 +1,22 @@
-//! The engine's base write on its own, for `bench/run.py`: copy a filesystem image onto a
-//! block device the way `onn` writes a base (zero blocks skipped, reads and writes
-//! overlapped, one fsync), and print the copy's statistics as JSON.
+//! The engine's base write on its own, for `bench/run.py`: write `LiveOS/rootfs.img` of a
+//! squashfs image onto a block device the way `onn` writes a base (decompressed on all cores,
+//! zero blocks skipped, one fsync), and print the copy's statistics as JSON.
 //!
-//!     cargo run --release -p onn-core --example copy_bench -- SRC DEVICE
+//!     cargo run --release -p onn-core --example copy_bench -- IMAGE DEVICE [WORKERS]
 
 use std::path::Path;
 
+use onn_core::{copy, names, squash::SquashFile};
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [src, dst] = args.as_slice() else {
-        anyhow::bail!("usage: copy_bench SRC DEVICE");
+    let (image, dst, workers) = match args.as_slice() {
+        [image, dst] => (image, dst, copy::default_workers()),
+        [image, dst, n] => (image, dst, n.parse()?),
+        _ => anyhow::bail!("usage: copy_bench IMAGE DEVICE [WORKERS]"),
     };
-    let stats =
-        onn_core::copy::copy_skipping_zeros(Path::new(src), Path::new(dst), &mut |_, _| Ok(()))?;
+    let src = SquashFile::open(Path::new(image), names::ROOTFS_IMG)?;
+    let stats = copy::copy_with_workers(&src, Path::new(dst), workers, &mut |_, _| Ok(()))?;
     println!("{}", serde_json::to_string(&stats)?);
     Ok(())
 }

@@ -479,7 +479,9 @@ impl Exec<'_, '_> {
         let dev = PathBuf::from(lvm::lv_path(vg, lv));
         match layout {
             Layout::Liveos => {
-                let src = image.source();
+                let src = image
+                    .rootfs()
+                    .context("the image's rootfs.img was not read")?;
                 let cancel = self.cancel.clone();
                 let mut last = Instant::now() - PROGRESS_INTERVAL;
                 let mut report = |done: Bytes, total: Bytes| -> Result<()> {
@@ -495,10 +497,9 @@ impl Exec<'_, '_> {
                     }
                     Ok(())
                 };
-                let stats =
-                    copy::copy_skipping_zeros(&src, &dev, &mut report).with_context(|| {
-                        format!("copying {} to {}", names::ROOTFS_IMG, dev.display())
-                    })?;
+                let stats = copy::copy_squash_file(src, &dev, &mut report).with_context(|| {
+                    format!("copying {} to {}", names::ROOTFS_IMG, dev.display())
+                })?;
                 tracing::info!(
                     "copied {}: {} written, {} of zero blocks skipped",
                     stats.size,

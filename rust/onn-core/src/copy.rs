@@ -1,26 +1,31 @@
-//! Block copy of a filesystem image onto a thin LV, skipping all-zero blocks.
+//! The base write: a file of a squashfs image (`LiveOS/rootfs.img`) decompressed onto a thin
+//! LV on all cores, skipping all-zero blocks.
 //!
-//! A fresh thin LV reads as zeros, so a block that is all zero need not be written; skipping
-//! it also keeps the pool from allocating it. Reading and writing overlap: a reader thread
-//! fills buffers from a bounded pool while this thread writes, so memory stays constant.
+//! Each worker takes the next piece of the file (a squashfs block), reads and decompresses it,
+//! and writes its non-zero runs at the piece's offset, so decompression and writing overlap
+//! without a reorder buffer and memory stays at two block buffers per worker whatever the image
+//! size. A fresh thin LV reads as zeros, so a zero block need not be written; skipping it also
+//! keeps the pool from allocating it. Sparse blocks are skipped without being read. One fsync at
+//! the end makes the copy durable.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::squash::{SquashFile, Stored};
 use crate::units::Bytes;
 
-/// Read size: large and aligned.
-const BUF: usize = 4 << 20;
 /// Zero-detection granularity = the thin pool's chunk size: a partly written chunk is
 /// allocated whole, so finer detection would not save pool space.
 const GRAIN: usize = 64 << 10;
-/// Buffers in flight between reader and writer (bounded memory: BUFFERS × BUF).
-const BUFFERS: usize = 4;
+/// How often the caller hears of progress (it may cancel then).
+const TICK: Duration = Duration::from_millis(100);
 
 /// What a copy did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -30,24 +35,64 @@ pub struct CopyStats {
     pub skipped_zero: Bytes,
 }
 
+/// Workers for a copy: one per core, plus one so that a core is not idle while a worker
+/// waits for the disk.
+pub fn default_workers() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get()) + 1
+}
+
 fn is_zero(block: &[u8]) -> bool {
-    // SAFETY-free fast path: compare as u64 words where aligned.
     let (head, words, tail) = unsafe { block.align_to::<u64>() };
     head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
 }
 
-/// Copy `src` (a file) onto `dst` (a device at least as large), skipping zero blocks.
-/// `progress(done, total)` is called after each buffer; an error from it stops the copy.
-pub fn copy_skipping_zeros(
-    src: &Path,
+/// Write the non-zero grains of `buf` at `offset`, one write per run of them. Returns the
+/// bytes written.
+fn write_nonzero(output: &File, dst: &Path, buf: &[u8], offset: u64) -> Result<u64> {
+    let mut written = 0u64;
+    let mut i = 0;
+    while i < buf.len() {
+        let end = (i + GRAIN).min(buf.len());
+        if is_zero(&buf[i..end]) {
+            i = end;
+            continue;
+        }
+        let mut run_end = end;
+        while run_end < buf.len() {
+            let next = (run_end + GRAIN).min(buf.len());
+            if is_zero(&buf[run_end..next]) {
+                break;
+            }
+            run_end = next;
+        }
+        let at = offset + i as u64;
+        output
+            .write_all_at(&buf[i..run_end], at)
+            .with_context(|| format!("writing {} at offset {at}", dst.display()))?;
+        written += (run_end - i) as u64;
+        i = run_end;
+    }
+    Ok(written)
+}
+
+/// Copy `src` onto `dst` (a device at least as large) with [`default_workers`] workers.
+/// `progress(done, total)` is called every [`TICK`] and at the end; an error from it stops
+/// the copy and is returned.
+pub fn copy_squash_file(
+    src: &SquashFile,
     dst: &Path,
     progress: &mut dyn FnMut(Bytes, Bytes) -> Result<()>,
 ) -> Result<CopyStats> {
-    let input = File::open(src).with_context(|| format!("opening {}", src.display()))?;
-    let size = input
-        .metadata()
-        .with_context(|| format!("reading {}", src.display()))?
-        .len();
+    copy_with_workers(src, dst, default_workers(), progress)
+}
+
+pub fn copy_with_workers(
+    src: &SquashFile,
+    dst: &Path,
+    workers: usize,
+    progress: &mut dyn FnMut(Bytes, Bytes) -> Result<()>,
+) -> Result<CopyStats> {
+    let size = src.size();
     let output = OpenOptions::new()
         .write(true)
         .open(dst)
@@ -55,147 +100,256 @@ pub fn copy_skipping_zeros(
     let dst_size = crate::blockdev::size_of(dst)?;
     if dst_size.0 < size {
         bail!(
-            "{} ({}) is smaller than {} ({})",
+            "{} ({}) is smaller than the image's file system ({})",
             dst.display(),
             dst_size,
-            src.display(),
             Bytes(size)
         );
     }
 
-    let src_name = src.display().to_string();
-    let mut stats = CopyStats {
-        size: Bytes(size),
-        ..Default::default()
-    };
-    thread::scope(|s| -> Result<()> {
-        // The channel ends live inside this closure: when it returns early (an error, a
-        // cancel), they are dropped before the scope joins the reader, which then stops
-        // instead of waiting forever on a full channel.
-        let (full_tx, full_rx) = mpsc::sync_channel::<Result<(u64, Vec<u8>)>>(BUFFERS);
-        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
-        for _ in 0..BUFFERS {
-            empty_tx.send(vec![0u8; BUF]).expect("channel has room");
-        }
-        let input = &input;
-        s.spawn(move || {
-            let mut offset = 0u64;
-            while offset < size {
-                let Ok(mut buf) = empty_rx.recv() else { return };
-                let want = (size - offset).min(BUF as u64) as usize;
-                buf.resize(want, 0);
-                let res = input
-                    .read_exact_at(&mut buf, offset)
-                    .with_context(|| format!("reading {src_name} at offset {offset}"))
-                    .map(|()| (offset, buf));
-                let failed = res.is_err();
-                if full_tx.send(res).is_err() || failed {
-                    return;
-                }
-                offset += want as u64;
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let written = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let work = || -> Result<()> {
+        let mut scratch = Vec::with_capacity(src.block_size() as usize);
+        let mut buf = Vec::with_capacity(src.block_size() as usize);
+        while !stop.load(Ordering::Relaxed) {
+            let Some(piece) = src.pieces().get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            if piece.stored != Stored::Sparse {
+                src.read(piece, &mut scratch, &mut buf)?;
+                let n = write_nonzero(&output, dst, &buf, piece.offset)?;
+                written.fetch_add(n, Ordering::Relaxed);
             }
-        });
-        let mut done = 0u64;
-        while done < size {
-            let (offset, buf) = full_rx.recv().context("the reader stopped early")??;
-            let mut i = 0;
-            while i < buf.len() {
-                let end = (i + GRAIN).min(buf.len());
-                if is_zero(&buf[i..end]) {
-                    stats.skipped_zero.0 += (end - i) as u64;
-                    i = end;
-                    continue;
-                }
-                // Extend over following non-zero grains: one write per data run.
-                let mut run_end = end;
-                while run_end < buf.len() {
-                    let next = (run_end + GRAIN).min(buf.len());
-                    if is_zero(&buf[run_end..next]) {
-                        break;
-                    }
-                    run_end = next;
-                }
-                output
-                    .write_all_at(&buf[i..run_end], offset + i as u64)
-                    .with_context(|| {
-                        format!("writing {} at offset {}", dst.display(), offset + i as u64)
-                    })?;
-                stats.written.0 += (run_end - i) as u64;
-                i = run_end;
-            }
-            done = offset + buf.len() as u64;
-            // The reader may already be gone after the last buffer.
-            let _ = empty_tx.send(buf);
-            progress(Bytes(done), Bytes(size))?;
+            done.fetch_add(u64::from(piece.len), Ordering::Relaxed);
         }
         Ok(())
-    })?;
+    };
+    let mut first: Option<anyhow::Error> = None;
+    thread::scope(|s| {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..workers.max(1) {
+            let tx = tx.clone();
+            let work = &work;
+            let stop = &stop;
+            s.spawn(move || {
+                let r = work();
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                // The receiver outlives the workers; a failed send cannot happen.
+                let _ = tx.send(r);
+            });
+        }
+        drop(tx);
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok(Err(e)) if first.is_none() => first = Some(e),
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if first.is_none() {
+                if let Err(e) = progress(Bytes(done.load(Ordering::Relaxed)), Bytes(size)) {
+                    stop.store(true, Ordering::Relaxed);
+                    first = Some(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = first {
+        return Err(e);
+    }
     output
         .sync_all()
         .with_context(|| format!("flushing {}", dst.display()))?;
-    Ok(stats)
+    progress(Bytes(size), Bytes(size))?;
+    let written = written.into_inner();
+    Ok(CopyStats {
+        size: Bytes(size),
+        written: Bytes(written),
+        skipped_zero: Bytes(size - written),
+    })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use std::io::Write;
+    use crate::runner::{Cmd, Runner, SystemRunner};
+    use std::path::PathBuf;
 
-    #[test]
-    fn copy_is_exact_and_skips_zero_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src.img");
-        let dst = dir.path().join("dst.img");
-        let mut data = vec![0u8; 10 * BUF + 12345];
-        for (i, b) in data.iter_mut().enumerate().skip(BUF + 7).take(3 * GRAIN) {
-            *b = (i % 251) as u8 + 1;
+    /// A squashfs image made by the real mksquashfs holding `LiveOS/rootfs.img` = `data`.
+    pub(crate) fn squashfs_of(dir: &Path, data: &[u8], options: &[&str]) -> PathBuf {
+        let tree = dir.join("tree");
+        std::fs::create_dir_all(tree.join("LiveOS")).unwrap();
+        std::fs::write(tree.join("LiveOS/rootfs.img"), data).unwrap();
+        let image = dir.join("image.squashfs.img");
+        let _ = std::fs::remove_file(&image);
+        SystemRunner
+            .run(
+                &Cmd::new("mksquashfs")
+                    .arg(&tree)
+                    .arg(&image)
+                    .args(["-quiet", "-no-progress"])
+                    .args(options),
+            )
+            .unwrap();
+        image
+    }
+
+    /// Data with every kind of piece: random-ish blocks, zero blocks (stored sparse), a block
+    /// that is zero only in part, and a tail shorter than a block.
+    pub(crate) fn sample(blocks: usize, block: usize) -> Vec<u8> {
+        let mut data = vec![0u8; blocks * block + block / 3 + 17];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for (i, b) in data.iter_mut().enumerate() {
+            let blk = i / block;
+            if blk % 3 == 1 || (blk % 5 == 2 && i % block >= block / 2) {
+                continue;
+            }
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Compressible like a real filesystem: runs of a few values.
+            *b = (x % 7) as u8 + 1;
         }
-        let n = data.len();
-        data[n - 1] = 9;
-        File::create(&src).unwrap().write_all(&data).unwrap();
-        // The destination starts with garbage where the source has data, zeros elsewhere
-        // (as a fresh thin LV would read).
+        data
+    }
+
+    fn copy(image: &Path, dst_len: u64, workers: usize) -> (Vec<u8>, CopyStats) {
+        let dst = image.with_extension("dst");
         let f = File::create(&dst).unwrap();
-        f.set_len(n as u64 + 4096).unwrap();
-        let mut calls = 0;
-        let stats = copy_skipping_zeros(&src, &dst, &mut |done, total| {
-            calls += 1;
-            assert!(done <= total);
+        f.set_len(dst_len).unwrap();
+        let src = SquashFile::open(image, "LiveOS/rootfs.img").unwrap();
+        let mut last = Bytes(0);
+        let stats = copy_with_workers(&src, &dst, workers, &mut |done, total| {
+            assert!(done <= total && done >= last);
+            last = done;
             Ok(())
         })
         .unwrap();
+        assert_eq!(last.0, src.size());
+        (std::fs::read(&dst).unwrap(), stats)
+    }
+
+    #[test]
+    fn copy_is_exact_for_every_compressor_and_skips_zero_blocks() {
+        let block = 128 << 10;
+        let data = sample(24, block);
+        let dir = tempfile::tempdir().unwrap();
+        for comp in ["xz", "zstd", "gzip", "lz4", "lzo"] {
+            for frag in [&[][..], &["-no-fragments"][..]] {
+                let mut options = vec!["-comp", comp];
+                options.extend_from_slice(frag);
+                let image = squashfs_of(dir.path(), &data, &options);
+                let (out, stats) = copy(&image, data.len() as u64 + 4096, 3);
+                assert!(
+                    out[..data.len()] == data[..],
+                    "{comp} {frag:?}: copy differs"
+                );
+                assert_eq!(stats.size.0, data.len() as u64);
+                let zeros: usize = data
+                    .chunks(GRAIN)
+                    .filter(|g| is_zero(g))
+                    .map(|g| g.len())
+                    .sum();
+                assert_eq!(
+                    stats.skipped_zero.0, zeros as u64,
+                    "{comp} {frag:?}: {stats:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn copy_is_exact_for_small_and_large_blocks_on_any_number_of_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        for (block, workers) in [(4096usize, 1usize), (1 << 20, 2), (64 << 10, 7)] {
+            let data = sample(9, block);
+            let image = squashfs_of(
+                dir.path(),
+                &data,
+                &["-comp", "zstd", "-b", &block.to_string()],
+            );
+            let (out, _) = copy(&image, data.len() as u64, workers);
+            assert!(
+                out == data,
+                "block {block}, {workers} workers: copy differs"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_where_the_image_has_data_is_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = sample(6, 128 << 10);
+        let image = squashfs_of(dir.path(), &data, &[]);
+        let dst = image.with_extension("dst");
+        std::fs::write(&dst, vec![0xa5u8; data.len()]).unwrap();
+        let src = SquashFile::open(&image, "LiveOS/rootfs.img").unwrap();
+        copy_squash_file(&src, &dst, &mut |_, _| Ok(())).unwrap();
         let out = std::fs::read(&dst).unwrap();
-        assert_eq!(&out[..n], &data[..]);
-        assert_eq!(calls, 11);
-        assert_eq!(stats.written.0 + stats.skipped_zero.0, n as u64);
-        // 3 grains of data straddle 4 grains, plus the last partial grain.
-        assert!(stats.written.0 <= (5 * GRAIN) as u64, "{stats:?}");
+        for (i, (o, d)) in out.iter().zip(&data).enumerate() {
+            // Zero grains are skipped: a fresh thin LV reads zeros there, this file does not.
+            if !is_zero(&data[i / GRAIN * GRAIN..((i / GRAIN + 1) * GRAIN).min(data.len())]) {
+                assert_eq!(o, d, "byte {i}");
+            }
+        }
     }
 
     #[test]
     fn progress_error_stops_the_copy() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src.img");
-        let dst = dir.path().join("dst.img");
-        // More buffers than the pool holds: the reader is blocked on a full channel when the
-        // copy stops, and must not hang the join.
-        std::fs::write(&src, vec![1u8; 4 * BUFFERS * BUF]).unwrap();
+        let data = sample(200, 128 << 10);
+        let image = squashfs_of(dir.path(), &data, &["-comp", "xz"]);
+        let dst = image.with_extension("dst");
         File::create(&dst)
             .unwrap()
-            .set_len((4 * BUFFERS * BUF) as u64)
+            .set_len(data.len() as u64)
             .unwrap();
-        let err = copy_skipping_zeros(&src, &dst, &mut |_, _| Err(crate::error::cancelled()))
-            .unwrap_err();
+        let src = SquashFile::open(&image, "LiveOS/rootfs.img").unwrap();
+        let err =
+            copy_squash_file(&src, &dst, &mut |_, _| Err(crate::error::cancelled())).unwrap_err();
         assert_eq!(crate::error::kind_of(&err), crate::error::Kind::Cancelled);
     }
 
     #[test]
     fn too_small_target_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src.img");
+        let image = squashfs_of(dir.path(), &sample(2, 4096), &[]);
         let dst = dir.path().join("dst.img");
-        std::fs::write(&src, vec![1u8; 8192]).unwrap();
         File::create(&dst).unwrap().set_len(4096).unwrap();
-        assert!(copy_skipping_zeros(&src, &dst, &mut |_, _| Ok(())).is_err());
+        let src = SquashFile::open(&image, "LiveOS/rootfs.img").unwrap();
+        let err = copy_squash_file(&src, &dst, &mut |_, _| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("is smaller than"), "{err:#}");
+    }
+
+    #[test]
+    fn a_damaged_block_is_named_and_stops_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = sample(12, 128 << 10);
+        let image = squashfs_of(dir.path(), &data, &["-comp", "zstd"]);
+        let src = SquashFile::open(&image, "LiveOS/rootfs.img").unwrap();
+        let pos = src
+            .pieces()
+            .iter()
+            .find_map(|p| match p.stored {
+                // The frame header: squashfs keeps no checksum of its blocks, so damage
+                // elsewhere may decompress to wrong bytes (the image's sha256 catches that).
+                Stored::Block { pos, .. } => Some(pos),
+                _ => None,
+            })
+            .unwrap();
+        let f = OpenOptions::new().write(true).open(&image).unwrap();
+        f.write_all_at(&[0xff; 64], pos).unwrap();
+        let dst = image.with_extension("dst");
+        File::create(&dst)
+            .unwrap()
+            .set_len(data.len() as u64)
+            .unwrap();
+        let err = copy_squash_file(&src, &dst, &mut |_, _| Ok(())).unwrap_err();
+        assert_eq!(crate::error::id_of(&err), "image.corrupt", "{err:#}");
+        assert!(err.to_string().contains("does not decompress"), "{err:#}");
     }
 }

@@ -14,6 +14,7 @@ use crate::guard::Mount;
 use crate::names::{self, Nvr};
 use crate::rootfs;
 use crate::runner::Runner;
+use crate::squash::SquashFile;
 use crate::units::Bytes;
 
 /// How the OS is stored in the squashfs.
@@ -71,8 +72,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Verify an image's checksum before anything else happens.
-pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
+/// The expected checksum in canonical form, or a refusal naming what is wrong with it.
+fn parse_sha256(expected: &str) -> Result<String> {
     let want = expected.trim().to_ascii_lowercase();
     if want.len() != 64 || !want.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(precondition(
@@ -80,7 +81,10 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
             format!("{expected:?} is not a SHA-256 checksum: give 64 hexadecimal digits"),
         ));
     }
-    let got = sha256_file(path)?;
+    Ok(want)
+}
+
+fn check_sha256(path: &Path, want: &str, got: String) -> Result<String> {
     if got != want {
         return Err(precondition(
             "sha256.mismatch",
@@ -94,9 +98,17 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
     Ok(got)
 }
 
+/// Verify an image's checksum.
+pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
+    let want = parse_sha256(expected)?;
+    check_sha256(path, &want, sha256_file(path)?)
+}
+
 /// An image opened for installation: its squashfs stays mounted while this lives.
 pub struct OpenImage<'r> {
     squash: Mount<'r>,
+    /// `LiveOS/rootfs.img`'s block list, for the base write (None for a plain tree).
+    rootfs: Option<SquashFile>,
     pub facts: ImageFacts,
 }
 
@@ -119,8 +131,26 @@ impl<'r> OpenImage<'r> {
                 format!("image {} is not a file", path.display()),
             ));
         }
-        let verified = sha256.map(|s| verify_sha256(&path, s)).transpose()?;
-        let sig = blockdev::probe_signature(runner, &path)?;
+        let want = sha256.map(parse_sha256).transpose()?;
+        // Hashing and reading the image only read it, so they run side by side. A mismatch
+        // is reported first, whatever else failed: it explains the rest.
+        let (got, opened) = std::thread::scope(|s| {
+            let hash = want.as_ref().map(|_| s.spawn(|| sha256_file(&path)));
+            let opened = Self::read(runner, &path);
+            let got = hash.map(|h| h.join().expect("hashing the image panicked"));
+            (got, opened)
+        });
+        let verified = match (want, got) {
+            (Some(want), Some(got)) => Some(check_sha256(&path, &want, got?)?),
+            _ => None,
+        };
+        let mut image = opened?;
+        image.facts.sha256 = verified;
+        Ok(image)
+    }
+
+    fn read(runner: &'r dyn Runner, path: &Path) -> Result<OpenImage<'r>> {
+        let sig = blockdev::probe_signature(runner, path)?;
         if !sig.iter().any(|(k, v)| k == "TYPE" && v == "squashfs") {
             return Err(precondition(
                 "image.not-squashfs",
@@ -130,13 +160,16 @@ impl<'r> OpenImage<'r> {
                 ),
             ));
         }
-        let squash = Mount::temp(runner, &path, Some("squashfs"), "ro,loop")
+        let squash = Mount::temp(runner, path, Some("squashfs"), "ro,loop")
             .with_context(|| format!("opening image {}", path.display()))?;
         let rootfs_img = squash.path().join(names::ROOTFS_IMG);
-        let facts = if rootfs_img.is_file() {
-            read_liveos(runner, &path, &rootfs_img)?
+        let (facts, rootfs) = if rootfs_img.is_file() {
+            (
+                read_liveos(runner, path, &rootfs_img)?,
+                Some(SquashFile::open(path, names::ROOTFS_IMG)?),
+            )
         } else if squash.path().join(names::NVR_FILE).exists() {
-            read_tree(squash.path(), &path)?
+            (read_tree(squash.path(), path)?, None)
         } else {
             return Err(precondition(
                 "image.no-rootfs",
@@ -150,12 +183,17 @@ impl<'r> OpenImage<'r> {
         };
         Ok(OpenImage {
             squash,
+            rootfs,
             facts: ImageFacts {
-                sha256: verified,
-                size: blockdev::size_of(&path)?,
+                size: blockdev::size_of(path)?,
                 ..facts
             },
         })
+    }
+
+    /// `LiveOS/rootfs.img` as blocks of the squashfs, for the base write.
+    pub fn rootfs(&self) -> Option<&SquashFile> {
+        self.rootfs.as_ref()
     }
 
     /// The file or directory to copy from.

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod report;
 pub mod rootfs;
 pub mod runner;
+pub mod squash;
 pub mod units;
 
 pub use apply::{prepare, prepare_again, CancelToken, Event, Outcome, Prepared};
