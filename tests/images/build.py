@@ -282,9 +282,14 @@ class ImageSpec:
     fs: Literal["ext4", "xfs"] | None
     fs_size_mib: int | None  # None: computed from the tree (ext4 only)
     description: str
+    comp: Literal["zstd", "xz"] = "zstd"
+    # File data to reach by adding copies of /usr under /opt/bulk (bench images; 0: none).
+    bulk_bytes: int = 0
+    # Built by `build.py` without names (what the tests use); bench images only on request.
+    default: bool = True
 
     def params(self) -> dict[str, Any]:
-        return {
+        params = {
             "name": self.name,
             "nvr": self.nvr,
             "source": self.source,
@@ -292,6 +297,9 @@ class ImageSpec:
             "fs": self.fs,
             "fs_size_mib": self.fs_size_mib,
         }
+        if self.comp != "zstd" or self.bulk_bytes:
+            params.update(comp=self.comp, bulk_bytes=self.bulk_bytes)
+        return params
 
 
 IMAGES: dict[str, ImageSpec] = {
@@ -335,6 +343,41 @@ IMAGES: dict[str, ImageSpec] = {
             "bootable Debian 12 (debootstrap minbase + kernel, dracut, lvm2)",
         ),
         ImageSpec("demo-1.1", "onn-demo-1.1-0.20261125.0", "demo", "liveos", "ext4", None, "demo-1.0 with a newer NVR"),
+        # For bench/ only: livemedia-creator's default compressor, and an image past 2 GiB.
+        ImageSpec(
+            "demo-xz",
+            "onn-demo-1.0-0.20261125.1",
+            "demo",
+            "liveos",
+            "ext4",
+            None,
+            "demo-1.0, xz",
+            comp="xz",
+            default=False,
+        ),
+        ImageSpec(
+            "big-zstd",
+            "onn-big-1.0-0.1",
+            "demo",
+            "liveos",
+            "ext4",
+            None,
+            "demo tree + copies of /usr: 2.2 GiB of files",
+            bulk_bytes=2200 * MIB,
+            default=False,
+        ),
+        ImageSpec(
+            "big-xz",
+            "onn-big-1.0-0.2",
+            "demo",
+            "liveos",
+            "ext4",
+            None,
+            "big-zstd, xz",
+            comp="xz",
+            bulk_bytes=2200 * MIB,
+            default=False,
+        ),
     )
 }
 
@@ -633,21 +676,20 @@ def make_xfs(tree: Path, image: Path, size: int, work: Path) -> None:
 SQUASHFS_ZSTD_LEVEL = 6
 
 
-def mksquashfs(src: Path, out: Path) -> None:
-    run(
-        [
-            tool("mksquashfs"),
-            str(src),
-            str(out),
-            "-comp",
-            "zstd",
-            "-Xcompression-level",
-            str(SQUASHFS_ZSTD_LEVEL),
-            "-noappend",
-            "-no-progress",
-            "-quiet",
-        ]
-    )
+def mksquashfs(src: Path, out: Path, comp: str) -> None:
+    level = ["-Xcompression-level", str(SQUASHFS_ZSTD_LEVEL)] if comp == "zstd" else []
+    run([tool("mksquashfs"), str(src), str(out), "-comp", comp, *level, "-noappend", "-no-progress", "-quiet"])
+
+
+def add_bulk(tree: Path, target: int) -> None:
+    """Copies of /usr under /opt/bulk until the tree holds `target` bytes: real binaries and
+    text, compressing like an OS does (mksquashfs dedups identical files, but these are blocks
+    of one rootfs.img)."""
+    n = 0
+    while tree_bytes(tree) < target:
+        n += 1
+        (tree / "opt/bulk").mkdir(parents=True, exist_ok=True)
+        run([tool("cp"), "-a", "--reflink=auto", str(tree / "usr"), str(tree / f"opt/bulk/{n}")])
 
 
 def sha256_file(path: Path) -> str:
@@ -732,6 +774,9 @@ def _build(spec: ImageSpec, path: Path) -> None:
             log(f"{spec.name}: copying the demo base tree")
             run([tool("cp"), "-a", "--reflink=auto", str(base), str(tree)])
             _write(tree / NVR_FILE, spec.nvr)
+            if spec.bulk_bytes:
+                log(f"{spec.name}: adding copies of /usr up to {spec.bulk_bytes // MIB} MiB")
+                add_bulk(tree, spec.bulk_bytes)
         else:
             build_tiny_tree(tree, spec.nvr)
 
@@ -767,11 +812,11 @@ def _build(spec: ImageSpec, path: Path) -> None:
             squash_src = tree
             facts["rootfs_size"] = None
 
-        log(f"{spec.name}: mksquashfs -comp zstd")
+        log(f"{spec.name}: mksquashfs -comp {spec.comp}")
         tmp_img = _sidecar(path, f".tmp{os.getpid()}")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            mksquashfs(squash_src, tmp_img)
+            mksquashfs(squash_src, tmp_img, spec.comp)
             digest = sha256_file(tmp_img)
             facts.update(
                 {
@@ -812,7 +857,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in IMAGES.values():
             print(f"{spec.name}\t{spec.description}")
         return 0
-    names = args.names or list(IMAGES)
+    names = args.names or [n for n, spec in IMAGES.items() if spec.default]
     try:
         for n in names:
             _spec(n)
