@@ -35,10 +35,12 @@ STEP_MESSAGES = {
     "pool.create": N_("Creating the thin pool"),
     "pool.adopt": N_("Preparing the thin pool for imgbased"),
     "volume.create": N_("Creating a data volume"),
+    "volume.format": N_("Formatting a data volume"),
     "base.write": N_("Writing the Node image"),
     "layer.create": N_("Creating the writable layer"),
     "layer.configure": N_("Configuring the layer"),
     "boot.entry": N_("Writing the boot entry"),
+    "vg.finish": N_("Finishing the volume group"),
 }
 
 

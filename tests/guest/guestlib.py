@@ -59,6 +59,25 @@ def lvs(vg: str = "onn") -> dict[str, dict[str, str]]:
     return {row["lv_name"]: row for row in json.loads(out)["report"][0]["lv"]}
 
 
+def assert_imgbased_layout(base: str, layer: str, volumes: list[str]) -> dict[str, dict[str, str]]:
+    lv = lvs()
+    assert "imgbased:vg" in vg_tags()
+    pool = lv["pool00"]
+    assert pool["lv_attr"].startswith("t") and pool["lv_tags"] == "imgbased:pool"
+    assert pool["lv_profile"] == "imgbased-pool"
+    assert int(pool["lv_metadata_size"]) >= GIB
+    assert lv[base]["lv_tags"] == "imgbased:base"
+    assert lv[base]["lv_permissions"] == "read-only"
+    assert lv[base]["lv_skip_activation"] == "skip activation"
+    assert lv[layer]["lv_tags"] == "imgbased:layer"
+    assert lv[layer]["lv_permissions"] == "writeable"
+    assert lv[layer]["lv_skip_activation"] == ""
+    assert lv[layer]["origin"] == base
+    for v in volumes:
+        assert lv[v]["lv_tags"] == "imgbased:volume" and lv[v]["pool_lv"] == "pool00"
+    return lv
+
+
 def vg_tags(vg: str = "onn") -> list[str]:
     out = run(["lvm", "vgs", "--reportformat", "json", "-o", "vg_tags", vg]).stdout
     return json.loads(out)["report"][0]["vg"][0]["vg_tags"].split(",")

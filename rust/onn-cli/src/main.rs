@@ -44,11 +44,15 @@ enum Command {
         command: LayerCommand,
     },
     /// Show bases and their layers (imgbase layout style).
-    List(ListArgs),
+    List(JsonArgs),
     /// Check the layout's health; exit status 1 when a check fails.
     Check(CheckArgs),
     /// Read an image and print what it holds (NVR, filesystem, kernels); writes nothing.
     Image(ImageArgs),
+    /// Clean up after an interrupted onn (a crash, a kill): its mounts, a volume group it
+    /// created and never finished (whole: the disks are clean again), and bases or layers it
+    /// never committed. Run it when no other onn is running.
+    Recover(RecoverArgs),
 }
 
 #[derive(Subcommand)]
@@ -180,7 +184,16 @@ struct LayerAddArgs {
 }
 
 #[derive(Args)]
-struct ListArgs {
+struct JsonArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RecoverArgs {
+    /// The /boot partition or its mount point: the boot files of the layers removed go too.
+    #[arg(long, value_name = "DEVICE|DIR")]
+    boot: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -334,6 +347,29 @@ fn run(command: Command) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Recover(a) => {
+            let r = onn_core::recover(&runner, a.boot.as_deref())?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                for m in &r.unmounted {
+                    println!("Unmounted:  {m} (left mounted by an interrupted onn)");
+                }
+                for vg in &r.removed_vgs {
+                    println!("Removed:    volume group {vg} and its disks' LVM labels (an unfinished install)");
+                }
+                for lv in &r.removed_lvs {
+                    println!("Removed:    {lv} (an unfinished base or layer)");
+                }
+                for f in &r.removed_boot_files {
+                    println!("Removed:    {f} (boot files of a removed layer)");
+                }
+                if r == onn_core::Recovered::default() {
+                    println!("Nothing to recover: no interrupted onn left anything behind.");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Image(a) => {
             let img = image::OpenImage::open(&runner, &a.image, a.sha256.as_deref())?;

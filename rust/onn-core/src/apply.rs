@@ -14,8 +14,9 @@ use crate::blockdev;
 use crate::boot::{self, BootDir, EntrySpec, FstabVolume};
 use crate::copy::{self, CopyStats};
 use crate::error::{cancelled, precondition, RollbackError};
+use crate::fault;
 use crate::fs::{self as fsops, FsType};
-use crate::guard::Mount;
+use crate::guard::{self, Mount};
 use crate::image::{self, Layout, OpenImage};
 use crate::lvm::{self, LvmState};
 use crate::names;
@@ -116,6 +117,19 @@ pub fn inspect<'r>(
         image: image.as_ref().map(|i| i.facts.clone()),
         ..Default::default()
     };
+    for lv in facts
+        .lvm
+        .lvs
+        .iter()
+        .filter(|l| l.has_tag(names::TAG_VOLUME) && l.is_active())
+    {
+        let dev = PathBuf::from(lvm::lv_path(&lv.vg_name, &lv.lv_name));
+        if blockdev::fs_type_and_uuid(runner, &dev)?.0.is_none() {
+            facts
+                .blank_volumes
+                .push(format!("{}/{}", lv.vg_name, lv.lv_name));
+        }
+    }
     if req.creates_layout() && !req.adopt {
         for pv in &req.pvs {
             facts.devices.push(blockdev::probe(runner, pv)?);
@@ -194,6 +208,86 @@ pub fn prepare_again<'r>(runner: &'r dyn Runner, earlier: &Plan) -> Result<Prepa
     Ok(now)
 }
 
+/// What [`recover`] cleaned up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Recovered {
+    /// Mount points an interrupted onn left mounted.
+    pub unmounted: Vec<String>,
+    /// Volume groups an unfinished run created, removed whole (`vg`), with the LVM labels of
+    /// their disks.
+    pub removed_vgs: Vec<String>,
+    /// Unfinished bases and layers (`vg/lv`) of a finished volume group.
+    pub removed_lvs: Vec<String>,
+    /// Boot files of the layers removed (with a /boot given).
+    pub removed_boot_files: Vec<String>,
+}
+
+/// Undo what interrupted onn runs left behind, and nothing else: their mounts; a volume group
+/// that a run created and never finished (it still carries `onn:unfinished`), whole, so its
+/// disks are clean again; in a finished one, the bases and layers that never got their commit
+/// tag; and, given /boot (a device or a directory), the boot entries and kernels of the layers
+/// removed. Run it only when no other onn is running.
+pub fn recover(runner: &dyn Runner, boot: Option<&str>) -> Result<Recovered> {
+    let mut done = Recovered {
+        unmounted: guard::release_stale_mounts(runner)?
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        ..Default::default()
+    };
+    let lvm = LvmState::read(runner)?;
+    let mut layers = Vec::new();
+    let is_layer = |lv: &str| {
+        matches!(
+            names::ImageName::parse(lv),
+            Some(names::ImageName::Layer(..))
+        )
+    };
+    for vg in lvm.imgbased_vgs() {
+        let name = &vg.vg_name;
+        if vg.has_tag(names::TAG_UNFINISHED) {
+            let pvs: Vec<String> = lvm.pvs_of(name).into_iter().map(str::to_string).collect();
+            runner
+                .run(&Cmd::new("lvm").args(["vgremove", "--yes", "--force", name]))
+                .with_context(|| format!("removing the unfinished volume group {name}"))?;
+            runner
+                .run(&lvm::pvremove(&pvs))
+                .with_context(|| format!("removing the LVM labels of {}", pvs.join(", ")))?;
+            done.removed_vgs.push(name.clone());
+            layers.extend(
+                lvm.lvs_of(name)
+                    .map(|l| l.lv_name.clone())
+                    .filter(|l| is_layer(l)),
+            );
+            continue;
+        }
+        let Some(pool) = lvm.lvs_of(name).find(|l| l.has_tag(names::TAG_POOL)) else {
+            continue;
+        };
+        for lv in lvm.lvs_of(name) {
+            let onns = names::ImageName::parse(&lv.lv_name).is_some();
+            if onns && lv.pool_lv == pool.lv_name && lv.lv_tags.is_empty() {
+                runner
+                    .run(&lvm::lvremove(name, &lv.lv_name))
+                    .with_context(|| format!("removing the unfinished {name}/{}", lv.lv_name))?;
+                done.removed_lvs.push(format!("{name}/{}", lv.lv_name));
+                if is_layer(&lv.lv_name) {
+                    layers.push(lv.lv_name.clone());
+                }
+            }
+        }
+    }
+    if let (Some(b), false) = (boot, layers.is_empty()) {
+        let dir = BootDir::open(runner, &boot::inspect(runner, b)?)?;
+        for layer in &layers {
+            done.removed_boot_files
+                .extend(boot::remove_layer_files(dir.path(), layer)?);
+        }
+        dir.close()?;
+    }
+    Ok(done)
+}
+
 /// How to undo one thing this run created.
 enum Undo {
     Run { what: String, cmds: Vec<Cmd> },
@@ -201,7 +295,7 @@ enum Undo {
 }
 
 struct Exec<'a, 'r> {
-    runner: &'r dyn Runner,
+    runner: &'a dyn Runner,
     plan: &'a Plan,
     image: Option<&'a OpenImage<'r>>,
     observer: &'a mut dyn FnMut(&Event) -> Result<()>,
@@ -223,8 +317,12 @@ impl Prepared<'_> {
             image,
             plan,
         } = self;
+        let counted = fault::Counted(runner);
+        fault::arm(true);
+        // A crash skips every guard: its mounts would block fsck, lvremove and the copy.
+        let released = guard::release_stale_mounts(runner);
         let mut exec = Exec {
-            runner,
+            runner: &counted,
             plan: &plan,
             image: image.as_ref(),
             observer,
@@ -239,7 +337,8 @@ impl Prepared<'_> {
             },
             index: 0,
         };
-        let result = exec.run_all();
+        let result = released.and_then(|_| exec.run_all());
+        fault::arm(false);
         let Exec {
             journal, outcome, ..
         } = exec;
@@ -301,7 +400,7 @@ impl Exec<'_, '_> {
             self.emit(step.id(), 0, 0, step.describe())?;
             tracing::info!("[{}/{total}] {}", i + 1, step.describe());
             self.step(step).with_context(|| step.describe())?;
-            fault_injection(step.id())?;
+            fault::fail_after(step.id())?;
         }
         Ok(())
     }
@@ -415,18 +514,32 @@ impl Exec<'_, '_> {
                 fs,
                 replace,
             } => self.write_base(vg, pool, lv, *size, *layout, *fs, *replace)?,
-            Step::CreateLayer { vg, origin, layer } => {
+            Step::FormatVolume { vg, lv, fs } => {
+                fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), *fs)?;
+            }
+            Step::CreateLayer {
+                vg,
+                origin,
+                layer,
+                replace,
+            } => {
+                if *replace {
+                    tracing::info!("removing {vg}/{layer} left by an interrupted run");
+                    self.run(lvm::lvremove(vg, layer), || {
+                        format!("removing the unfinished layer {vg}/{layer}")
+                    })?;
+                }
                 self.run(lvm::create_layer(vg, origin, layer), || {
                     format!("creating layer {vg}/{layer}")
                 })?;
                 self.created_lv(vg, layer);
-                // Thin snapshots of a base (activation skip on) must be activated explicitly.
-                self.run(lvm::activate(vg, layer), || {
-                    format!("activating {vg}/{layer}")
-                })?;
                 let dev = PathBuf::from(lvm::lv_path(vg, layer));
                 let fs = probe_fs(self.runner, &dev)?;
                 fsops::renew(self.runner, &dev, fs, false)?;
+                // The commit point: a layer with the base's filesystem UUID is never tagged.
+                self.run(lvm::commit_layer(vg, layer), || {
+                    format!("committing layer {vg}/{layer}")
+                })?;
             }
             Step::ConfigureLayer { vg, layer, volumes } => {
                 self.configure_layer(vg, layer, volumes)?
@@ -437,6 +550,9 @@ impl Exec<'_, '_> {
                 nvr,
                 kernel_args,
             } => self.install_boot(vg, layer, nvr, kernel_args)?,
+            Step::Finish { vg } => self.run(lvm::finish_vg(vg), || {
+                format!("marking volume group {vg} complete")
+            })?,
         }
         Ok(())
     }
@@ -484,8 +600,13 @@ impl Exec<'_, '_> {
                     .context("the image's rootfs.img was not read")?;
                 let cancel = self.cancel.clone();
                 let mut last = Instant::now() - PROGRESS_INTERVAL;
+                let mut halfway = false;
                 let mut report = |done: Bytes, total: Bytes| -> Result<()> {
                     cancel.check()?;
+                    if !halfway && done.0 * 2 >= total.0 {
+                        halfway = true;
+                        fault::point(&|| format!("half of {} copied", names::ROOTFS_IMG));
+                    }
                     if done == total || last.elapsed() >= PROGRESS_INTERVAL {
                         last = Instant::now();
                         self.emit(
@@ -497,9 +618,11 @@ impl Exec<'_, '_> {
                     }
                     Ok(())
                 };
-                let stats = copy::copy_squash_file(src, &dev, &mut report).with_context(|| {
-                    format!("copying {} to {}", names::ROOTFS_IMG, dev.display())
-                })?;
+                let stats = copy::copy_squash_file(src, &dev, &mut report)
+                    .map_err(|e| explain_full_pool(self.runner, vg, pool, lv, e))
+                    .with_context(|| {
+                        format!("copying {} to {}", names::ROOTFS_IMG, dev.display())
+                    })?;
                 tracing::info!(
                     "copied {}: {} written, {} of zero blocks skipped",
                     stats.size,
@@ -548,8 +671,8 @@ impl Exec<'_, '_> {
             let vfs = probe_fs(self.runner, &vdev)?;
             let m = Mount::temp(self.runner, &vdev, Some(vfs.name()), vfs.rw_options())?;
             let from = rootfs::resolve(root.path(), &v.mount)?;
-            if fsops::is_empty_fs(m.path())? && from.is_dir() {
-                fsops::copy_tree(self.runner, &from, m.path())?;
+            if from.is_dir() {
+                fsops::fill_volume(self.runner, &from, m.path())?;
             }
             m.close()?;
             fstab_volumes.push(FstabVolume {
@@ -688,30 +811,41 @@ fn write_boot_files(
     let env = boot::set_grubenv(
         existing.as_deref(),
         "saved_entry",
-        &names::bls_entry_id(layer, kver),
+        Some(&names::bls_entry_id(layer, kver)),
     )?;
     boot::write_atomic(&env_path, env.as_bytes())?;
     Ok(entry)
 }
 
+/// A write error on a thin LV most often means its pool ran out of space (something else
+/// filled it since the plan was made): name that, keeping what the kernel said.
+fn explain_full_pool(
+    runner: &dyn Runner,
+    vg: &str,
+    pool: &str,
+    lv: &str,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let full = LvmState::read(runner)
+        .ok()
+        .and_then(|s| s.lv(vg, pool).and_then(|p| p.data_percent))
+        .is_some_and(|used| used >= 99.99);
+    if !full || crate::error::kind_of(&err) == crate::Kind::Cancelled {
+        return err;
+    }
+    precondition(
+        "pool.full",
+        format!(
+            "thin pool {vg}/{pool} ran out of space while base {lv} was written ({err:#}); \
+             what was written is removed again. Free space in the pool or grow it (lvextend), \
+             then run onn again"
+        ),
+    )
+}
+
 fn probe_fs(runner: &dyn Runner, dev: &Path) -> Result<FsType> {
     let (t, _) = blockdev::fs_type_and_uuid(runner, dev)?;
     FsType::from_probe(t.as_deref(), &dev.display().to_string())
-}
-
-/// Test builds only: `ONN_FAIL_AFTER=<step id>` fails the run right after that step, to prove
-/// that every interruption is undone.
-#[cfg(feature = "fault-injection")]
-fn fault_injection(step: &str) -> Result<()> {
-    match std::env::var("ONN_FAIL_AFTER") {
-        Ok(s) if s == step => anyhow::bail!("fault injected after {step}"),
-        _ => Ok(()),
-    }
-}
-
-#[cfg(not(feature = "fault-injection"))]
-fn fault_injection(_step: &str) -> Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]
@@ -806,7 +940,7 @@ mod journal_tests {
         assert_eq!(
             calls,
             [
-                "lvm vgcreate --addtag imgbased:vg onn /dev/vdb",
+                "lvm vgcreate --addtag imgbased:vg --addtag onn:unfinished onn /dev/vdb",
                 "lvm lvmconfig --type full config/profile_dir",
                 // (20 GiB - 1 MiB label, in 4 MiB extents = 20476 MiB - 2 x 1 GiB metadata)
                 // x 80 % = 14740 MiB.
@@ -815,6 +949,7 @@ mod journal_tests {
                 "lvm lvcreate --type thin --virtualsize 8589934592b --thinpool pool00 --name var \
                  --addtag imgbased:volume onn",
                 "mkfs.ext4 -q -F /dev/onn/var",
+                "lvm vgchange --deltag onn:unfinished onn",
             ]
         );
     }

@@ -137,8 +137,8 @@ pub fn render_entry(s: &EntrySpec) -> String {
 }
 
 /// GRUB's environment block: `# GRUB Environment Block`, `key=value` lines, `#` padding to
-/// exactly 1024 bytes. Sets `key`, keeping the other variables.
-pub fn set_grubenv(existing: Option<&str>, key: &str, value: &str) -> Result<String> {
+/// exactly 1024 bytes. Sets `key` (or, with `None`, removes it), keeping the other variables.
+pub fn set_grubenv(existing: Option<&str>, key: &str, value: Option<&str>) -> Result<String> {
     const HEADER: &str = "# GRUB Environment Block\n";
     const SIZE: usize = 1024;
     let mut lines: Vec<String> = existing
@@ -147,7 +147,9 @@ pub fn set_grubenv(existing: Option<&str>, key: &str, value: &str) -> Result<Str
         .filter(|l| !l.starts_with('#') && l.contains('=') && !l.starts_with(&format!("{key}=")))
         .map(str::to_string)
         .collect();
-    lines.push(format!("{key}={value}"));
+    if let Some(value) = value {
+        lines.push(format!("{key}={value}"));
+    }
     let mut out = String::from(HEADER);
     for l in &lines {
         out.push_str(l);
@@ -163,6 +165,46 @@ pub fn set_grubenv(existing: Option<&str>, key: &str, value: &str) -> Result<Str
 /// The `saved_entry` of a grubenv text.
 pub fn saved_entry(grubenv: &str) -> Option<&str> {
     grubenv.lines().find_map(|l| l.strip_prefix("saved_entry="))
+}
+
+/// Remove the boot files of `layer` from a /boot directory: its BLS entries (found by their
+/// `img.bootid=`, the way imgbased maps entries to layers), its kernel directory, and
+/// `saved_entry` when it names one of those entries. Returns what was removed.
+pub fn remove_layer_files(boot_dir: &Path, layer: &str) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let mut ids = Vec::new();
+    let entries = boot_dir.join(names::BLS_DIR);
+    let bootid = names::bootid_arg(layer);
+    for e in fs::read_dir(&entries).into_iter().flatten().flatten() {
+        let path = e.path();
+        let ours = path.extension().is_some_and(|x| x == "conf")
+            && fs::read_to_string(&path).is_ok_and(|text| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("options"))
+                    .any(|o| o.split_whitespace().any(|a| a == bootid))
+            });
+        if ours {
+            fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            ids.extend(path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+            removed.push(path.display().to_string());
+        }
+    }
+    let kernels = boot_dir.join(layer);
+    if kernels.is_dir() {
+        fs::remove_dir_all(&kernels).with_context(|| format!("removing {}", kernels.display()))?;
+        removed.push(kernels.display().to_string());
+    }
+    let env_path = boot_dir.join(names::GRUBENV);
+    if let Ok(env) = fs::read_to_string(&env_path) {
+        if saved_entry(&env).is_some_and(|s| ids.iter().any(|id| id == s)) {
+            write_atomic(
+                &env_path,
+                set_grubenv(Some(&env), "saved_entry", None)?.as_bytes(),
+            )?;
+            removed.push(format!("saved_entry in {}", env_path.display()));
+        }
+    }
+    Ok(removed)
 }
 
 /// One data volume line in a layer's fstab.
@@ -238,6 +280,7 @@ pub fn write_atomic_mode(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("flushing {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("renaming into {}", path.display()))?;
+    crate::fault::point(&|| format!("wrote {}", path.display()));
     Ok(())
 }
 
@@ -292,7 +335,7 @@ mod tests {
 
     #[test]
     fn grubenv_is_1024_bytes_and_keeps_other_keys() {
-        let env = set_grubenv(None, "saved_entry", "a+1-6.1").unwrap();
+        let env = set_grubenv(None, "saved_entry", Some("a+1-6.1")).unwrap();
         assert_eq!(env.len(), 1024);
         assert!(env.starts_with("# GRUB Environment Block\nsaved_entry=a+1-6.1\n###"));
         let env2 = set_grubenv(
@@ -301,12 +344,49 @@ mod tests {
                 "boot_success=1\nsaved_entry=a+1-6.1\n",
             )),
             "saved_entry",
-            "b+1-6.2",
+            Some("b+1-6.2"),
         )
         .unwrap();
         assert_eq!(saved_entry(&env2), Some("b+1-6.2"));
         assert!(env2.contains("boot_success=1\n"));
         assert_eq!(env2.matches("saved_entry=").count(), 1);
+        let env3 = set_grubenv(Some(&env2), "saved_entry", None).unwrap();
+        assert_eq!((saved_entry(&env3), env3.len()), (None, 1024));
+        assert!(env3.contains("boot_success=1\n"));
+    }
+
+    #[test]
+    fn a_layers_boot_files_are_found_by_bootid_and_nothing_else_is_touched() {
+        let d = tempfile::tempdir().unwrap();
+        let b = d.path();
+        let entry = |layer: &str| {
+            format!("title x\nlinux /{layer}/vmlinuz\noptions ro img.bootid={layer} quiet\n")
+        };
+        for (file, text) in [
+            ("loader/entries/n-1-1+1-6.1.conf", entry("n-1-1+1")),
+            ("loader/entries/n-1-1+10-6.1.conf", entry("n-1-1+10")),
+            (
+                "loader/entries/other.conf",
+                "options root=/dev/sda1\n".into(),
+            ),
+            ("n-1-1+1/vmlinuz-6.1", "k".into()),
+            ("n-1-1+10/vmlinuz-6.1", "k".into()),
+        ] {
+            fs::create_dir_all(b.join(file).parent().unwrap()).unwrap();
+            fs::write(b.join(file), text).unwrap();
+        }
+        let env = set_grubenv(None, "saved_entry", Some("n-1-1+1-6.1")).unwrap();
+        fs::create_dir_all(b.join("grub2")).unwrap();
+        fs::write(b.join(names::GRUBENV), env).unwrap();
+        let removed = remove_layer_files(b, "n-1-1+1").unwrap();
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert!(!b.join("loader/entries/n-1-1+1-6.1.conf").exists());
+        assert!(!b.join("n-1-1+1").exists());
+        assert!(b.join("loader/entries/n-1-1+10-6.1.conf").exists());
+        assert!(b.join("loader/entries/other.conf").exists());
+        assert!(b.join("n-1-1+10/vmlinuz-6.1").exists());
+        let env = fs::read_to_string(b.join(names::GRUBENV)).unwrap();
+        assert_eq!(saved_entry(&env), None);
     }
 
     #[test]

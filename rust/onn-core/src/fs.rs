@@ -145,6 +145,48 @@ pub fn copy_tree(runner: &dyn Runner, from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// In a data volume while onn fills it: a fill that a crash interrupted is done again.
+const FILL_MARKER: &str = ".onn-fill-incomplete";
+
+/// Give a data volume mounted at `root` the image's content at `from`, all or nothing across
+/// crashes. Only an empty volume is filled (its data is never overwritten); one that still
+/// carries the marker was filled in part, from empty, by an interrupted run: what that run
+/// copied is cleared and the fill starts again. Returns whether it filled the volume.
+pub fn fill_volume(runner: &dyn Runner, from: &Path, root: &Path) -> Result<bool> {
+    let marker = root.join(FILL_MARKER);
+    if marker.exists() {
+        clear_tree(root, true)?;
+    } else if !is_empty_fs(root)? {
+        return Ok(false);
+    }
+    crate::boot::write_atomic(&marker, b"")?;
+    copy_tree(runner, from, root)?;
+    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
+    std::fs::File::open(root)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("flushing {}", root.display()))?;
+    Ok(true)
+}
+
+/// Remove every file below `dir` but keep the directories (a nested volume may be mounted on
+/// one) and, at the top, `lost+found` and the fill marker.
+fn clear_tree(dir: &Path, top: bool) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if top && (name == "lost+found" || name == FILL_MARKER) {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            clear_tree(&entry.path(), false)?;
+        } else {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// True when a freshly made filesystem holds nothing but `lost+found` and empty directories
 /// (an installer makes the mount points of nested volumes, e.g. `log` in /var).
 pub fn is_empty_fs(root: &Path) -> Result<bool> {

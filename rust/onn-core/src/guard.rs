@@ -8,6 +8,46 @@ use tempfile::TempDir;
 
 use crate::runner::{Cmd, Runner};
 
+/// Temporary mount points are `<tmp>/onn-mnt.<pid>.<random>`: the pid tells whose they are
+/// after a crash.
+const MOUNT_PREFIX: &str = "onn-mnt.";
+
+/// The onn process that made a temporary mount point, from its name.
+fn mount_owner(target: &Path) -> Option<u32> {
+    let rest = target.file_name()?.to_str()?.strip_prefix(MOUNT_PREFIX)?;
+    rest.split_once('.')?.0.parse().ok()
+}
+
+/// Unmount what killed onn processes left mounted on their temporary mount points (a crash
+/// skips every guard's `Drop`), deepest first, and remove those mount points. Mounts of a
+/// running onn, this one included, are left alone. Returns the mount points released.
+pub fn release_stale_mounts(runner: &dyn Runner) -> Result<Vec<PathBuf>> {
+    let me = std::process::id();
+    let mut stale: Vec<PathBuf> = crate::blockdev::mount_table()?
+        .into_iter()
+        .filter_map(|m| {
+            let owner = m.target.ancestors().find_map(mount_owner)?;
+            let gone = owner != me && !Path::new("/proc").join(owner.to_string()).exists();
+            gone.then_some(m.target)
+        })
+        .collect();
+    stale.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
+    stale.dedup();
+    for target in &stale {
+        tracing::info!(
+            "unmounting {}, left by an interrupted onn",
+            target.display()
+        );
+        runner
+            .run(&Cmd::new("umount").arg(target))
+            .with_context(|| format!("unmounting {}", target.display()))?;
+        if mount_owner(target).is_some() {
+            let _ = std::fs::remove_dir(target);
+        }
+    }
+    Ok(stale)
+}
+
 /// A filesystem mounted by onn; unmounted (and its temporary mount point removed) on drop.
 pub struct Mount<'r> {
     runner: &'r dyn Runner,
@@ -26,7 +66,7 @@ impl<'r> Mount<'r> {
         options: &str,
     ) -> Result<Mount<'r>> {
         let dir = tempfile::Builder::new()
-            .prefix("onn-mnt.")
+            .prefix(&format!("{MOUNT_PREFIX}{}.", std::process::id()))
             .tempdir()
             .context("creating a temporary mount point")?;
         let target = dir.path().to_path_buf();
@@ -128,5 +168,25 @@ impl Drop for Mount<'_> {
         if let Err(e) = self.unmount() {
             tracing::warn!("{e:#}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_mount_points_name_their_owner() {
+        assert_eq!(
+            mount_owner(Path::new("/tmp/onn-mnt.4242.aB3xYz")),
+            Some(4242)
+        );
+        assert_eq!(mount_owner(Path::new("/tmp/onn-mnt.aB3xYz")), None);
+        assert_eq!(mount_owner(Path::new("/mnt/sysimage")), None);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{MOUNT_PREFIX}{}.", std::process::id()))
+            .tempdir()
+            .unwrap();
+        assert_eq!(mount_owner(dir.path()), Some(std::process::id()));
     }
 }

@@ -12,6 +12,7 @@ pub mod blockdev;
 pub mod boot;
 pub mod copy;
 pub mod error;
+pub mod fault;
 pub mod fs;
 pub mod guard;
 pub mod image;
@@ -24,7 +25,9 @@ pub mod runner;
 pub mod squash;
 pub mod units;
 
-pub use apply::{prepare, prepare_again, CancelToken, Event, Outcome, Prepared};
+pub use apply::{
+    prepare, prepare_again, recover, CancelToken, Event, Outcome, Prepared, Recovered,
+};
 pub use error::{Kind, OnnError};
 pub use plan::{Action, Plan, Request, Step};
 pub use units::Bytes;

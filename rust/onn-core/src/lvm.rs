@@ -144,14 +144,20 @@ pub fn parse_report<T: for<'de> Deserialize<'de>>(json: &[u8], key: &str) -> Res
     Ok(rows)
 }
 
-fn report_cmd(sub: &str, fields: &str) -> Cmd {
+/// One `lvm fullreport` reads PVs, VGs and LVs in a single device scan (each lvm command
+/// scans every disk). Its segment reports cannot be left out, so they get one small field.
+pub fn report_cmd() -> Cmd {
     Cmd::new("lvm")
-        .arg(sub)
+        .arg("fullreport")
         .args(REPORT_ARGS)
-        .args(["-o", fields])
+        .args(["--configreport", "pv", "-o", PV_FIELDS])
+        .args(["--configreport", "vg", "-o", VG_FIELDS])
+        .args(["--configreport", "lv", "-o", LV_FIELDS])
+        .args(["--configreport", "seg", "-o", "seg_start"])
+        .args(["--configreport", "pvseg", "-o", "pvseg_start"])
 }
 
-/// Everything LVM knows, from three report commands.
+/// Everything LVM knows (orphan PVs included: fullreport lists them in a report of their own).
 #[derive(Debug, Clone, Default)]
 pub struct LvmState {
     pub pvs: Vec<PvRow>,
@@ -161,19 +167,17 @@ pub struct LvmState {
 
 impl LvmState {
     pub fn read(runner: &dyn Runner) -> Result<LvmState> {
-        let pvs = runner
-            .run(&report_cmd("pvs", PV_FIELDS))
-            .context("listing LVM physical volumes")?;
-        let vgs = runner
-            .run(&report_cmd("vgs", VG_FIELDS))
-            .context("listing LVM volume groups")?;
-        let lvs = runner
-            .run(&report_cmd("lvs", LV_FIELDS))
-            .context("listing LVM logical volumes")?;
+        let out = runner
+            .run(&report_cmd())
+            .context("listing LVM volume groups and volumes")?;
+        LvmState::parse(&out.stdout)
+    }
+
+    pub fn parse(json: &[u8]) -> Result<LvmState> {
         Ok(LvmState {
-            pvs: parse_report(&pvs.stdout, "pv")?,
-            vgs: parse_report(&vgs.stdout, "vg")?,
-            lvs: parse_report(&lvs.stdout, "lv")?,
+            pvs: parse_report(json, "pv")?,
+            vgs: parse_report(json, "vg")?,
+            lvs: parse_report(json, "lv")?,
         })
     }
 
@@ -221,8 +225,14 @@ fn full(vg: &str, lv: &str) -> String {
 /// pvcreate + vgcreate), and refuses devices with signatures because stdin is closed.
 pub fn vgcreate(vg: &str, pvs: &[String]) -> Cmd {
     Cmd::new("lvm")
-        .args(["vgcreate", "--addtag", names::TAG_VG, vg])
+        .args(["vgcreate", "--addtag", names::TAG_VG])
+        .args(["--addtag", names::TAG_UNFINISHED, vg])
         .args(pvs)
+}
+
+/// The run that created the VG is done: drop the mark that lets `onn recover` remove it.
+pub fn finish_vg(vg: &str) -> Cmd {
+    Cmd::new("lvm").args(["vgchange", "--deltag", names::TAG_UNFINISHED, vg])
 }
 
 /// Create the thin pool with imgbased's profile and tag in one command.
@@ -267,16 +277,25 @@ pub fn create_thin(vg: &str, pool: &str, lv: &str, size: Bytes, tag: Option<&str
 }
 
 /// A layer: thin snapshot, writable, activated at boot, tagged (one command).
+/// A layer starts untagged: the tag, added once its filesystem has its own UUID, is its
+/// commit point (an untagged `<NVR>+<N>` is what an interrupted run leaves). Without the
+/// activation skip its origin has, the snapshot is activated by this same command.
 pub fn create_layer(vg: &str, origin: &str, layer: &str) -> Cmd {
-    Cmd::new("lvm")
-        .args([
-            "lvcreate",
-            "--snapshot",
-            "--setactivationskip",
-            "n",
-            "--addtag",
-        ])
-        .args([names::TAG_LAYER, "--name", layer, &full(vg, origin)])
+    Cmd::new("lvm").args([
+        "lvcreate",
+        "--snapshot",
+        "--setactivationskip",
+        "n",
+        "--activate",
+        "y",
+        "--name",
+        layer,
+        &full(vg, origin),
+    ])
+}
+
+pub fn commit_layer(vg: &str, layer: &str) -> Cmd {
+    Cmd::new("lvm").args(["lvchange", "--addtag", names::TAG_LAYER, &full(vg, layer)])
 }
 
 /// Commit a base: read-only, skipped at activation, tagged (one command, the commit point).
@@ -291,17 +310,6 @@ pub fn protect_base(vg: &str, lv: &str) -> Cmd {
             "--addtag",
         ])
         .args([names::TAG_BASE, &full(vg, lv)])
-}
-
-/// Activate an LV even when it is flagged to skip activation (bases are).
-pub fn activate(vg: &str, lv: &str) -> Cmd {
-    Cmd::new("lvm").args([
-        "lvchange",
-        "--activate",
-        "y",
-        "--ignoreactivationskip",
-        &full(vg, lv),
-    ])
 }
 
 pub fn lvremove(vg: &str, lv: &str) -> Cmd {
@@ -386,51 +394,47 @@ pub fn pool_metadata_size(vg_size: Bytes, extent: Bytes) -> Bytes {
 mod tests {
     use super::*;
 
-    const LVS: &[u8] = include_bytes!("../tests/fixtures/lvs.json");
-    const VGS: &[u8] = include_bytes!("../tests/fixtures/vgs.json");
-    const PVS: &[u8] = include_bytes!("../tests/fixtures/pvs.json");
+    const FULLREPORT: &[u8] = include_bytes!("../tests/fixtures/fullreport.json");
 
     #[test]
-    fn parses_real_lvs_output() {
-        let lvs: Vec<LvRow> = parse_report(LVS, "lv").unwrap();
-        let base = lvs.iter().find(|l| l.has_tag(names::TAG_BASE)).unwrap();
+    fn parses_real_lvm_output() {
+        let state = LvmState::parse(FULLREPORT).unwrap();
+        let base = state
+            .lvs
+            .iter()
+            .find(|l| l.has_tag(names::TAG_BASE))
+            .unwrap();
         assert_eq!(base.lv_name, "onn-demo-1.0-0.20261125.0");
         assert!(base.is_read_only() && base.skips_activation());
-        let layer = lvs.iter().find(|l| l.has_tag(names::TAG_LAYER)).unwrap();
+        let layer = state
+            .lvs
+            .iter()
+            .find(|l| l.has_tag(names::TAG_LAYER))
+            .unwrap();
         assert_eq!(layer.origin, base.lv_name);
         assert!(!layer.is_read_only() && !layer.skips_activation());
-        let pool = lvs.iter().find(|l| l.is_thin_pool()).unwrap();
+        let pool = state.lvs.iter().find(|l| l.is_thin_pool()).unwrap();
         assert!(pool.has_tag(names::TAG_POOL));
         assert_eq!(pool.lv_profile, names::POOL_PROFILE);
         assert!(pool.lv_metadata_size.unwrap() >= names::POOL_METADATA_MIN);
         assert!(pool.data_percent.is_some());
+        let vg = &state.vgs[0];
+        assert!(vg.has_tag(names::TAG_VG) && !vg.has_tag(names::TAG_UNFINISHED));
+        assert!(vg.vg_free < vg.vg_size);
+        assert_eq!(state.pvs_of("onn"), ["/dev/ubda", "/dev/ubdb"]);
+        // An orphan PV (no VG) is listed too.
+        assert!(state
+            .pvs
+            .iter()
+            .any(|p| p.pv_name == "/dev/ubdc" && p.vg_name.is_empty()));
     }
 
     #[test]
-    fn parses_real_vgs_and_pvs_output() {
-        let vgs: Vec<VgRow> = parse_report(VGS, "vg").unwrap();
-        assert!(vgs[0].has_tag(names::TAG_VG));
-        assert!(vgs[0].vg_free < vgs[0].vg_size);
-        let pvs: Vec<PvRow> = parse_report(PVS, "pv").unwrap();
-        assert_eq!(
-            pvs.iter().filter(|p| p.vg_name == vgs[0].vg_name).count(),
-            2
-        );
-    }
-
-    #[test]
-    fn inspection_runs_three_json_reports() {
+    fn inspection_runs_one_json_report() {
         use crate::runner::{Output, Recorder};
-        let rec = Recorder::new(|cmd: &Cmd| {
-            let argv = cmd.argv();
-            let stdout = match argv[1].as_str() {
-                "pvs" => PVS,
-                "vgs" => VGS,
-                "lvs" => LVS,
-                other => panic!("unexpected lvm {other}"),
-            };
+        let rec = Recorder::new(|_: &Cmd| {
             Ok(Output {
-                stdout: stdout.to_vec(),
+                stdout: FULLREPORT.to_vec(),
                 stderr: Vec::new(),
             })
         });
@@ -438,14 +442,14 @@ mod tests {
         let calls: Vec<String> = rec.calls().iter().map(|c| c.join(" ")).collect();
         assert_eq!(
             calls,
-            [
-                format!("lvm pvs --reportformat json --units b --nosuffix -o {PV_FIELDS}"),
-                format!("lvm vgs --reportformat json --units b --nosuffix -o {VG_FIELDS}"),
-                format!("lvm lvs --reportformat json --units b --nosuffix -o {LV_FIELDS}"),
-            ]
+            [format!(
+                "lvm fullreport --reportformat json --units b --nosuffix \
+                 --configreport pv -o {PV_FIELDS} --configreport vg -o {VG_FIELDS} \
+                 --configreport lv -o {LV_FIELDS} --configreport seg -o seg_start \
+                 --configreport pvseg -o pvseg_start"
+            )]
         );
         assert_eq!(state.imgbased_vgs().len(), 1);
-        assert_eq!(state.pvs_of("onn"), ["/dev/ubda", "/dev/ubdb"]);
     }
 
     #[test]
@@ -468,7 +472,11 @@ mod tests {
         );
         assert_eq!(
             create_layer("onn", "n-1-1", "n-1-1+1").argv().join(" "),
-            "lvm lvcreate --snapshot --setactivationskip n --addtag imgbased:layer --name n-1-1+1 onn/n-1-1"
+            "lvm lvcreate --snapshot --setactivationskip n --activate y --name n-1-1+1 onn/n-1-1"
+        );
+        assert_eq!(
+            commit_layer("onn", "n-1-1+1").argv().join(" "),
+            "lvm lvchange --addtag imgbased:layer onn/n-1-1+1"
         );
         assert_eq!(
             protect_base("onn", "n-1-1").argv().join(" "),
@@ -491,7 +499,11 @@ mod tests {
             vgcreate("onn", &["/dev/vdb".into(), "/dev/vdc".into()])
                 .argv()
                 .join(" "),
-            "lvm vgcreate --addtag imgbased:vg onn /dev/vdb /dev/vdc"
+            "lvm vgcreate --addtag imgbased:vg --addtag onn:unfinished onn /dev/vdb /dev/vdc"
+        );
+        assert_eq!(
+            finish_vg("onn").argv().join(" "),
+            "lvm vgchange --deltag onn:unfinished onn"
         );
     }
 

@@ -20,6 +20,10 @@ pub const TAG_BASE: &str = "imgbased:base";
 pub const TAG_LAYER: &str = "imgbased:layer";
 /// Tag on data volumes (`/var`, `/var/log`, …) shared by all layers.
 pub const TAG_VOLUME: &str = "imgbased:volume";
+/// onn's own tag on a volume group it created, until the run that created it has finished
+/// (imgbased ignores it): a VG carrying it after a crash is a half-made layout that `onn
+/// recover` may remove whole, while a finished one is never touched.
+pub const TAG_UNFINISHED: &str = "onn:unfinished";
 
 /// LVM profile imgbased expects on the pool, and its content.
 pub const POOL_PROFILE: &str = "imgbased-pool";

@@ -137,6 +137,9 @@ pub struct Facts {
     pub root_lv: Option<lvm::LvRow>,
     /// The installer's data volumes: LVs of the root's VG mounted below `Request::root`.
     pub root_volumes: Vec<PlannedVolume>,
+    /// Data volumes (`vg/lv`, tagged by onn) that hold no filesystem: an interrupted run made
+    /// them and never formatted them.
+    pub blank_volumes: Vec<String>,
 }
 
 /// One data volume in the plan.
@@ -176,6 +179,12 @@ pub enum Step {
         size: Bytes,
         fs: FsType,
     },
+    /// A data volume an interrupted run created but never formatted.
+    FormatVolume {
+        vg: String,
+        lv: String,
+        fs: FsType,
+    },
     /// `replace`: an untagged LV of this name is what an interrupted run left; remove it first.
     WriteBase {
         vg: String,
@@ -186,10 +195,13 @@ pub enum Step {
         fs: FsType,
         replace: bool,
     },
+    /// `replace`: an untagged LV of this name is what an interrupted run left; remove it first.
     CreateLayer {
         vg: String,
         origin: String,
         layer: String,
+        #[serde(default)]
+        replace: bool,
     },
     ConfigureLayer {
         vg: String,
@@ -202,6 +214,10 @@ pub enum Step {
         nvr: String,
         kernel_args: Vec<String>,
     },
+    /// The VG this run (or an interrupted one) created is complete: drop its unfinished mark.
+    Finish {
+        vg: String,
+    },
 }
 
 impl Step {
@@ -212,10 +228,12 @@ impl Step {
             Step::CreatePool { .. } => "pool.create",
             Step::AdoptPool { .. } => "pool.adopt",
             Step::CreateVolume { .. } => "volume.create",
+            Step::FormatVolume { .. } => "volume.format",
             Step::WriteBase { .. } => "base.write",
             Step::CreateLayer { .. } => "layer.create",
             Step::ConfigureLayer { .. } => "layer.configure",
             Step::InstallBoot { .. } => "boot.entry",
+            Step::Finish { .. } => "vg.finish",
         }
     }
 
@@ -238,10 +256,14 @@ impl Step {
             Step::CreateVolume { vg, lv, size, .. } => {
                 format!("creating data volume {vg}/{lv} ({size})")
             }
+            Step::FormatVolume { vg, lv, .. } => {
+                format!("formatting data volume {vg}/{lv}, left blank by an interrupted run")
+            }
             Step::WriteBase { vg, lv, .. } => format!("writing base {vg}/{lv}"),
             Step::CreateLayer { vg, layer, .. } => format!("creating layer {vg}/{layer}"),
             Step::ConfigureLayer { vg, layer, .. } => format!("configuring layer {vg}/{layer}"),
             Step::InstallBoot { layer, .. } => format!("installing the boot entry of {layer}"),
+            Step::Finish { vg } => format!("marking volume group {vg} complete"),
         }
     }
 }
@@ -426,19 +448,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
                     ),
                 ));
             }
-            if let Some(other) = existing {
-                // An LV with the NVR's name but no base tag is what an interrupted run leaves:
-                // the tag is the commit point. Only then is it replaced.
-                if other.pool_lv != p.pool || !other.lv_tags.is_empty() {
-                    return Err(precondition(
-                        "base.name-taken",
-                        format!(
-                            "{}/{lv} exists and is not an onn base; remove or rename it",
-                            p.vg
-                        ),
-                    ));
-                }
-            }
+            let replace = unfinished(facts, &p, &lv, "base.name-taken")?;
             pool_used = pool_used + need;
             let newest_base = facts
                 .lvm
@@ -468,7 +478,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
                 size,
                 layout: i.layout,
                 fs: fs.unwrap_or(FsType::Ext4),
-                replace: existing.is_some(),
+                replace,
             });
         }
         p.base = Some(lv);
@@ -509,11 +519,15 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         };
         names::validate_lv_name(&layer)?;
         match origin {
-            Some(origin) => p.steps.push(Step::CreateLayer {
-                vg: p.vg.clone(),
-                origin,
-                layer: layer.clone(),
-            }),
+            Some(origin) => {
+                let replace = unfinished(facts, &p, &layer, "layer.name-taken")?;
+                p.steps.push(Step::CreateLayer {
+                    vg: p.vg.clone(),
+                    origin,
+                    layer: layer.clone(),
+                    replace,
+                })
+            }
             None => p.present.push(format!("layer {layer}")),
         }
         let volumes = if p.volumes.is_empty() {
@@ -534,7 +548,32 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         });
         p.layer = Some(layer);
     }
+    // A VG this run creates, or one an interrupted run created, is marked unfinished until
+    // everything above is done.
+    if req.creates_layout()
+        && !req.adopt
+        && facts
+            .lvm
+            .vg(&p.vg)
+            .is_none_or(|v| v.has_tag(names::TAG_UNFINISHED))
+    {
+        p.steps.push(Step::Finish { vg: p.vg.clone() });
+    }
     Ok(p)
+}
+
+/// Is an LV named like the base or layer about to be made the leftover of an interrupted run
+/// (in the pool, no tags: the tag is the commit point)? Then it is replaced. Anything else of
+/// that name is somebody's and refused with `id`.
+fn unfinished(facts: &Facts, p: &Plan, lv: &str, id: &'static str) -> Result<bool> {
+    match facts.lvm.lv(&p.vg, lv) {
+        None => Ok(false),
+        Some(l) if l.pool_lv == p.pool && l.lv_tags.is_empty() => Ok(true),
+        Some(_) => Err(precondition(
+            id,
+            format!("{}/{lv} exists and is not onn's; remove or rename it", p.vg),
+        )),
+    }
 }
 
 /// Plan the VG, pool and volumes (create, adopt, or find them from an earlier run).
@@ -819,6 +858,13 @@ fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
         if let Some(existing) = facts.lvm.lv(&p.vg, &v.lv) {
             p.present.push(format!("data volume {}", v.lv));
             planned.size = existing.lv_size;
+            if facts.blank_volumes.contains(&format!("{}/{}", p.vg, v.lv)) {
+                p.steps.push(Step::FormatVolume {
+                    vg: p.vg.clone(),
+                    lv: v.lv.clone(),
+                    fs,
+                });
+            }
         } else {
             p.steps.push(Step::CreateVolume {
                 vg: p.vg.clone(),

@@ -185,6 +185,28 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
         },
     ));
 
+    // What an interrupted run leaves: the VG's unfinished mark, bases and layers never tagged.
+    let mut leftovers: Vec<String> = lvm
+        .lvs_of(vg)
+        .filter(|l| ImageName::parse(&l.lv_name).is_some() && l.lv_tags.is_empty())
+        .map(|l| l.lv_name.clone())
+        .collect();
+    if lvm.vg(vg).is_some_and(|v| v.has_tag(names::TAG_UNFINISHED)) {
+        leftovers.insert(0, format!("{vg} is marked {}", names::TAG_UNFINISHED));
+    }
+    items.push(item(
+        "interrupted",
+        leftovers.is_empty(),
+        if leftovers.is_empty() {
+            "no interrupted onn run left anything unfinished".into()
+        } else {
+            format!(
+                "an interrupted onn run left: {}; run the same onn command again to finish it, or `onn recover` to remove it",
+                leftovers.join(", ")
+            )
+        },
+    ));
+
     let mut bad_bases = Vec::new();
     let mut bad_layers = Vec::new();
     for l in lvm.lvs_of(vg) {
@@ -294,15 +316,7 @@ mod tests {
 
     #[test]
     fn layout_renders_like_imgbase() {
-        let lvs: Vec<lvm::LvRow> =
-            lvm::parse_report(include_bytes!("../tests/fixtures/lvs.json"), "lv").unwrap();
-        let vgs: Vec<lvm::VgRow> =
-            lvm::parse_report(include_bytes!("../tests/fixtures/vgs.json"), "vg").unwrap();
-        let state = LvmState {
-            lvs,
-            vgs,
-            pvs: vec![],
-        };
+        let state = LvmState::parse(include_bytes!("../tests/fixtures/fullreport.json")).unwrap();
         let r = layout(&state).unwrap();
         assert_eq!(r.pool.as_deref(), Some("pool00"));
         assert_eq!(

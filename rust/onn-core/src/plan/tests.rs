@@ -1,7 +1,7 @@
 use super::*;
 use crate::error::{id_of, kind_of, Kind};
 use crate::image::Kernel;
-use crate::lvm::{parse_report, LvRow, PvRow, VgRow};
+use crate::lvm::{LvRow, LvmState, PvRow};
 
 fn disk(path: &str, gib: u64) -> Device {
     Device {
@@ -52,6 +52,7 @@ fn fresh() -> Facts {
         boot: Some(boot(1)),
         root_lv: None,
         root_volumes: Vec::new(),
+        blank_volumes: Vec::new(),
     }
 }
 
@@ -66,24 +67,20 @@ fn install_request() -> Request {
 
 /// The state a completed install leaves (real lvm2 output, see tests/fixtures/README.md).
 fn installed() -> Facts {
-    let lvs: Vec<LvRow> =
-        parse_report(include_bytes!("../../tests/fixtures/lvs.json"), "lv").unwrap();
-    let vgs: Vec<VgRow> =
-        parse_report(include_bytes!("../../tests/fixtures/vgs.json"), "vg").unwrap();
-    let pvs: Vec<PvRow> =
-        parse_report(include_bytes!("../../tests/fixtures/pvs.json"), "pv").unwrap();
+    let lvm = LvmState::parse(include_bytes!("../../tests/fixtures/fullreport.json")).unwrap();
     let mut devs = vec![disk("/dev/ubda", 8), disk("/dev/ubdb", 8)];
     for d in &mut devs {
         d.signature = Some("LVM2_member".into());
         d.busy = true; // its LVs are active
     }
     Facts {
-        lvm: LvmState { pvs, vgs, lvs },
+        lvm,
         devices: devs,
         image: Some(image()),
         boot: Some(boot(1)),
         root_lv: None,
         root_volumes: Vec::new(),
+        blank_volumes: Vec::new(),
     }
 }
 
@@ -146,7 +143,8 @@ fn install_plan_golden() {
             "base.write",
             "layer.create",
             "layer.configure",
-            "boot.entry"
+            "boot.entry",
+            "vg.finish"
         ]
     );
     assert!(p.pool_metadata >= Bytes::gib(1));
@@ -300,7 +298,8 @@ fn second_base_and_next_layer() {
         Step::CreateLayer {
             vg: "onn".into(),
             origin: "onn-demo-1.0-0.20261125.0+1".into(),
-            layer: "onn-demo-1.0-0.20261125.0+2".into()
+            layer: "onn-demo-1.0-0.20261125.0+2".into(),
+            replace: false,
         }
     );
     // Layers see the existing data volume.
@@ -360,7 +359,7 @@ fn the_installers_root_names_the_vg_and_pool_to_adopt() {
     f.root_volumes = vec![PlannedVolume {
         lv: "var".into(),
         mount: "/var".into(),
-        size: Bytes::gib(5),
+        size: lv_like(&f, "var").lv_size,
     }];
     let p = plan(&req, &f).unwrap();
     assert_eq!((p.vg.as_str(), p.pool.as_str()), ("onn", "pool00"));
@@ -414,4 +413,59 @@ fn an_unfinished_base_is_replaced_but_a_foreign_lv_is_refused() {
     // Someone else's LV of that name (tagged, or outside the pool) is never removed.
     f.lvm.lvs.last_mut().unwrap().lv_tags = vec!["keep".into()];
     assert_eq!(refusal(&req, &f), "base.name-taken");
+}
+
+#[test]
+fn an_interrupted_install_is_resumed_where_it_stopped() {
+    // What an install killed after its layer's snapshot leaves: the VG still marked
+    // unfinished, the layer without its commit tag, /var made but never formatted.
+    let mut f = installed();
+    f.lvm.vgs[0].vg_tags.push(names::TAG_UNFINISHED.into());
+    let layer = f
+        .lvm
+        .lvs
+        .iter_mut()
+        .find(|l| l.has_tag(names::TAG_LAYER))
+        .unwrap();
+    layer.lv_tags.clear();
+    f.blank_volumes = vec!["onn/var".into()];
+    let mut req = install_request();
+    req.pvs = vec!["/dev/ubda".into(), "/dev/ubdb".into()];
+    req.volumes = VolumeSet::Minimal;
+    let p = plan(&req, &f).unwrap();
+    let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
+    assert_eq!(
+        ids,
+        [
+            "volume.format",
+            "layer.create",
+            "layer.configure",
+            "boot.entry",
+            "vg.finish"
+        ]
+    );
+    assert_eq!(
+        p.steps[1],
+        Step::CreateLayer {
+            vg: "onn".into(),
+            origin: "onn-demo-1.0-0.20261125.0".into(),
+            layer: "onn-demo-1.0-0.20261125.0+1".into(),
+            replace: true,
+        }
+    );
+    // A finished VG is never marked again, and someone's LV named like the layer is kept.
+    f.lvm.vgs[0].vg_tags.retain(|t| t != names::TAG_UNFINISHED);
+    assert!(!plan(&req, &f)
+        .unwrap()
+        .steps
+        .iter()
+        .any(|s| s.id() == "vg.finish"));
+    let layer = f
+        .lvm
+        .lvs
+        .iter_mut()
+        .find(|l| l.lv_name.ends_with("+1"))
+        .unwrap();
+    layer.lv_tags = vec!["keep".into()];
+    assert_eq!(refusal(&req, &f), "layer.name-taken");
 }

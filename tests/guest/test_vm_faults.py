@@ -1,0 +1,223 @@
+"""Every interruption converges (guest tier, real lvm2).
+
+An install is killed (SIGKILL: no undo, no unmount, like a crash or an OOM kill) at each of its
+fault points in turn: every program it runs, every file it writes, the middle of the copy
+(the onn under test is built with `fault-injection`; see rust/onn-core/src/fault.rs). Run
+again, the same command must end as a correct install; `onn recover` instead must leave
+clean disks. A pool that fills up while the base is written must fail clearly, keep nothing
+registered and give back what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from guestlib import (
+    GIB,
+    Disks,
+    Mounted,
+    assert_imgbased_layout,
+    blkid,
+    lvs,
+    onn,
+    run,
+    tree_manifest,
+    vg_tags,
+)
+
+IMAGE = "tiny-ext4"
+
+
+def install_argv(img: dict[str, object], pv: str, boot: str) -> list[str]:
+    return [
+        "install",
+        "--image",
+        str(img["path"]),
+        "--sha256",
+        str(img["sha256"]),
+        "--pv",
+        pv,
+        "--boot",
+        boot,
+        "--volumes",
+        "minimal",
+    ]
+
+
+Manifests = tuple[dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]
+
+
+@pytest.fixture(scope="module")
+def want(images: dict[str, dict[str, object]], tmp_path_factory: pytest.TempPathFactory) -> Manifests:
+    """The image's root and /var: what every install must reproduce."""
+    where = tmp_path_factory.mktemp("image")
+    with Mounted(str(images[IMAGE]["path"]), where / "sq", "ro,loop") as sq:
+        with Mounted(str(sq / "LiveOS/rootfs.img"), where / "root", "ro,loop,noload") as root:
+            return tree_manifest(root), tree_manifest(root / "var")
+
+
+def at_every_kill(img: dict[str, object], tmp_path: Path, then: Callable[[Path, str, str], None], step: int = 1) -> int:
+    """Run the install on fresh disks, killed at fault point 1, 1 + step, … until a run gets
+    through without reaching its point (so every point, or every step-th, was a kill); after
+    each kill, `then(where, pv, boot)` checks what comes next. Returns the last point killed."""
+    n = 1 - step
+    while True:
+        n += step
+        where = tmp_path / f"n{n}"
+        where.mkdir()
+        d = Disks(where)
+        try:
+            boot, pv = d.boot(), d.add("pv0", 12 * GIB)
+            proc = onn("-v", *install_argv(img, pv, boot), check=False, env={"ONN_KILL_AT": str(n)})
+            if proc.returncode == 0:
+                return n - step
+            points = re.findall(r"fault point (\d+): (.*)", proc.stderr)
+            assert proc.returncode == -signal.SIGKILL and points[-1][0] == str(n), proc.stderr[-1500:]
+            try:
+                then(where, pv, boot)
+            except AssertionError as e:
+                raise AssertionError(f"killed at point {n} ({points[-1][1]}): {e}") from e
+        finally:
+            d.release()
+
+
+def stale_mounts() -> list[str]:
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines() if "onn-mnt." in line]
+
+
+def assert_installed(img: dict[str, object], boot: str, want: Manifests, where: Path) -> None:
+    """What a user checks after an install: imgbased's layout, no leftovers, a base that is the
+    image, a layer of its own, /var with the image's content, one boot entry, the default."""
+    nvr = str(img["nvr"])
+    layer = f"{nvr}+1"
+    lv = assert_imgbased_layout(nvr, layer, ["var"])
+    assert "onn:unfinished" not in vg_tags()
+    assert sorted(lv) == sorted([nvr, layer, "pool00", "var"])
+    assert not stale_mounts()
+    run(["lvm", "lvchange", "--activate", "y", "--ignoreactivationskip", f"onn/{nvr}"])
+    assert blkid(f"/dev/onn/{nvr}", "UUID") != blkid(f"/dev/onn/{layer}", "UUID")
+    with Mounted(f"/dev/onn/{nvr}", where / "base", "ro,noload") as base:
+        assert tree_manifest(base) == want[0]
+    with Mounted("/dev/onn/var", where / "var", "ro,noload") as var:
+        assert tree_manifest(var) == want[1]
+    kver = img["kernel_versions"][0]  # type: ignore[index]
+    with Mounted(boot, where / "boot") as b:
+        assert [e.name for e in (b / "loader/entries").iterdir()] == [f"{layer}-{kver}.conf"]
+        assert onn("check", "--boot", str(b)).returncode == 0
+
+
+def test_vm_an_install_killed_at_any_point_is_finished_by_running_it_again(
+    images: dict[str, dict[str, object]], want: Manifests, tmp_path: Path
+) -> None:
+    img = images[IMAGE]
+
+    def rerun(where: Path, pv: str, boot: str) -> None:
+        again = onn(*install_argv(img, pv, boot), check=False)
+        assert again.returncode == 0, again.stderr[-1500:]
+        assert_installed(img, boot, want, where)
+
+    assert at_every_kill(img, tmp_path, rerun) > 20
+
+
+def test_vm_onn_recover_after_a_kill_leaves_clean_disks(images: dict[str, dict[str, object]], tmp_path: Path) -> None:
+    img = images[IMAGE]
+    layer = f"{img['nvr']}+1"
+
+    def recover(where: Path, pv: str, boot: str) -> None:
+        if "onn:unfinished" not in vg_tags():
+            # Killed after its last step: the install is complete, and recover keeps it.
+            assert json.loads(onn("recover", "--boot", boot, "--json").stdout)["removed_vgs"] == []
+            with Mounted(boot, where / "boot") as b:
+                assert onn("check", "--boot", str(b)).returncode == 0
+            return
+        recovered = json.loads(onn("recover", "--boot", boot, "--json").stdout)
+        assert recovered["removed_vgs"] == ["onn"]
+        # The disk holds no VG and no LVM label; /boot holds nothing of the layer.
+        assert run(["lvm", "vgs", "onn"], check=False).returncode != 0
+        assert blkid(pv, "TYPE") == ""
+        assert not stale_mounts()
+        with Mounted(boot, where / "boot") as b:
+            entries = b / "loader/entries"
+            assert not (entries.is_dir() and any(entries.iterdir()))
+            assert not (b / layer).exists()
+            env = (b / "grub2/grubenv").read_text() if (b / "grub2/grubenv").exists() else ""
+            assert "saved_entry=" not in env
+        # Nothing is left to recover.
+        assert json.loads(onn("recover", "--json").stdout) == {
+            "unmounted": [],
+            "removed_vgs": [],
+            "removed_lvs": [],
+            "removed_boot_files": [],
+        }
+
+    # Every third point (with the rerun test above, every point is a kill of some test).
+    assert at_every_kill(img, tmp_path, recover, step=3) > 20
+
+
+def pool_used(pool: str = "onn/pool00") -> tuple[int, float]:
+    row = json.loads(
+        run(
+            ["lvm", "lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "lv_size,data_percent", pool]
+        ).stdout
+    )["report"][0]["lv"][0]
+    return int(row["lv_size"]), float(row["data_percent"])
+
+
+def wait_stopped(proc: subprocess.Popen[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            return
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.2)
+    raise AssertionError("onn did not reach its stop point")
+
+
+def test_vm_a_pool_filled_during_the_copy_fails_clearly_and_gives_back_what_was_written(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    img = images["tiny-1.1"]
+    pv = disks.add("pv0", 12 * GIB)
+    onn("layout", "--pv", pv, "--volumes", "minimal", "--pool-size", "1G")
+    # `base add` stops itself at its first fault point: the base LV has just been created,
+    # nothing copied yet. Something else then fills the pool under it.
+    proc = subprocess.Popen(
+        [os.environ["ONN_BIN"], "base", "add", str(img["path"])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ONN_STOP_AT": "1", "LC_ALL": "C"},
+    )
+    try:
+        wait_stopped(proc)
+        nvr = str(img["nvr"])
+        assert nvr in lvs() and lvs()[nvr]["lv_tags"] == ""
+        run(
+            ["lvm", "lvcreate", "--type", "thin", "--virtualsize", "2g", "--thinpool", "pool00", "--name", "hog", "onn"]
+        )
+        size, used = pool_used()
+        free_mib = int(size * (100 - used) / 100) >> 20
+        run(["dd", "if=/dev/zero", "of=/dev/onn/hog", "bs=1M", f"count={free_mib - 4}", "oflag=direct"])
+        # Fail writes to a full pool at once (the default queues them for 60 s first).
+        run(["lvm", "lvchange", "--errorwhenfull", "y", "onn/pool00"])
+        before = pool_used()[1]
+        proc.send_signal(signal.SIGCONT)
+        _out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, err
+    assert "ran out of space while base" in err and "Free space in the pool or grow it" in err, err
+    # Nothing half-written stays registered, and what the copy took is given back.
+    assert nvr not in lvs()
+    assert pool_used()[1] <= before + 0.5
+    run(["lvm", "lvremove", "--yes", "onn/hog"])
+    assert pool_used()[1] < 50
