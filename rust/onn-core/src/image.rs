@@ -71,8 +71,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Verify an image's checksum before anything else happens.
-pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
+/// A checksum as the user gave it, normalised to lowercase; refused unless 64 hex digits.
+pub fn parse_sha256(expected: &str) -> Result<String> {
     let want = expected.trim().to_ascii_lowercase();
     if want.len() != 64 || !want.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(precondition(
@@ -80,16 +80,30 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
             format!("{expected:?} is not a SHA-256 checksum: give 64 hexadecimal digits"),
         ));
     }
-    let got = sha256_file(path)?;
+    Ok(want)
+}
+
+/// The error for an image (a file, or a download) whose checksum is not the expected one.
+pub fn sha256_mismatch(what: &str, want: &str, got: &str) -> anyhow::Error {
+    precondition(
+        "sha256.mismatch",
+        format!(
+            "checksum mismatch for {what}: expected {want}, got {got}; the image is damaged or \
+             not the one you meant, download it again"
+        ),
+    )
+}
+
+/// Verify an image's checksum before anything else happens.
+pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
+    let want = parse_sha256(expected)?;
+    // A file this process has just downloaded was hashed while its bytes arrived.
+    let got = match crate::fetch::downloaded_sha256(path) {
+        Some(digest) => digest,
+        None => sha256_file(path)?,
+    };
     if got != want {
-        return Err(precondition(
-            "sha256.mismatch",
-            format!(
-                "checksum mismatch for {}: expected {want}, got {got}; the image is damaged or \
-                 not the one you meant, download it again",
-                path.display()
-            ),
-        ));
+        return Err(sha256_mismatch(&path.display().to_string(), &want, &got));
     }
     Ok(got)
 }

@@ -12,6 +12,7 @@ pub mod blockdev;
 pub mod boot;
 pub mod copy;
 pub mod error;
+pub mod fetch;
 pub mod fs;
 pub mod guard;
 pub mod image;
