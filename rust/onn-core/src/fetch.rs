@@ -87,8 +87,6 @@ pub struct Fetched {
     /// Computed while downloading (equal to the expected one, when one was given).
     pub sha256: String,
     pub size: Bytes,
-    /// HTTP requests made (1 unless the download was resumed or retried).
-    pub requests: u32,
 }
 
 /// Is this an image to download rather than a local path?
@@ -182,9 +180,6 @@ pub fn fetch(
             ));
         }
     }
-    d.file
-        .set_len(d.done)
-        .context("trimming the download to its size")?;
     d.emit(true)?;
     let (size, requests) = (Bytes(d.done), d.requests);
     drop(d);
@@ -193,13 +188,11 @@ pub fn fetch(
         .map_err(|e| e.error)
         .with_context(|| format!("renaming the download to {}", path.display()))?;
     remember(&path, &sha256);
-    tracing::info!("downloaded {shown} to {} ({size})", path.display());
-    Ok(Fetched {
-        path,
-        sha256,
-        size,
-        requests,
-    })
+    tracing::info!(
+        "downloaded {shown} to {} ({size}, {requests} requests)",
+        path.display()
+    );
+    Ok(Fetched { path, sha256, size })
 }
 
 /// A private directory for one download, inside `parent`; removed with its content when
