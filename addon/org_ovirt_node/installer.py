@@ -186,12 +186,13 @@ class NodeInstaller:
         while it arrives, so the verification that follows does not read it again."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         shown = _without_credentials(url)
-        last = [-1]
+        shown_percent = -1
 
         def report(event: onn.Event) -> None:
+            nonlocal shown_percent
             percent = event.done * 100 // event.size if event.size else 0
-            if percent != last[0]:
-                last[0] = percent
+            if percent != shown_percent:
+                shown_percent = percent
                 progress(_("Downloading the Node image: {percent} %").format(percent=percent))
 
         try:

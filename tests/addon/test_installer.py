@@ -18,7 +18,7 @@ from org_ovirt_node.installer import DOWNLOAD_ERRORS, InstallError, NodeInstalle
 from org_ovirt_node.ksdata import NodeKickstart
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
-from imageserver import Fault, ImageServer, make_test_ca  # noqa: E402
+from imageserver import Fault, ImageServer, make_test_ca, tinyproxy  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,6 +112,14 @@ def test_an_http_image_is_downloaded_by_onn_resumed_and_verified(tmp_path: Path)
     assert s.ranges == [None, f"bytes={5 << 20}-"]
     assert messages[0] == "Downloading the Node image: 0 %"
     assert messages[-1] == "Downloading the Node image: 100 %"
+
+
+def test_the_kickstarts_proxy_carries_the_download(tmp_path: Path) -> None:
+    img = _tiny()
+    with ImageServer({"node.squashfs.img": Path(img["path"])}) as s, tinyproxy(tmp_path / "proxy") as (proxy, log):
+        ks = NodeKickstart(image=s.url("node.squashfs.img"), sha256=img["sha256"], proxy=proxy)
+        NodeInstaller(ks, workdir=str(tmp_path / "onn")).locate_image()
+        assert f"CONNECT 127.0.0.1:{s.port} HTTP/1.1" in log.read_text()
 
 
 def _refusal(tmp_path: Path, ks: NodeKickstart) -> str:
