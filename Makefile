@@ -13,10 +13,11 @@ VPY     := $(VENV)/bin/python3
 GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
-# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/
+# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/,
+# openssl (a test CA) and tinyproxy (a real proxy) for the download tests
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
-	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync
+	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync openssl tinyproxy-bin
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it.
 PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51'
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout

@@ -11,10 +11,8 @@
 from __future__ import annotations
 
 import os
-import ssl
 import tarfile
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,34 @@ STEP_MESSAGES = {
     "layer.configure": N_("Configuring the layer"),
     "boot.entry": N_("Writing the boot entry"),
     "vg.finish": N_("Finishing the volume group"),
+}
+# Why onn could not download the image (its error ids) → what the installer says, with what
+# to do. onn's English detail follows the translated text.
+DOWNLOAD_ERRORS = {
+    "download.not-found": N_("The Node image {url} does not exist on the server; check --image."),
+    "download.http": N_("The server refused to send the Node image {url}; check --image and the server."),
+    "download.network": N_(
+        "The Node image {url} could not be downloaded: the network, the proxy or the server kept failing; "
+        "check them (and --proxy)."
+    ),
+    "download.length": N_(
+        "The server does not have the whole Node image {url} it announces; put a complete image on the server."
+    ),
+    "download.tls": N_(
+        "The TLS certificate of the server of {url} is not trusted; add its CA to the installer's trust store, "
+        "or use --noverifyssl together with --sha256."
+    ),
+    "download.proxy": N_("The proxy {proxy} cannot be used; give --proxy=http://HOST:PORT."),
+    "download.no-space": N_(
+        "The installer's memory cannot hold the Node image {url} while it is installed; give the machine more "
+        "memory, or put the image on the install media or an NFS share."
+    ),
+    "download.url": N_("{url} is not a URL the installer can download; check --image."),
+    "download.dir": N_("The installer cannot store the Node image {url} in its work directory."),
+    "sha256.mismatch": N_(
+        "The downloaded Node image {url} does not match --sha256: it is damaged, or not the image you meant."
+    ),
+    "cancelled": N_("The download of the Node image {url} was cancelled."),
 }
 
 
@@ -127,7 +153,7 @@ class NodeInstaller:
 
     # -- configure (before any disk is written) --------------------------------------------
 
-    def locate_image(self) -> str:
+    def locate_image(self, progress: Callable[[str], object] = lambda _m: None) -> str:
         """A local path to the image: the media's, a file:// path, an NFS mount or a download."""
         url = self.ks.image
         if url is None:
@@ -150,34 +176,45 @@ class NodeInstaller:
                 self.run(["mount", "-t", "nfs", "-o", "ro,nolock", directory, str(mnt)])
             path = str(mnt / name)
         else:
-            path = self._download(url)
+            path = self._download(url, progress)
         if not Path(path).is_file():
             raise InstallError(_("the Node image {path} does not exist; check --image").format(path=path))
         self.image_path = path
         return path
 
-    def _download(self, url: str) -> str:
-        handlers: list[urllib.request.BaseHandler] = []
-        if self.ks.proxy:
-            handlers.append(urllib.request.ProxyHandler({"http": self.ks.proxy, "https": self.ks.proxy}))
-        if self.ks.noverifyssl:
-            handlers.append(urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))  # noqa: S323
+    def _download(self, url: str, progress: Callable[[str], object]) -> str:
+        """onn downloads the image into the work directory (RAM in the installer: onn checks the
+        room first): resumed after a dropped connection, retried, verified against --sha256
+        while it arrives, so the verification that follows does not read it again."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        dest = self.workdir / (Path(urllib.parse.urlparse(url).path).name or "node.squashfs.img")
-        part = dest.with_suffix(dest.suffix + ".part")
-        try:
-            with urllib.request.build_opener(*handlers).open(url, timeout=60) as response, part.open("wb") as out:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-        except OSError as e:
-            part.unlink(missing_ok=True)
-            raise InstallError(_("downloading {url} failed: {error}").format(url=url, error=e)) from e
-        part.rename(dest)
-        return str(dest)
+        shown = _without_credentials(url)
+        shown_percent = -1
 
-    def verify_image(self) -> onn.ImageInfo:
+        def report(event: onn.Event) -> None:
+            nonlocal shown_percent
+            percent = event.done * 100 // event.size if event.size else 0
+            if percent != shown_percent:
+                shown_percent = percent
+                progress(_("Downloading the Node image: {percent} %").format(percent=percent))
+
+        try:
+            return onn.fetch_image(
+                url,
+                str(self.workdir),
+                sha256=self.ks.sha256,
+                proxy=self.ks.proxy,
+                verify_tls=not self.ks.noverifyssl,
+                progress=report,
+            )
+        except onn.Error as e:
+            reason = _(DOWNLOAD_ERRORS.get(e.id, N_("The Node image {url} could not be downloaded."))).format(
+                url=shown, proxy=_without_credentials(self.ks.proxy or "")
+            )
+            raise InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e)) from e
+
+    def verify_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.ImageInfo:
         """Read the image and check its checksum: a bad image stops the install here."""
-        path = self.image_path or self.locate_image()
+        path = self.image_path or self.locate_image(progress)
         try:
             self.image = onn.read_image(path, sha256=self.ks.sha256)
         except onn.Error as e:
@@ -291,6 +328,14 @@ class NodeInstaller:
                 entry.unlink()
                 removed.append(entry.name)
         return removed
+
+
+def _without_credentials(url: str) -> str:
+    """A URL fit to show: no `user:password@`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _entry_boots(entry: Path, device: str) -> bool:

@@ -1,15 +1,26 @@
 """NodeInstaller's pure parts: the sysroot switch as argv (golden, beside the real run in
-tests/guest/test_vm_anaconda_order.py) and which boot entries boot the installer's root."""
+tests/guest/test_vm_anaconda_order.py) and which boot entries boot the installer's root; and
+its download of an http(s) image, by onn, from a real server on loopback."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
 import onn
-from org_ovirt_node.installer import NodeInstaller, _entry_boots
+import pytest
+from org_ovirt_node.installer import DOWNLOAD_ERRORS, InstallError, NodeInstaller, _entry_boots
 from org_ovirt_node.ksdata import NodeKickstart
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+from imageserver import Fault, ImageServer, make_test_ca, tinyproxy  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _mountinfo(tmp: Path, rows: list[tuple[str, str, str]]) -> str:
@@ -82,3 +93,77 @@ def test_the_mount_table_undoes_octal_escapes_and_keeps_utf8(tmp_path: Path) -> 
     path.write_text("36 35 98:0 / /mnt/my\\040disk-é rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n")
     (m,) = onn.mount_table(str(path))
     assert (m["target"], m["source"], m["fstype"]) == ("/mnt/my disk-é", "/dev/root", "ext3")
+
+
+def _tiny() -> dict[str, str]:
+    return json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["tiny-ext4"]
+
+
+def test_an_http_image_is_downloaded_by_onn_resumed_and_verified(tmp_path: Path) -> None:
+    img = _tiny()
+    with ImageServer({"node.squashfs.img": Path(img["path"])}, fault=Fault(drop_at=5 << 20)) as s:
+        ks = NodeKickstart(image=s.url("node.squashfs.img"), sha256=img["sha256"])
+        inst = NodeInstaller(ks, workdir=str(tmp_path / "onn"))
+        messages: list[str] = []
+        info = inst.verify_image(progress=messages.append)
+    assert (info.nvr, info.sha256) == (img["nvr"], img["sha256"])
+    assert info.path == inst.image_path == str(tmp_path / "onn" / "node.squashfs.img")
+    assert os.listdir(tmp_path / "onn") == ["node.squashfs.img"]
+    assert s.ranges == [None, f"bytes={5 << 20}-"]
+    assert messages[0] == "Downloading the Node image: 0 %"
+    assert messages[-1] == "Downloading the Node image: 100 %"
+
+
+def test_the_kickstarts_proxy_carries_the_download(tmp_path: Path) -> None:
+    img = _tiny()
+    with ImageServer({"node.squashfs.img": Path(img["path"])}) as s, tinyproxy(tmp_path / "proxy") as (proxy, log):
+        ks = NodeKickstart(image=s.url("node.squashfs.img"), sha256=img["sha256"], proxy=proxy)
+        NodeInstaller(ks, workdir=str(tmp_path / "onn")).locate_image()
+        assert f"CONNECT 127.0.0.1:{s.port} HTTP/1.1" in log.read_text()
+
+
+def _refusal(tmp_path: Path, ks: NodeKickstart) -> str:
+    workdir = tmp_path / "onn"
+    with pytest.raises(InstallError) as e:
+        NodeInstaller(ks, workdir=str(workdir)).locate_image()
+    assert os.listdir(workdir) == []
+    return str(e.value)
+
+
+def test_download_refusals_are_the_addons_sentences_then_onns_detail(tmp_path: Path) -> None:
+    img = _tiny()
+    with ImageServer({"node.squashfs.img": Path(img["path"])}) as s:
+        url = s.url("node.squashfs.img")
+        missing = s.url("missing.img")
+        text = _refusal(tmp_path, NodeKickstart(image=missing))
+        assert text == (
+            f"The Node image {missing} does not exist on the server; check --image.\n"
+            f"onn: {missing} does not exist on the server (HTTP 404 Not Found); check the URL"
+        )
+        s.reset(Fault(corrupt_at=100))
+        text = _refusal(tmp_path, NodeKickstart(image=url, sha256=img["sha256"]))
+        assert text.startswith(
+            f"The downloaded Node image {url} does not match --sha256: it is damaged, or not the image you meant.\n"
+            f"onn: checksum mismatch for {url}"
+        )
+        s.reset(Fault(length_lie=4096))
+        text = _refusal(tmp_path, NodeKickstart(image=url))
+        assert text.startswith(f"The server does not have the whole Node image {url} it announces;")
+        # Credentials in the URL are not shown.
+        secret = url.replace("://", "://node:s3cret@")
+        s.reset(Fault(status=403))
+        text = _refusal(tmp_path, NodeKickstart(image=secret))
+        assert text.startswith(f"The server refused to send the Node image {url};") and "s3cret" not in text
+    with ImageServer({"node.squashfs.img": Path(img["path"])}, tls=make_test_ca(tmp_path / "ca")) as tls:
+        url = tls.url("node.squashfs.img")
+        text = _refusal(tmp_path, NodeKickstart(image=url))
+        assert text.startswith(f"The TLS certificate of the server of {url} is not trusted;")
+        # --noverifyssl reaches onn: the same server is then accepted.
+        inst = NodeInstaller(NodeKickstart(image=url, noverifyssl=True), workdir=str(tmp_path / "insecure"))
+        assert inst.locate_image() == str(tmp_path / "insecure" / "node.squashfs.img")
+
+
+def test_every_download_error_id_of_onn_has_a_sentence_in_the_addon() -> None:
+    source = (REPO / "rust/onn-core/src/fetch.rs").read_text()
+    ids = set(re.findall(r'"(download\.[a-z-]+)"', source))
+    assert ids and ids <= set(DOWNLOAD_ERRORS), ids - set(DOWNLOAD_ERRORS)

@@ -35,7 +35,7 @@ class VerifyImageTask(_NodeTask):
                 ).format(payload=payload or _("none"), url=self._installer.payload_url)
             )
         self.report_progress(_("Verifying the Node image"))
-        image = self._installer.verify_image()
+        image = self._installer.verify_image(progress=self.report_progress)
         problems = check_requests(anaconda.storage_requests(), image)
         if problems:
             raise InstallError("\n".join(problems))

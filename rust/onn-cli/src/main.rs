@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use onn_core::fetch::{self, DownloadDir, FetchOptions};
 use onn_core::fs::FsType;
 use onn_core::lvm::LvmState;
 use onn_core::names::VolumeSet;
@@ -111,17 +112,36 @@ struct LayoutOpts {
     root: Option<String>,
 }
 
+/// How an http(s):// image is downloaded.
+#[derive(Args)]
+struct FetchOpts {
+    /// Download an http(s) image into this directory (it is removed when onn exits). A tmpfs
+    /// keeps it in RAM; it must have room for the whole image, which is checked first.
+    #[arg(long, value_name = "DIR", default_value = "/var/tmp")]
+    download_dir: PathBuf,
+    /// Proxy for an http(s) image, e.g. http://proxy:3128 (default: ALL_PROXY, HTTPS_PROXY or
+    /// HTTP_PROXY from the environment, NO_PROXY honoured).
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Do not verify the server's TLS certificate: anyone on the network path could then
+    /// substitute the image; give --sha256 to still prove it.
+    #[arg(long)]
+    insecure: bool,
+}
+
 #[derive(Args)]
 struct ImageOpts {
-    /// The Node image (squashfs).
-    #[arg(long, value_name = "FILE")]
-    image: PathBuf,
+    /// The Node image (squashfs): a file, or an http:// or https:// URL to download.
+    #[arg(long, value_name = "FILE|URL")]
+    image: String,
     /// Expected SHA-256 of the image, checked before anything is written.
     #[arg(long, value_name = "HEX")]
     sha256: Option<String>,
     /// Virtual size of the base and its layers (default: 2x the image's filesystem, at least 10 GiB).
     #[arg(long, value_name = "SIZE")]
     root_size: Option<Bytes>,
+    #[command(flatten)]
+    fetch: FetchOpts,
 }
 
 #[derive(Args)]
@@ -156,11 +176,13 @@ struct LayoutArgs {
 
 #[derive(Args)]
 struct BaseAddArgs {
-    /// The Node image (squashfs).
+    /// The Node image (squashfs): a file or an http(s) URL.
     #[arg(value_name = "IMAGE")]
-    image: PathBuf,
+    image: String,
     #[arg(long, value_name = "HEX")]
     sha256: Option<String>,
+    #[command(flatten)]
+    fetch: FetchOpts,
     #[arg(long, value_name = "SIZE")]
     root_size: Option<Bytes>,
     /// The imgbased volume group (default: the one carrying imgbased:vg).
@@ -209,10 +231,13 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct ImageArgs {
+    /// The Node image (squashfs): a file or an http(s) URL.
     #[arg(value_name = "IMAGE")]
-    image: PathBuf,
+    image: String,
     #[arg(long, value_name = "HEX")]
     sha256: Option<String>,
+    #[command(flatten)]
+    fetch: FetchOpts,
     #[arg(long)]
     json: bool,
 }
@@ -232,8 +257,48 @@ fn layout_request(action: Action, o: LayoutOpts) -> Request {
     }
 }
 
-fn path_string(p: PathBuf) -> String {
-    p.to_string_lossy().into_owned()
+/// The image as a local file: the path given, or a download that lasts as long as this value.
+struct LocalImage {
+    path: PathBuf,
+    _download: Option<DownloadDir>,
+}
+
+impl LocalImage {
+    fn get(
+        image: &str,
+        sha256: Option<&str>,
+        o: &FetchOpts,
+        reporter: &mut Reporter,
+    ) -> Result<LocalImage> {
+        if !fetch::is_url(image) {
+            return Ok(LocalImage {
+                path: image.into(),
+                _download: None,
+            });
+        }
+        let dir = DownloadDir::new(&o.download_dir)?;
+        let opts = FetchOptions {
+            sha256: sha256.map(str::to_owned),
+            proxy: o.proxy.clone(),
+            verify_tls: !o.insecure,
+            ..FetchOptions::default()
+        };
+        let fetched = fetch::fetch(
+            image,
+            dir.path(),
+            &opts,
+            &mut |e| reporter.event(e),
+            &CancelToken::new(),
+        )?;
+        Ok(LocalImage {
+            path: fetched.path,
+            _download: Some(dir),
+        })
+    }
+
+    fn path_string(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
 }
 
 /// stderr for log lines, ignoring write errors: when whoever reads our stderr goes away
@@ -280,28 +345,42 @@ fn run(command: Command) -> Result<ExitCode> {
     let runner = SystemRunner;
     match command {
         Command::Install(a) => {
+            let mut reporter = Reporter::new(a.out.progress_fd)?;
+            let image = LocalImage::get(
+                &a.image.image,
+                a.image.sha256.as_deref(),
+                &a.image.fetch,
+                &mut reporter,
+            )?;
             let req = Request {
-                image: Some(path_string(a.image.image)),
+                image: Some(image.path_string()),
                 sha256: a.image.sha256,
                 root_size: a.image.root_size,
                 boot: Some(a.boot.boot),
                 kernel_args: a.boot.kernel_args,
                 ..layout_request(Action::Install, a.layout)
             };
-            execute(&runner, &req, &a.out)
+            execute(&runner, &req, &a.out, &mut reporter)
         }
-        Command::Layout(a) => execute(&runner, &layout_request(Action::Layout, a.layout), &a.out),
+        Command::Layout(a) => execute(
+            &runner,
+            &layout_request(Action::Layout, a.layout),
+            &a.out,
+            &mut Reporter::new(a.out.progress_fd)?,
+        ),
         Command::Base {
             command: BaseCommand::Add(a),
         } => {
+            let mut reporter = Reporter::new(a.out.progress_fd)?;
+            let image = LocalImage::get(&a.image, a.sha256.as_deref(), &a.fetch, &mut reporter)?;
             let req = Request {
-                image: Some(path_string(a.image)),
+                image: Some(image.path_string()),
                 sha256: a.sha256,
                 root_size: a.root_size,
                 vg: a.vg,
                 ..Request::new(Action::AddBase)
             };
-            execute(&runner, &req, &a.out)
+            execute(&runner, &req, &a.out, &mut reporter)
         }
         Command::Layer {
             command: LayerCommand::Add(a),
@@ -313,7 +392,12 @@ fn run(command: Command) -> Result<ExitCode> {
                 kernel_args: a.boot.kernel_args,
                 ..Request::new(Action::AddLayer)
             };
-            execute(&runner, &req, &a.out)
+            execute(
+                &runner,
+                &req,
+                &a.out,
+                &mut Reporter::new(a.out.progress_fd)?,
+            )
         }
         Command::List(a) => {
             let r = report::layout(&LvmState::read(&runner)?)?;
@@ -372,7 +456,13 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Image(a) => {
-            let img = image::OpenImage::open(&runner, &a.image, a.sha256.as_deref())?;
+            let local = LocalImage::get(
+                &a.image,
+                a.sha256.as_deref(),
+                &a.fetch,
+                &mut Reporter::new(None)?,
+            )?;
+            let img = image::OpenImage::open(&runner, &local.path, a.sha256.as_deref())?;
             let facts = img.facts.clone();
             img.close()?;
             if a.json {
@@ -401,7 +491,12 @@ fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
-fn execute(runner: &SystemRunner, req: &Request, out: &Output) -> Result<ExitCode> {
+fn execute(
+    runner: &SystemRunner,
+    req: &Request,
+    out: &Output,
+    reporter: &mut Reporter,
+) -> Result<ExitCode> {
     let prepared = apply::prepare(runner, req)?;
     if out.dry_run {
         if out.json {
@@ -412,20 +507,7 @@ fn execute(runner: &SystemRunner, req: &Request, out: &Output) -> Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     let cancel = CancelToken::new();
-    let mut progress_file = out.progress_fd.map(progress_writer).transpose()?;
-    let mut progress = |e: &Event| -> Result<()> {
-        if let Some(f) = progress_file.as_mut() {
-            f.write_all(e.to_json_line().as_bytes())?;
-            f.flush()?;
-        }
-        let mut err = std::io::stderr().lock();
-        if let Some(pct) = (e.done * 100).checked_div(e.size) {
-            let _ = writeln!(err, "[{}/{}] {} ({pct} %)", e.index, e.total, e.message);
-        } else {
-            let _ = writeln!(err, "[{}/{}] {}", e.index, e.total, e.message);
-        }
-        Ok(())
-    };
+    let mut progress = |e: &Event| reporter.event(e);
     let outcome = prepared.apply(&mut progress, &cancel)?;
     if out.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -447,6 +529,39 @@ fn execute(runner: &SystemRunner, req: &Request, out: &Output) -> Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress events: JSON lines to `--progress-fd`, and a line on stderr.
+struct Reporter {
+    file: Option<std::fs::File>,
+}
+
+impl Reporter {
+    fn new(progress_fd: Option<i32>) -> Result<Reporter> {
+        Ok(Reporter {
+            file: progress_fd.map(progress_writer).transpose()?,
+        })
+    }
+
+    fn event(&mut self, e: &Event) -> Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(e.to_json_line().as_bytes())?;
+            f.flush()?;
+        }
+        let mut err = std::io::stderr().lock();
+        // A download comes before the plan's steps: it has no step number.
+        let step = if e.total > 0 {
+            format!("[{}/{}] ", e.index, e.total)
+        } else {
+            String::new()
+        };
+        if let Some(pct) = (e.done * 100).checked_div(e.size) {
+            let _ = writeln!(err, "{step}{} ({pct} %)", e.message);
+        } else {
+            let _ = writeln!(err, "{step}{}", e.message);
+        }
+        Ok(())
+    }
 }
 
 /// The caller's descriptor for progress lines (e.g. a pipe the addon reads).

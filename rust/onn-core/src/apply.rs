@@ -26,7 +26,7 @@ use crate::runner::{Cmd, Runner};
 use crate::units::Bytes;
 
 /// Progress events are throttled to this interval (the last one always comes).
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A progress event: a stable step id (translated by the addon), step n of m, bytes for the
 /// copy, and an English fallback message.
@@ -77,7 +77,7 @@ impl CancelToken {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             Err(cancelled())
         } else {

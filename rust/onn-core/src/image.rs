@@ -72,8 +72,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The expected checksum in canonical form, or a refusal naming what is wrong with it.
-fn parse_sha256(expected: &str) -> Result<String> {
+/// A checksum as the user gave it, normalised to lowercase; refused unless 64 hex digits.
+pub fn parse_sha256(expected: &str) -> Result<String> {
     let want = expected.trim().to_ascii_lowercase();
     if want.len() != 64 || !want.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(precondition(
@@ -84,16 +84,29 @@ fn parse_sha256(expected: &str) -> Result<String> {
     Ok(want)
 }
 
+/// The error for an image (a file, or a download) whose checksum is not the expected one.
+pub fn sha256_mismatch(what: &str, want: &str, got: &str) -> anyhow::Error {
+    precondition(
+        "sha256.mismatch",
+        format!(
+            "checksum mismatch for {what}: expected {want}, got {got}; the image is damaged or \
+             not the one you meant, download it again"
+        ),
+    )
+}
+
+/// An image's SHA-256: a file this process has just downloaded was hashed while its bytes
+/// arrived; any other is read now.
+fn image_sha256(path: &Path) -> Result<String> {
+    match crate::fetch::downloaded_sha256(path) {
+        Some(digest) => Ok(digest),
+        None => sha256_file(path),
+    }
+}
+
 fn check_sha256(path: &Path, want: &str, got: String) -> Result<String> {
     if got != want {
-        return Err(precondition(
-            "sha256.mismatch",
-            format!(
-                "checksum mismatch for {}: expected {want}, got {got}; the image is damaged or \
-                 not the one you meant, download it again",
-                path.display()
-            ),
-        ));
+        return Err(sha256_mismatch(&path.display().to_string(), want, &got));
     }
     Ok(got)
 }
@@ -101,7 +114,7 @@ fn check_sha256(path: &Path, want: &str, got: String) -> Result<String> {
 /// Verify an image's checksum.
 pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
     let want = parse_sha256(expected)?;
-    check_sha256(path, &want, sha256_file(path)?)
+    check_sha256(path, &want, image_sha256(path)?)
 }
 
 /// An image opened for installation: its squashfs stays mounted while this lives.
@@ -135,7 +148,7 @@ impl<'r> OpenImage<'r> {
         // Hashing and reading the image only read it, so they run side by side. A mismatch
         // is reported first, whatever else failed: it explains the rest.
         let (got, opened) = std::thread::scope(|s| {
-            let hash = want.as_ref().map(|_| s.spawn(|| sha256_file(&path)));
+            let hash = want.as_ref().map(|_| s.spawn(|| image_sha256(&path)));
             let opened = Self::read(runner, &path);
             let got = hash.map(|h| h.join().expect("hashing the image panicked"));
             (got, opened)

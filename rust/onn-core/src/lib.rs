@@ -13,6 +13,7 @@ pub mod boot;
 pub mod copy;
 pub mod error;
 pub mod fault;
+pub mod fetch;
 pub mod fs;
 pub mod guard;
 pub mod image;

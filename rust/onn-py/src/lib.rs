@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use onn_core::error::{self, CommandError as CoreCommandError, Kind};
 use onn_core::lvm::LvmState;
 use onn_core::runner::SystemRunner;
-use onn_core::{apply as engine, image, report, Request};
+use onn_core::{apply as engine, fetch, image, report, Request};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
@@ -261,7 +261,8 @@ impl Event {
     }
 }
 
-/// Cancels a running `apply` (from another thread); honoured between steps and during the copy.
+/// Cancels a running `apply` or `fetch_image` (from another thread); honoured between steps,
+/// during the copy and between reads of a download.
 #[pyclass(module = "onn._native", frozen)]
 #[derive(Default)]
 struct CancelToken(engine::CancelToken);
@@ -360,6 +361,55 @@ fn plan(py: Python<'_>, request_json: &str) -> PyResult<Plan> {
     .map_err(|e| to_py(py, e))
 }
 
+/// Calls a Python progress callback from engine code running without the GIL. An exception the
+/// callback raises stops the engine (as a cancellation) and is kept, to be re-raised as is.
+struct Progress {
+    callback: Option<Py<PyAny>>,
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl Progress {
+    fn new(callback: Option<Py<PyAny>>) -> Self {
+        Progress {
+            callback,
+            raised: Mutex::new(None),
+        }
+    }
+
+    fn call(&self, e: &engine::Event) -> anyhow::Result<()> {
+        let Some(cb) = &self.callback else {
+            return Ok(());
+        };
+        Python::attach(|py| {
+            let ev = Event {
+                step: e.step,
+                index: e.index,
+                total: e.total,
+                done: e.done,
+                size: e.size,
+                message: e.message.clone(),
+            };
+            match cb.call1(py, (ev,)) {
+                Ok(_) => Ok(()),
+                Err(err) => {
+                    if let Ok(mut slot) = self.raised.lock() {
+                        *slot = Some(err);
+                    }
+                    Err(error::cancelled())
+                }
+            }
+        })
+    }
+
+    /// The engine's result, or the callback's exception when it raised one.
+    fn result<T>(self, py: Python<'_>, result: anyhow::Result<T>) -> PyResult<T> {
+        if let Some(err) = self.raised.into_inner().ok().flatten() {
+            return Err(err);
+        }
+        result.map_err(|e| to_py(py, e))
+    }
+}
+
 /// Carry out a plan. The system is inspected again and must still give the same plan.
 /// `progress(event)` is called with the GIL held; an exception it raises cancels the run
 /// (what was made is undone) and is re-raised here.
@@ -372,36 +422,11 @@ fn apply(
     cancel: Option<&CancelToken>,
 ) -> PyResult<Outcome> {
     let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
-    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let progress = Progress::new(progress);
     let result = py.detach(|| {
-        let mut observer = |e: &engine::Event| -> anyhow::Result<()> {
-            let Some(cb) = &progress else { return Ok(()) };
-            Python::attach(|py| {
-                let ev = Event {
-                    step: e.step,
-                    index: e.index,
-                    total: e.total,
-                    done: e.done,
-                    size: e.size,
-                    message: e.message.clone(),
-                };
-                match cb.call1(py, (ev,)) {
-                    Ok(_) => Ok(()),
-                    Err(err) => {
-                        if let Ok(mut slot) = raised.lock() {
-                            *slot = Some(err);
-                        }
-                        Err(error::cancelled())
-                    }
-                }
-            })
-        };
-        engine::prepare_again(&SystemRunner, &plan.0)?.apply(&mut observer, &token)
+        engine::prepare_again(&SystemRunner, &plan.0)?.apply(&mut |e| progress.call(e), &token)
     });
-    if let Some(err) = raised.lock().ok().and_then(|mut s| s.take()) {
-        return Err(err);
-    }
-    let o = result.map_err(|e| to_py(py, e))?;
+    let o = progress.result(py, result)?;
     Ok(Outcome {
         vg: o.vg,
         created: o.created,
@@ -411,6 +436,54 @@ fn apply(
         boot_entry: o.boot_entry,
         bytes_written: o.copy.map(|c| c.written.0),
     })
+}
+
+/// Download an http(s) image into `dest_dir` and return its path, complete and verified
+/// against `sha256` (computed while downloading). The GIL is released meanwhile; `progress`
+/// gets `image.download` events; `cancel` stops it (the partial file is removed).
+#[pyfunction]
+#[pyo3(signature = (url, dest_dir, sha256=None, proxy=None, verify_tls=true, progress=None,
+                    cancel=None, timeout=30.0, retries=5, backoff=1.0))]
+#[allow(clippy::too_many_arguments)]
+fn fetch_image(
+    py: Python<'_>,
+    url: &str,
+    dest_dir: &str,
+    sha256: Option<String>,
+    proxy: Option<String>,
+    verify_tls: bool,
+    progress: Option<Py<PyAny>>,
+    cancel: Option<&CancelToken>,
+    timeout: f64,
+    retries: u32,
+    backoff: f64,
+) -> PyResult<String> {
+    let seconds = |name: &str, v: f64| {
+        std::time::Duration::try_from_secs_f64(v).map_err(|_| {
+            PreconditionError::new_err(format!("{name} must be a number of seconds ≥ 0, not {v}"))
+        })
+    };
+    let opts = fetch::FetchOptions {
+        sha256,
+        proxy,
+        verify_tls,
+        timeout: seconds("timeout", timeout)?,
+        retries,
+        backoff: seconds("backoff", backoff)?,
+    };
+    let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
+    let progress = Progress::new(progress);
+    let result = py.detach(|| {
+        fetch::fetch(
+            url,
+            std::path::Path::new(dest_dir),
+            &opts,
+            &mut |e| progress.call(e),
+            &token,
+        )
+    });
+    let fetched = progress.result(py, result)?;
+    Ok(fetched.path.to_string_lossy().into_owned())
 }
 
 /// Parse a size such as `5G`, `512MiB` or `1024` into bytes.
@@ -451,6 +524,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mount_table, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
+    m.add_function(wrap_pyfunction!(fetch_image, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
     plan = onn.plan("install", image=info.path, pvs=["/dev/vdb"], boot="/dev/vda1")
     print(plan.to_json())                      # the same JSON as `onn install … --dry-run --json`
     outcome = onn.apply(plan, progress=print)  # the GIL is released while disks are written
+    path = onn.fetch_image("https://…/node.squashfs.img", "/var/tmp", sha256="…")  # download
 
 Errors are subclasses of :class:`onn.Error`. Nothing here configures logging, installs signal
 handlers or changes mount namespaces.
@@ -33,6 +34,7 @@ from ._native import (
     RollbackError,
     apply,
     export_boot,
+    fetch_image,
     inspect,
     mount_table,
     parse_size,
@@ -57,6 +59,7 @@ __all__ = [
     "RollbackError",
     "apply",
     "export_boot",
+    "fetch_image",
     "inspect",
     "mount_table",
     "parse_size",

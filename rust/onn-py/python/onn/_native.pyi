@@ -18,6 +18,7 @@ __all__ = [
     "RollbackError",
     "apply",
     "export_boot",
+    "fetch_image",
     "inspect",
     "mount_table",
     "parse_size",
@@ -154,4 +155,16 @@ def apply(
     progress: Callable[[Event], object] | None = None,
     cancel: CancelToken | None = None,
 ) -> Outcome: ...
+def fetch_image(
+    url: str,
+    dest_dir: str,
+    sha256: str | None = None,
+    proxy: str | None = None,
+    verify_tls: bool = True,
+    progress: Callable[[Event], object] | None = None,
+    cancel: CancelToken | None = None,
+    timeout: float = 30.0,
+    retries: int = 5,
+    backoff: float = 1.0,
+) -> str: ...
 def parse_size(text: str) -> int: ...
