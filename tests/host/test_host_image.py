@@ -47,7 +47,7 @@ def test_truncated_image_is_refused(tmp_path: Path) -> None:
     cut.write_bytes(data[: len(data) // 2])
     proc = onn("image", str(cut))
     assert proc.returncode != 0
-    assert "onn: error:" in proc.stderr and str(cut) in proc.stderr
+    assert "onn: error (image.truncated):" in proc.stderr and str(cut) in proc.stderr
 
 
 def test_not_an_image_is_refused(tmp_path: Path) -> None:

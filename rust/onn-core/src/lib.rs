@@ -14,6 +14,7 @@ pub mod copy;
 pub mod error;
 pub mod fs;
 pub mod guard;
+pub mod headers;
 pub mod image;
 pub mod lvm;
 pub mod names;
