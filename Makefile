@@ -10,7 +10,8 @@ TEST_BIN := $(CURDIR)/target/debug/onn
 # visible), so two checkouts never share it; the guest sees it at the same path.
 VENV    := $(CURDIR)/.venv
 VPY     := $(VENV)/bin/python3
-GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
+GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json \
+	--env ONN_BAD_IMAGES=$(VMWORK)/bad-images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
 # test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/
@@ -56,6 +57,8 @@ images:
 	mkdir -p $(VMWORK)
 	$(PY) tests/images/build.py --json > $(VMWORK)/images.json.new
 	mv $(VMWORK)/images.json.new $(VMWORK)/images.json
+	$(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.new
+	mv $(VMWORK)/bad-images.json.new $(VMWORK)/bad-images.json
 
 ## The Python module `onn` (pyo3, built by maturin), installed for this Python; stubs checked.
 module:
@@ -65,7 +68,8 @@ module:
 
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
-		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm
+		ONN_BAD_IMAGES=$(VMWORK)/bad-images.json \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm tests/bad
 
 ## Side-by-side write benchmark of the base (a script, not a test; see bench/README.md).
 bench: setup images
