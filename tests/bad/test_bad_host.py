@@ -62,3 +62,21 @@ def test_image_case_is_refused_by_onn_image(case: Case, tmp_path: Path) -> None:
     proc = subprocess.run([os.environ["ONN_BIN"], "image", image, *case.args], capture_output=True, text=True)
     check_refusal(case, proc.returncode, proc.stderr)
     assert "onn-mnt." not in Path("/proc/self/mountinfo").read_text()
+
+
+def _ids_in(pattern: str, paths: list[Path]) -> set[str]:
+    return {m for p in paths for m in re.findall(pattern, p.read_text())}
+
+
+def test_every_error_id_is_explained_in_the_readme() -> None:
+    """README.md's "When things go wrong" lists every id the engine, the kickstart section and
+    the corpus use, and nothing else."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## When things go wrong\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z0-9.-]+)` \|", section, re.M))
+    engine = _ids_in(r'(?:precondition|not_found)\(\s*"([^"]+)"', sorted((ROOT / "rust").rglob("*.rs")))
+    kickstart = _ids_in(r'"(ks\.[a-z0-9.-]+)"', sorted((ROOT / "addon/org_ovirt_node").glob("ks*.py")))
+    corpus = {c.id for c in CASES}
+    assert len(engine) > 50 and len(kickstart) > 10
+    assert sorted((engine | kickstart | corpus) - listed) == [], "ids missing in README.md's When things go wrong"
+    assert sorted(listed - engine - kickstart) == [], "ids in README.md that nothing emits"
