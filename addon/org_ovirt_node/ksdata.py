@@ -234,7 +234,14 @@ class NodeKickstart:
 def parse_section(text: str) -> NodeKickstart:
     """Parse one `%addon org_ovirt_node … %end` section on its own (lines counted from 1)."""
     lines = text.splitlines()
-    header = shlex.split(lines[0]) if lines else []
+    try:
+        header = shlex.split(lines[0]) if lines else []
+    except ValueError as e:  # an unclosed quote
+        raise SectionError(
+            "ks.header-option",
+            _("the header {line!r} cannot be read ({error}); close its quotes").format(line=lines[0], error=e),
+            1,
+        ) from e
     if header[:2] != ["%addon", ADDON_NAME] or len(lines) < 2 or lines[-1].strip() != "%end":
         raise SectionError("ks.not-a-section", _("not an %addon {name} section").format(name=ADDON_NAME), 1)
     ks = NodeKickstart()

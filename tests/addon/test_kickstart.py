@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from org_ovirt_node.ksdata import NodeKickstart, format_size, parse_size
+from org_ovirt_node.ksdata import NodeKickstart, SectionError, format_size, parse_section, parse_size
 from org_ovirt_node.ksvalidate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,3 +81,11 @@ def test_section_absent_writes_nothing() -> None:
 
 def test_addon_logic_does_not_import_pyanaconda() -> None:
     assert "pyanaconda" not in sys.modules
+
+
+@pytest.mark.parametrize("text", ["%en='ue\n%end", "%addon org_ovirt_node --image='file:///x\nvolumes = none\n%end"])
+def test_fuzz_found_unclosed_quote_is_a_kickstart_error(text: str) -> None:
+    """fuzz/python section: shlex's ValueError escaped parse_section."""
+    with pytest.raises(SectionError) as e:
+        parse_section(text)
+    assert e.value.id == "ks.header-option" and "close its quotes" in e.value.message

@@ -161,7 +161,9 @@ impl Nvr {
         if name.is_empty() || version.is_empty() || release.is_empty() {
             return Err(bad("an empty part"));
         }
-        if release.contains('+') {
+        // Anywhere, not only in the release: a '+' in the name or version makes the base's LV
+        // name read as a layer of another base (found by fuzz/rust names).
+        if s.contains('+') {
             return Err(bad("'+' is reserved for layer names"));
         }
         // The NVR becomes the base's LV name; a layer name adds "+N": leave room for it.
@@ -439,6 +441,9 @@ mod tests {
             "ovirt-node-1-2+3",
             "snapshot-1.0-1",
             &format!("{}-1-1", "n".repeat(50)),
+            // fuzz/rust names: it parsed, but as an LV name it read back as nothing.
+            "rhvh-4.41h-4.4.10.4-00+hvh-4.3-0.202h_rmet1",
+            "n+1-1.0-1",
         ] {
             assert!(Nvr::parse(bad).is_err(), "{bad} should be refused");
         }
