@@ -10,7 +10,8 @@ TEST_BIN := $(CURDIR)/target/debug/onn
 # visible), so two checkouts never share it; the guest sees it at the same path.
 VENV    := $(CURDIR)/.venv
 VPY     := $(VENV)/bin/python3
-GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
+GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json \
+	--env ONN_BAD_IMAGES=$(VMWORK)/bad-images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
 # test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/,
@@ -19,12 +20,12 @@ DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
 	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync openssl tinyproxy-bin
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it.
-PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51'
+PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' atheris
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout
 # (`make addon-compat ANACONDA_SRC=…`).
 ONN_PYANACONDA ?= $(CURDIR)/tests/addon/standins
 
-.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench
+.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench fuzz
 
 all: test
 
@@ -36,16 +37,19 @@ setup:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 	@$(PY) -m pip install -q $(PIP_PACKAGES)
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 
 ## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot (qemu).
 test: setup
 	$(MAKE) lint unit host guest boot
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 lint:
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/rust/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	ruff check tests addon bench rust/onn-py/python
-	ruff format --check tests addon bench rust/onn-py/python
+	ruff check tests addon bench fuzz rust/onn-py/python
+	ruff format --check tests addon bench fuzz rust/onn-py/python
 
 unit:
 	cargo test --workspace
@@ -57,6 +61,8 @@ images:
 	mkdir -p $(VMWORK)
 	$(PY) tests/images/build.py --json > $(VMWORK)/images.json.new
 	mv $(VMWORK)/images.json.new $(VMWORK)/images.json
+	$(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.new
+	mv $(VMWORK)/bad-images.json.new $(VMWORK)/bad-images.json
 
 ## The Python module `onn` (pyo3, built by maturin), installed for this Python; stubs checked.
 module:
@@ -66,7 +72,14 @@ module:
 
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
-		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm
+		ONN_BAD_IMAGES=$(VMWORK)/bad-images.json \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm tests/bad
+
+## Fuzz the NVR/name rules (cargo fuzz) and the kickstart section (atheris), FUZZ_SECONDS each
+## (`make test` runs 20 s each). See fuzz/run.py.
+FUZZ_SECONDS ?= 180
+fuzz:
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 ## Side-by-side write benchmark of the base (a script, not a test; see bench/README.md).
 bench: setup images

@@ -21,10 +21,31 @@ ADDON_NAME = "org_ovirt_node"
 VOLUME_SETS = ("default", "minimal", "none")
 URL_SCHEMES = ("file://", "http://", "https://", "nfs:")
 _NAME = re.compile(r"^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]*$")
+# What LVM keeps for its own LVs (lvm(8) "VALID NAMES"; the engine's names.rs refuses the same).
+_LVM_RESERVED_PREFIXES = ("snapshot", "pvmove")
+_LVM_RESERVED_PARTS = (
+    "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_imeta", "_iorig", "_mimage", "_mlog",
+    "_pmspare", "_rimage", "_rmeta", "_tdata", "_tmeta", "_vdata", "_vorigin", "_wcorig",
+)  # fmt: skip
 _SIZE = re.compile(r"^(\d+)\s*([kKmMgGtT](?:i?[bB])?|[bB])?$")
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 # Keys of the section body; only kernel-arg may repeat.
 _KEYS = ("volumes", "vg", "pool", "pool-metadata", "root-size", "kernel-arg")
+
+
+class SectionError(KickstartParseError):
+    """A refused part of the section. `id` is stable: README.md "When things go wrong" lists
+    each one with what to do."""
+
+    def __init__(self, error_id: str, message: str, lineno: int | None) -> None:
+        super().__init__(message, lineno=lineno)
+        self.id = error_id
+
+
+def _lvm_name_ok(value: str, lv: bool) -> bool:
+    if not _NAME.match(value) or len(value) > 55 or value in (".", ".."):
+        return False
+    return not lv or not (value.startswith(_LVM_RESERVED_PREFIXES) or any(p in value for p in _LVM_RESERVED_PARTS))
 
 
 def parse_size(text: str) -> int | None:
@@ -76,33 +97,46 @@ class NodeKickstart:
     def handle_header(self, args: list[str], line_number: int | None = None) -> None:
         # Seen even when its header is wrong: the error is about the header, not a missing section.
         self.seen = True
-        ns = _header_parser().parse_args(args=args, lineno=line_number)
+        try:
+            ns = _header_parser().parse_args(args=args, lineno=line_number)
+        except KickstartParseError as e:
+            raise SectionError(
+                "ks.header-option",
+                _("{error}; the options are --image, --sha256, --proxy and --noverifyssl").format(error=e.message),
+                line_number,
+            ) from e
         if ns.image is not None:
             if not ns.image.startswith(URL_SCHEMES):
-                raise KickstartParseError(
+                raise SectionError(
+                    "ks.image-url",
                     _("--image={url} is not a supported URL; use file://, http://, https:// or nfs:").format(
                         url=ns.image
                     ),
-                    lineno=line_number,
+                    line_number,
                 )
             self.image = ns.image
         if ns.sha256 is not None:
             if not re.fullmatch(r"[0-9a-fA-F]{64}", ns.sha256):
-                raise KickstartParseError(
+                raise SectionError(
+                    "ks.sha256",
                     _("--sha256 must be 64 hexadecimal digits, not {value!r}").format(value=ns.sha256),
-                    lineno=line_number,
+                    line_number,
                 )
             self.sha256 = ns.sha256.lower()
         if ns.proxy is not None:
             if not ns.proxy.startswith(("http://", "https://")):
-                raise KickstartParseError(
-                    _("--proxy={url} must be an http:// or https:// URL").format(url=ns.proxy), lineno=line_number
+                raise SectionError(
+                    "ks.proxy-url",
+                    _("--proxy={url} must be an http:// or https:// URL").format(url=ns.proxy),
+                    lineno=line_number,
                 )
             self.proxy = ns.proxy
         self.noverifyssl = ns.noverifyssl
         if (self.proxy or self.noverifyssl) and not (self.image or "").startswith(("http://", "https://")):
-            raise KickstartParseError(
-                _("--proxy and --noverifyssl apply only to an http:// or https:// --image"), lineno=line_number
+            raise SectionError(
+                "ks.proxy-needs-http",
+                _("--proxy and --noverifyssl apply only to an http:// or https:// --image"),
+                line_number,
             )
 
     def handle_line(self, line: str, line_number: int | None = None) -> None:
@@ -111,55 +145,64 @@ class NodeKickstart:
             return
         key, sep, value = (part.strip() for part in text.partition("="))
         if not sep or not key or not value:
-            raise KickstartParseError(
+            raise SectionError(
+                "ks.not-a-setting",
                 _("{line!r} is not a setting; write key = value, e.g. volumes = minimal").format(line=line.strip()),
-                lineno=line_number,
+                line_number,
             )
         if key not in _KEYS:
-            raise KickstartParseError(
+            raise SectionError(
+                "ks.unknown-key",
                 _("unknown key {key!r}; the keys are: {keys}").format(key=key, keys=", ".join(_KEYS)),
-                lineno=line_number,
+                line_number,
             )
         if key != "kernel-arg" and key in self._keys_seen:
-            raise KickstartParseError(
+            raise SectionError(
+                "ks.duplicate-key",
                 _("{key} is set twice (first on line {first}); keep one").format(key=key, first=self._keys_seen[key]),
-                lineno=line_number,
+                line_number,
             )
         self._keys_seen[key] = line_number or 0
         if key == "volumes":
             if value not in VOLUME_SETS:
-                raise KickstartParseError(
+                raise SectionError(
+                    "ks.volumes",
                     _("volumes = {value} is not valid; use default, minimal or none").format(value=value),
-                    lineno=line_number,
+                    line_number,
                 )
             self.volumes = value
         elif key in ("vg", "pool"):
-            if not _NAME.match(value) or len(value) > 55:
-                raise KickstartParseError(
-                    _("{key} = {value} is not a valid LVM name; use letters, digits and + _ . -").format(
-                        key=key, value=value
-                    ),
-                    lineno=line_number,
+            if not _lvm_name_ok(value, lv=key == "pool"):
+                raise SectionError(
+                    "ks.name",
+                    _(
+                        "{key} = {value} is not a valid LVM name; use up to 55 letters, digits and + _ . - "
+                        "(not - first, not . or .., and no name LVM reserves: snapshot…, pvmove…, …_tmeta…)"
+                    ).format(key=key, value=value),
+                    line_number,
                 )
             setattr(self, key, value)
         elif key in ("pool-metadata", "root-size"):
             size = parse_size(value)
             if size is None or size == 0:
-                raise KickstartParseError(
+                raise SectionError(
+                    "ks.size",
                     _("{key} = {value} is not a size; write e.g. 1GiB or 512MiB").format(key=key, value=value),
-                    lineno=line_number,
+                    line_number,
                 )
             if key == "pool-metadata" and size < 1 << 30:
-                raise KickstartParseError(
+                raise SectionError(
+                    "ks.pool-metadata-small",
                     _("pool-metadata = {value} is below imgbased's minimum of 1GiB").format(value=value),
-                    lineno=line_number,
+                    line_number,
                 )
             setattr(self, key.replace("-", "_"), size)
         else:  # kernel-arg
             if any(c.isspace() for c in value):
-                raise KickstartParseError(
+                raise SectionError(
+                    "ks.kernel-arg",
                     _("kernel-arg = {value} must be one argument; write one kernel-arg line each").format(value=value),
-                    lineno=line_number,
+                    line_number,
                 )
             self.kernel_args.append(value)
 
@@ -191,9 +234,16 @@ class NodeKickstart:
 def parse_section(text: str) -> NodeKickstart:
     """Parse one `%addon org_ovirt_node … %end` section on its own (lines counted from 1)."""
     lines = text.splitlines()
-    header = shlex.split(lines[0]) if lines else []
+    try:
+        header = shlex.split(lines[0]) if lines else []
+    except ValueError as e:  # an unclosed quote
+        raise SectionError(
+            "ks.header-option",
+            _("the header {line!r} cannot be read ({error}); close its quotes").format(line=lines[0], error=e),
+            1,
+        ) from e
     if header[:2] != ["%addon", ADDON_NAME] or len(lines) < 2 or lines[-1].strip() != "%end":
-        raise KickstartParseError(_("not an %addon {name} section").format(name=ADDON_NAME), lineno=1)
+        raise SectionError("ks.not-a-section", _("not an %addon {name} section").format(name=ADDON_NAME), 1)
     ks = NodeKickstart()
     ks.handle_header(header[2:], 1)
     for number, line in enumerate(lines[1:-1], start=2):

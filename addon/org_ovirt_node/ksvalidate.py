@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from pykickstart.errors import KickstartError, KickstartParseError
 from pykickstart.parser import KickstartParser
@@ -19,7 +20,23 @@ from pykickstart.sections import Section
 from pykickstart.version import makeVersion
 
 from .i18n import _
-from .ksdata import ADDON_NAME, NodeKickstart
+from .ksdata import ADDON_NAME, NodeKickstart, SectionError
+
+# Errors pykickstart itself reports (an unknown command, a bad option of a stock command).
+PYKICKSTART_ERROR = "ks.pykickstart"
+
+
+class KsError(NamedTuple):
+    """One error: its line (0: the whole file), the message, and a stable id (README.md
+    "When things go wrong")."""
+
+    line: int
+    message: str
+    id: str
+
+
+def _error(e: KickstartError, lineno: int) -> KsError:
+    return KsError(e.lineno or lineno, e.message or str(e), e.id if isinstance(e, SectionError) else PYKICKSTART_ERROR)
 
 
 class _AddonSection(Section):
@@ -28,7 +45,7 @@ class _AddonSection(Section):
     sectionOpen = "%addon"
     allLines = True  # we count lines ourselves: pykickstart passes none to handleLine
 
-    def __init__(self, handler: object, collect: list[tuple[int, str]], data: NodeKickstart) -> None:
+    def __init__(self, handler: object, collect: list[KsError], data: NodeKickstart) -> None:
         super().__init__(handler)
         self._collect = collect
         self._data = data
@@ -42,7 +59,8 @@ class _AddonSection(Section):
         if not self._ours:
             return
         if self._data.seen:
-            self._collect.append((lineno, _("%addon {name} appears twice; keep one").format(name=ADDON_NAME)))
+            message = _("%addon {name} appears twice; keep one").format(name=ADDON_NAME)
+            self._collect.append(KsError(lineno, message, "ks.section-twice"))
         self._try(lambda: self._data.handle_header(args[2:], lineno), lineno)
 
     def handleLine(self, line: str) -> None:  # noqa: N802 - pykickstart API
@@ -60,11 +78,11 @@ class _AddonSection(Section):
         try:
             fn()  # type: ignore[operator]
         except KickstartParseError as e:
-            self._collect.append((e.lineno or lineno, e.message or str(e)))
+            self._collect.append(_error(e, lineno))
 
 
 class _Parser(KickstartParser):
-    def __init__(self, handler: object, collect: list[tuple[int, str]]) -> None:
+    def __init__(self, handler: object, collect: list[KsError]) -> None:
         self._collect = collect
         self.node = NodeKickstart()
         super().__init__(handler, errorsAreFatal=False)
@@ -77,21 +95,22 @@ class _Parser(KickstartParser):
         try:
             fn()  # type: ignore[operator]
         except KickstartError as e:
-            self._collect.append((e.lineno or 0, e.message or str(e)))
+            self._collect.append(_error(e, 0))
 
 
-def validate(text: str) -> tuple[list[tuple[int, str]], NodeKickstart]:
-    """(errors as (line, message), the parsed section) for a kickstart's text."""
-    errors: list[tuple[int, str]] = []
+def validate(text: str) -> tuple[list[KsError], NodeKickstart]:
+    """(the errors, the parsed section) for a kickstart's text."""
+    errors: list[KsError] = []
     parser = _Parser(makeVersion(), errors)
     try:
         parser.readKickstartFromString(text)
     except KickstartError as e:
-        errors.append((e.lineno or 0, e.message or str(e)))
+        errors.append(_error(e, 0))
     if not parser.node.seen:
-        errors.append(
-            (0, _("there is no %addon {name} section; onn would not install a Node image").format(name=ADDON_NAME))
+        message = _("there is no %addon {name} section; onn would not install a Node image: add one").format(
+            name=ADDON_NAME
         )
+        errors.append(KsError(0, message, "ks.no-section"))
     return sorted(errors), parser.node
 
 
@@ -107,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{shlex.quote(str(path))}: {e.strerror}", file=sys.stderr)
         return 2
     errors, _data = validate(text)
-    for lineno, message in errors:
+    for lineno, message, _id in errors:
         print(f"{path}:{lineno}: {message}" if lineno else f"{path}: {message}")
     return 1 if errors else 0
 

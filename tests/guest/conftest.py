@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from guestlib import Disks
+
+# The bad-input corpus and its helpers (tests/bad/corpus.py) are shared with the host tier.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bad"))
 
 
 @pytest.fixture

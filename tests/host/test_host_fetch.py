@@ -267,11 +267,11 @@ def test_onn_exit_status_and_message_name_the_refusal(srv: ImageServer, tmp_path
     assert proc.returncode == 3
     missing = srv.url("missing.img")
     assert proc.stderr.endswith(
-        f"onn: error: {missing} does not exist on the server (HTTP 404 Not Found); check the URL\n"
+        f"onn: error (download.not-found): {missing} does not exist on the server (HTTP 404 Not Found); check the URL\n"
     )
     srv.reset(Fault(corrupt_at=1))
     proc = onn_image(srv.url("node.squashfs.img"), "--sha256", TINY_SHA)
-    assert proc.returncode == 2 and "onn: error: checksum mismatch for http://" in proc.stderr
+    assert proc.returncode == 2 and "onn: error (sha256.mismatch): checksum mismatch for http://" in proc.stderr
     proc = onn_image(srv.url("node.squashfs.img"), into=tmp_path / "absent")
     assert proc.returncode == 2 and f"cannot download into {tmp_path / 'absent'}" in proc.stderr
     assert list(tmp_path.iterdir()) == []

@@ -1,8 +1,7 @@
-"""Host tier: what needs no LVM — reading real images, checksums, refusals before any disk."""
+"""Host tier: what needs no LVM — reading real images (their refusals: tests/bad)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -31,41 +30,6 @@ def test_image_facts_match_what_was_built(name: str) -> None:
     if img["layout"] == "liveos":
         assert facts["fs"] == img["fs"]
         assert facts["rootfs_size"] == img["rootfs_size"]
-
-
-def test_checksum_mismatch_is_refused_with_both_sums() -> None:
-    img = IMAGES["tiny-ext4"]
-    wrong = hashlib.sha256(b"something else").hexdigest()
-    proc = onn("image", str(img["path"]), "--sha256", wrong)
-    assert proc.returncode == 2
-    assert f"expected {wrong}, got {img['sha256']}" in proc.stderr
-
-
-def test_truncated_image_is_refused(tmp_path: Path) -> None:
-    data = Path(str(IMAGES["tiny-ext4"]["path"])).read_bytes()
-    cut = tmp_path / "cut.squashfs.img"
-    cut.write_bytes(data[: len(data) // 2])
-    proc = onn("image", str(cut))
-    assert proc.returncode != 0
-    assert "onn: error:" in proc.stderr and str(cut) in proc.stderr
-
-
-def test_not_an_image_is_refused(tmp_path: Path) -> None:
-    f = tmp_path / "notes.txt"
-    f.write_text("hello\n")
-    proc = onn("image", str(f))
-    assert proc.returncode == 2
-    assert "is not a squashfs image" in proc.stderr
-
-
-def test_dry_run_refuses_a_regular_file_as_disk_before_anything(tmp_path: Path) -> None:
-    img = IMAGES["tiny-ext4"]
-    fake = tmp_path / "disk.img"
-    fake.write_bytes(b"\0" * 4096)
-    proc = onn("install", "--image", str(img["path"]), "--pv", str(fake), "--boot", str(tmp_path), "--dry-run")
-    assert proc.returncode == 2
-    assert "is not a block device" in proc.stderr
-    assert fake.read_bytes() == b"\0" * 4096
 
 
 def test_a_log_reader_that_goes_away_does_not_break_onn() -> None:

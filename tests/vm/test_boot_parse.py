@@ -183,10 +183,10 @@ def test_qemu_command() -> None:
 
 
 def test_run_names_command_and_stderr() -> None:
-    with pytest.raises(boot.BootError, match=r"/bin/sh -c .* status 3: oops"):
-        boot.run(["/bin/sh", "-c", "echo oops >&2; exit 3"])
+    with pytest.raises(boot.BootError, match=r"/usr/bin/ls /nonexistent-onn failed with status 2: .*nonexistent-onn"):
+        boot.run(["/usr/bin/ls", "/nonexistent-onn"])
     with pytest.raises(boot.BootError, match="absolute"):
-        boot.run(["sh", "-c", "true"])
+        boot.run(["true"])
 
 
 # --- real boot filesystem images -------------------------------------------

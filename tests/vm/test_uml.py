@@ -17,6 +17,14 @@ import uml
 REPO = Path(__file__).resolve().parents[2]
 
 
+def guest_script(tmp_path: Path, body: str) -> list[str]:
+    """argv of a Python script in tmp_path (give tmp_path as an rw dir): the guest runs
+    programs, never shell strings."""
+    script = tmp_path / "job.py"
+    script.write_text("import os, subprocess, sys, time\n" + body)
+    return [sys.executable, str(script)]
+
+
 def sparse(path: Path, size: int) -> Path:
     with path.open("wb") as f:
         f.truncate(size)
@@ -85,10 +93,15 @@ def test_cli_requires_command() -> None:
 
 
 def test_exit_status_cwd_env(tmp_path: Path) -> None:
+    argv = guest_script(
+        tmp_path,
+        "e = os.environ\nprint(f\"cwd={os.getcwd()} foo={e['FOO']} lvm={e['LVM_SYSTEM_DIR']}\")\nsys.exit(3)\n",
+    )
     result = uml.run(
-        ["sh", "-c", 'echo "cwd=$PWD foo=$FOO lvm=$LVM_SYSTEM_DIR"; exit 3'],
+        argv,
         cwd=REPO,
         env={"FOO": "it works"},
+        rw_dirs=[tmp_path],
         mem="1G",
         timeout=120,
         log=tmp_path / "console.log",
@@ -130,18 +143,15 @@ def test_rw_dir_thin_pool_on_ubd(tmp_path: Path) -> None:
 
 def test_loop_device_on_rw_dir(tmp_path: Path) -> None:
     backing = sparse(tmp_path / "loop.img", 1 << 30)
+    body = (
+        "def run(*a):\n    return subprocess.run(a, check=True, capture_output=True, text=True).stdout.strip()\n"
+        f"d = run('losetup', '-f', '--show', {str(backing)!r})\n"
+        "run('pvcreate', '-q', d)\nrun('vgcreate', '-q', 'vgl', d)\n"
+        "run('lvcreate', '-q', '-L', '64M', '-n', 'lv', 'vgl')\n"
+        "run('test', '-b', '/dev/vgl/lv')\nrun('vgchange', '-q', '-an', 'vgl')\nrun('losetup', '-d', d)\n"
+    )
     result = uml.run(
-        [
-            "sh",
-            "-c",
-            (
-                'set -e; d=$(losetup -f --show "$1"); pvcreate -q "$d"; '
-                'vgcreate -q vgl "$d"; lvcreate -q -L 64M -n lv vgl; '
-                'test -b /dev/vgl/lv; vgchange -q -an vgl; losetup -d "$d"'
-            ),
-            "sh",
-            str(backing),
-        ],
+        guest_script(tmp_path, body),
         cwd=REPO,
         rw_dirs=[tmp_path],
         mem="1G",
@@ -150,9 +160,10 @@ def test_loop_device_on_rw_dir(tmp_path: Path) -> None:
     assert backing.read_bytes()[512:520] == b"LABELONE"
 
 
-def test_timeout_kills_everything() -> None:
+def test_timeout_kills_everything(tmp_path: Path) -> None:
     start = time.monotonic()
-    result = uml.run(["sh", "-c", "sleep 1000 & sleep 1000"], cwd=REPO, mem="1G", timeout=10)
+    argv = guest_script(tmp_path, "subprocess.Popen(['sleep', '1000'])\ntime.sleep(1000)\n")
+    result = uml.run(argv, cwd=REPO, rw_dirs=[tmp_path], mem="1G", timeout=10)
     assert result.returncode == uml.HARNESS_FAILURE
     assert result.timed_out
     assert "timed out" in result.log
@@ -160,7 +171,8 @@ def test_timeout_kills_everything() -> None:
     assert time.monotonic() - start < 40
 
 
-def test_guest_panic_reports_125() -> None:
-    result = uml.run(["sh", "-c", "echo c > /proc/sysrq-trigger"], cwd=REPO, mem="1G", timeout=120)
+def test_guest_panic_reports_125(tmp_path: Path) -> None:
+    argv = guest_script(tmp_path, "open('/proc/sysrq-trigger', 'w').write('c')\n")
+    result = uml.run(argv, cwd=REPO, rw_dirs=[tmp_path], mem="1G", timeout=120)
     assert result.returncode == uml.HARNESS_FAILURE
     assert "without reporting a status" in result.log

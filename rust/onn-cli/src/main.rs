@@ -335,7 +335,12 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "onn: error: {e:#}");
+            // The id is stable: README.md "When things go wrong" explains each one.
+            let _ = writeln!(
+                std::io::stderr(),
+                "onn: error ({}): {e:#}",
+                error::id_of(&e)
+            );
             ExitCode::from(error::kind_of(&e).exit_code() as u8)
         }
     }

@@ -131,6 +131,15 @@ pub fn inspect<'r>(
         }
     }
     if req.creates_layout() && !req.adopt {
+        let vg = req.vg.as_deref().unwrap_or(plan::DEFAULT_VG);
+        names::validate_vg_name(vg)?;
+        // LVM refuses a new VG named like anything in /dev ("already exists in filesystem").
+        if facts.lvm.vg(vg).is_none() && Path::new("/dev").join(vg).exists() {
+            return Err(precondition(
+                "vg.name-taken",
+                format!("/dev/{vg} exists, so LVM cannot create a volume group named {vg}; choose another --vg"),
+            ));
+        }
         for pv in &req.pvs {
             facts.devices.push(blockdev::probe(runner, pv)?);
         }

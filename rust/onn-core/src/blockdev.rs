@@ -190,7 +190,7 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
     let path = fs::canonicalize(given).map_err(|e| {
         not_found(
             "device.missing",
-            format!("device {given} does not exist ({e})"),
+            format!("device {given} does not exist ({e}); check the name (lsblk lists the disks)"),
         )
     })?;
     let meta = fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -202,7 +202,7 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
     }
     let (maj, min) = dev_numbers(&meta);
     let sys = PathBuf::from(format!("/sys/dev/block/{maj}:{min}"));
-    let holders = list_dir(&sys.join("holders"));
+    let mut holders = list_dir(&sys.join("holders"));
     // Partitions are subdirectories that have a `partition` file.
     let mut numbers = vec![(maj, min)];
     let mut paths = vec![path.clone()];
@@ -220,6 +220,7 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
         }
     }
     let mounts = mounts_of(&numbers, &paths);
+    holders.extend(loops_backed_by(&numbers));
     // The kernel's own "in use" test: an exclusive open fails while the device is mounted,
     // held by device-mapper/md, or opened exclusively by anyone else.
     let busy = OpenOptions::new()
@@ -238,6 +239,22 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
         holders,
         busy,
     })
+}
+
+/// Loop devices whose backing file is one of these devices: a loop over a disk neither shows
+/// in the disk's `holders` nor opens it exclusively, so the kernel reports it nowhere else.
+fn loops_backed_by(numbers: &[(u64, u64)]) -> Vec<String> {
+    list_dir(Path::new("/sys/block"))
+        .into_iter()
+        .filter(|name| {
+            fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
+                .ok()
+                .and_then(|b| fs::metadata(b.trim_end_matches('\n')).ok())
+                .is_some_and(|m| {
+                    m.file_type().is_block_device() && numbers.contains(&dev_numbers(&m))
+                })
+        })
+        .collect()
 }
 
 fn list_dir(dir: &Path) -> Vec<String> {

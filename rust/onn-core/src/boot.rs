@@ -43,7 +43,7 @@ pub fn inspect(runner: &dyn Runner, given: &str) -> Result<BootFacts> {
             .map_err(|e| {
                 precondition(
                     "boot.missing",
-                    format!("boot device {given} does not exist ({e})"),
+                    format!("boot device {given} does not exist ({e}); give the /boot partition or where it is mounted"),
                 )
             })?
             .to_string_lossy()

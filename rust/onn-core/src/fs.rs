@@ -32,8 +32,11 @@ impl FsType {
             other => Err(precondition(
                 "image.fs-unsupported",
                 format!(
-                    "{what} holds {}; imgbased supports only ext4 and xfs root filesystems",
-                    other.map_or("no filesystem".to_string(), |t| format!("a {t} filesystem"))
+                    "{what} holds {}; imgbased supports only ext4 and xfs root filesystems: \
+                     rebuild the image with one of them",
+                    other.map_or("no filesystem".to_string(), |t| format!(
+                        "a filesystem of type {t}"
+                    ))
                 ),
             )),
         }

@@ -11,6 +11,7 @@ use crate::blockdev;
 use crate::error::{not_found, precondition};
 use crate::fs::FsType;
 use crate::guard::Mount;
+use crate::headers;
 use crate::names::{self, Nvr};
 use crate::rootfs;
 use crate::runner::Runner;
@@ -135,13 +136,19 @@ impl<'r> OpenImage<'r> {
         let path = std::fs::canonicalize(path).map_err(|e| {
             not_found(
                 "image.missing",
-                format!("image {} cannot be opened: {e}", path.display()),
+                format!(
+                    "image {} cannot be opened ({e}); check its path",
+                    path.display()
+                ),
             )
         })?;
         if !path.is_file() {
             return Err(precondition(
                 "image.not-file",
-                format!("image {} is not a file", path.display()),
+                format!(
+                    "image {} is not a file; give the Node image file (*.squashfs.img)",
+                    path.display()
+                ),
             ));
         }
         let want = sha256.map(parse_sha256).transpose()?;
@@ -163,34 +170,40 @@ impl<'r> OpenImage<'r> {
     }
 
     fn read(runner: &'r dyn Runner, path: &Path) -> Result<OpenImage<'r>> {
-        let sig = blockdev::probe_signature(runner, path)?;
-        if !sig.iter().any(|(k, v)| k == "TYPE" && v == "squashfs") {
+        headers::check_squashfs(path)?;
+        let squash = Mount::temp(runner, path, Some("squashfs"), "ro,loop")
+            .with_context(|| format!("opening image {}", path.display()))?;
+        let rootfs_img = squash.path().join(names::ROOTFS_IMG);
+        // The image's facts are read through this path: a symlink in the image (LiveOS ->
+        // /dev) must not lead to a file of the machine onn runs on.
+        if rootfs::resolve(squash.path(), names::ROOTFS_IMG)? != rootfs_img {
             return Err(precondition(
-                "image.not-squashfs",
+                "image.rootfs-symlink",
                 format!(
-                    "{} is not a squashfs image; give the Node image file (*.squashfs.img)",
+                    "{} in {} is a symbolic link; a Node image holds the file itself: rebuild \
+                     the image",
+                    names::ROOTFS_IMG,
                     path.display()
                 ),
             ));
         }
-        let squash = Mount::temp(runner, path, Some("squashfs"), "ro,loop")
-            .with_context(|| format!("opening image {}", path.display()))?;
-        let rootfs_img = squash.path().join(names::ROOTFS_IMG);
         let (facts, rootfs) = if rootfs_img.is_file() {
             (
                 read_liveos(runner, path, &rootfs_img)?,
                 Some(SquashFile::open(path, names::ROOTFS_IMG)?),
             )
-        } else if squash.path().join(names::NVR_FILE).exists() {
+        } else if rootfs::resolve(squash.path(), names::NVR_FILE)?.is_file() {
             (read_tree(squash.path(), path)?, None)
         } else {
             return Err(precondition(
                 "image.no-rootfs",
                 format!(
-                    "{} holds neither {} nor a root tree with {}; it is not a Node image",
+                    "{} holds neither {} nor a root tree with {}; it is not a Node image: give \
+                     the oVirt Node image (a squashfs with {})",
                     path.display(),
                     names::ROOTFS_IMG,
-                    names::NVR_FILE
+                    names::NVR_FILE,
+                    names::ROOTFS_IMG
                 ),
             ));
         };
@@ -262,10 +275,9 @@ impl<'r> OpenImage<'r> {
 
 fn read_liveos(runner: &dyn Runner, image: &Path, rootfs_img: &Path) -> Result<ImageFacts> {
     let (found, _) = blockdev::fs_type_and_uuid(runner, rootfs_img)?;
-    let fs = FsType::from_probe(
-        found.as_deref(),
-        &format!("{} in {}", names::ROOTFS_IMG, image.display()),
-    )?;
+    let what = format!("{} in {}", names::ROOTFS_IMG, image.display());
+    let fs = FsType::from_probe(found.as_deref(), &what)?;
+    headers::check_fs_image(rootfs_img, fs, &what)?;
     let size = blockdev::size_of(rootfs_img)?;
     let root = Mount::temp(
         runner,
@@ -317,7 +329,8 @@ fn read_root(
         precondition(
             "image.no-nvr",
             format!(
-                "image {} has no /{}; imgbased cannot manage an image without its NVR",
+                "image {} has no /{}; imgbased cannot manage an image without its NVR: use \
+                 an image built for oVirt Node",
                 image.display(),
                 names::NVR_FILE
             ),

@@ -16,6 +16,7 @@ pub mod fault;
 pub mod fetch;
 pub mod fs;
 pub mod guard;
+pub mod headers;
 pub mod image;
 pub mod lvm;
 pub mod names;

@@ -51,26 +51,65 @@ pub const POOL_METADATA_MIN: Bytes = Bytes::gib(1);
 /// Anaconda's `ovirt` profile and imgbased both want a separate /boot of at least 1 GiB.
 pub const BOOT_MIN: Bytes = Bytes::gib(1);
 
-/// Check an LV name the way imgbased (and LVM) accept it: `^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]*$`,
-/// at most 55 characters.
+/// LVM reserves LV names starting with these for its own volumes (lvm(8), "VALID NAMES").
+const LVM_RESERVED_PREFIXES: [&str; 2] = ["snapshot", "pvmove"];
+/// LVM reserves LV names containing these: the suffixes of its hidden sub-volumes (lvm(8),
+/// "VALID NAMES", plus the cache, integrity and writecache ones newer releases add).
+const LVM_RESERVED_PARTS: [&str; 17] = [
+    "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_imeta", "_iorig", "_mimage", "_mlog",
+    "_pmspare", "_rimage", "_rmeta", "_tdata", "_tmeta", "_vdata", "_vorigin", "_wcorig",
+];
+/// device-mapper's name limit (DM_NAME_LEN 128, with its terminating NUL).
+pub const DM_NAME_MAX: usize = 127;
+/// What LVM appends to a thin pool's name for its hidden volumes (`-tpool`, `_tdata`,
+/// `_tmeta`): the pool's device-mapper names are this much longer.
+pub const POOL_DM_SUFFIX: usize = 6;
+
+/// Check an LV name the way imgbased and LVM accept it: imgbased's
+/// `^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]*$` and at most 55 characters, and none of the names LVM
+/// keeps for itself (`.`, `..`, `snapshot…`, `pvmove…`, `…_tmeta…`).
 pub fn validate_lv_name(name: &str) -> anyhow::Result<()> {
+    check_name(name, "LV name", true)
+}
+
+/// Check a VG name given by the user (LVM's character rules; no reserved parts).
+pub fn validate_vg_name(name: &str) -> anyhow::Result<()> {
+    check_name(name, "volume group name", false)
+}
+
+fn check_name(name: &str, what: &str, lv: bool) -> anyhow::Result<()> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '_' | '.');
     let mut chars = name.chars();
     let valid = match chars.next() {
         Some(first) => ok_char(first) && chars.all(|c| ok_char(c) || c == '-'),
         None => false,
     };
-    if !valid {
+    if !valid || name == "." || name == ".." {
         return Err(precondition(
             "name.invalid",
-            format!("{name:?} is not a valid LV name: use letters, digits and + _ . - (not first)"),
+            format!(
+                "{what} {name:?} is not valid: use letters, digits and + _ . - (not first), \
+                 and not . or .."
+            ),
         ));
+    }
+    if lv {
+        let reserved = LVM_RESERVED_PREFIXES
+            .iter()
+            .find(|p| name.starts_with(*p))
+            .or_else(|| LVM_RESERVED_PARTS.iter().find(|p| name.contains(*p)));
+        if let Some(r) = reserved {
+            return Err(precondition(
+                "name.reserved",
+                format!("{what} {name:?} contains {r:?}, which LVM reserves for its own volumes; choose another name"),
+            ));
+        }
     }
     if name.len() > LV_NAME_MAX {
         return Err(precondition(
             "name.too-long",
             format!(
-                "LV name {name:?} has {} characters; imgbased allows at most {LV_NAME_MAX}",
+                "{what} {name:?} has {} characters; imgbased allows at most {LV_NAME_MAX}: choose a shorter one",
                 name.len()
             ),
         ));
@@ -78,9 +117,26 @@ pub fn validate_lv_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Check a VG or pool name given by the user (same character rules as LVs).
-pub fn validate_vg_name(name: &str) -> anyhow::Result<()> {
-    validate_lv_name(name)
+/// device-mapper's name of LV `lv` in VG `vg`: both with `-` doubled, joined by `-`.
+pub fn dm_name(vg: &str, lv: &str) -> String {
+    format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"))
+}
+
+/// Refuse a VG/LV pair whose device-mapper name (plus `extra` characters LVM appends for
+/// hidden volumes) would not fit: LVM writes its metadata first and only then fails to
+/// activate the LV.
+pub fn validate_dm_name(vg: &str, lv: &str, extra: usize) -> anyhow::Result<()> {
+    let len = dm_name(vg, lv).len() + extra;
+    if len > DM_NAME_MAX {
+        return Err(precondition(
+            "name.dm-too-long",
+            format!(
+                "{vg}/{lv} would get a device-mapper name of {len} characters (each '-' counts \
+                 twice); the limit is {DM_NAME_MAX}: choose a shorter volume group or pool name"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// An image's name-version-release, e.g. `ovirt-node-ng-4.4.10-0.20220303.0`.
@@ -99,7 +155,8 @@ impl Nvr {
             precondition(
                 "nvr.invalid",
                 format!(
-                    "image NVR {s:?} is malformed ({why}); expected <name>-<version>-<release>"
+                    "image NVR {s:?} is malformed ({why}); imgbased expects \
+                     <name>-<version>-<release>: use an image built with a valid NVR"
                 ),
             )
         };
@@ -108,16 +165,19 @@ impl Nvr {
         if name.is_empty() || version.is_empty() || release.is_empty() {
             return Err(bad("an empty part"));
         }
-        if release.contains('+') {
+        // Anywhere, not only in the release: a '+' in the name or version makes the base's LV
+        // name read as a layer of another base (found by fuzz/rust names).
+        if s.contains('+') {
             return Err(bad("'+' is reserved for layer names"));
         }
-        // A layer name adds "+N"; leave room for it within LVM's limit.
-        validate_lv_name(s)?;
+        // The NVR becomes the base's LV name; a layer name adds "+N": leave room for it.
+        check_name(s, "image NVR", true)?;
         if s.len() + 3 > LV_NAME_MAX {
             return Err(precondition(
                 "nvr.too-long",
                 format!(
-                    "image NVR {s:?} has {} characters; with a layer suffix it must fit {LV_NAME_MAX}",
+                    "image NVR {s:?} has {} characters; with a layer suffix (+N) it must fit \
+                     {LV_NAME_MAX}: use an image with a shorter NVR",
                     s.len()
                 ),
             ));
@@ -135,7 +195,7 @@ impl Nvr {
             return Err(precondition(
                 "nvr.different-names",
                 format!(
-                    "cannot order images of different names: {} and {}",
+                    "cannot order images of different names: {} and {}; name the base to use",
                     self.name, other.name
                 ),
             ));
@@ -383,10 +443,20 @@ mod tests {
             "-1.0-1",
             "x y-1-1",
             "ovirt-node-1-2+3",
+            "snapshot-1.0-1",
             &format!("{}-1-1", "n".repeat(50)),
+            // fuzz/rust names: it parsed, but as an LV name it read back as nothing.
+            "rhvh-4.41h-4.4.10.4-00+hvh-4.3-0.202h_rmet1",
+            "n+1-1.0-1",
         ] {
             assert!(Nvr::parse(bad).is_err(), "{bad} should be refused");
         }
+        // The longest NVR leaves room for "+99": its layers up to 99 are valid LV names.
+        let longest = format!("{}-1-1", "n".repeat(LV_NAME_MAX - 3 - 4));
+        let nvr = Nvr::parse(&longest).unwrap();
+        assert!(validate_lv_name(&nvr.layer_lv(99)).is_ok());
+        let err = Nvr::parse(&format!("n{longest}")).unwrap_err();
+        assert_eq!(crate::error::id_of(&err), "nvr.too-long");
     }
 
     #[test]
@@ -469,11 +539,33 @@ mod tests {
 
     #[test]
     fn lv_names_follow_lvm_rules() {
+        let id = |n: &str| crate::error::id_of(&validate_lv_name(n).unwrap_err());
         assert!(validate_lv_name("onn-demo-1.0-0.1+1").is_ok());
-        assert!(validate_lv_name("-x").is_err());
-        assert!(validate_lv_name("a/b").is_err());
-        assert!(validate_lv_name("").is_err());
-        assert!(validate_lv_name(&"a".repeat(56)).is_err());
+        assert_eq!(id("-x"), "name.invalid");
+        assert_eq!(id("a/b"), "name.invalid");
+        assert_eq!(id(""), "name.invalid");
+        assert_eq!(id(".."), "name.invalid");
+        assert_eq!(id(&"a".repeat(56)), "name.too-long");
+        // What lvcreate answers "Names starting "snapshot" are reserved" and the like to.
+        assert_eq!(id("snapshot-1.0-1"), "name.reserved");
+        assert_eq!(id("pvmove0"), "name.reserved");
+        assert_eq!(id("data_tmeta-1-1"), "name.reserved");
+        // A VG may be called so; only LVs may not.
+        assert!(validate_vg_name("snapshot").is_ok());
+        assert!(validate_vg_name(".").is_err());
+    }
+
+    #[test]
+    fn device_mapper_names_double_dashes_and_must_fit() {
+        assert_eq!(dm_name("my-vg", "n-1-1+1"), "my--vg-n--1--1+1");
+        let vg = "a-".repeat(27) + "a";
+        let pool = "b-".repeat(27) + "b";
+        // lvcreate of such a pair wrote its metadata, then failed to activate (LVM 2.03.16).
+        assert_eq!(
+            crate::error::id_of(&validate_dm_name(&vg, &pool, POOL_DM_SUFFIX).unwrap_err()),
+            "name.dm-too-long"
+        );
+        assert!(validate_dm_name(&vg, "pool00", POOL_DM_SUFFIX).is_ok());
     }
 
     #[test]

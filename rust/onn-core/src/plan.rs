@@ -14,6 +14,8 @@ use crate::names::{self, ImageName, Nvr, VolumeSet};
 use crate::units::{Bytes, GIB, MIB};
 
 pub const SCHEMA: u32 = 1;
+/// The volume group onn creates unless told otherwise.
+pub const DEFAULT_VG: &str = "onn";
 /// LVM's default extent size; sizes are rounded to it.
 const EXTENT: Bytes = Bytes(4 * MIB);
 /// Space per PV that LVM keeps for its label and metadata area.
@@ -315,11 +317,20 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         }
         None => req,
     };
+    // --adopt takes the VG and pool as they are; disks or a pool size would be silently unused.
+    if req.adopt && (!req.pvs.is_empty() || req.pool_size.is_some()) {
+        return Err(precondition(
+            "request.conflict",
+            "--adopt uses the existing volume group and thin pool as they are: leave out --pv and --pool-size, or leave out --adopt to create them",
+        ));
+    }
     for a in &req.kernel_args {
         if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(precondition(
                 "kernel-arg.invalid",
-                format!("kernel argument {a:?} must be one word"),
+                format!(
+                    "kernel argument {a:?} must be one word; give each with its own --kernel-arg"
+                ),
             ));
         }
     }
@@ -331,7 +342,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         return Err(precondition(
             "pool-metadata.too-small",
             format!(
-                "pool metadata of {m} is below imgbased's minimum of {}",
+                "pool metadata of {m} is below imgbased's minimum of {}; give at least that",
                 names::POOL_METADATA_MIN
             ),
         ));
@@ -357,7 +368,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
             return Err(precondition(
                 "boot.too-small",
                 format!(
-                    "/boot ({}) is {}; imgbased needs at least {} for a kernel per layer",
+                    "/boot ({}) is {}; imgbased needs at least {} for a kernel per layer: use a larger /boot partition",
                     b.device,
                     b.size,
                     names::BOOT_MIN
@@ -373,7 +384,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
             return Err(precondition(
                 "image.no-kernel",
                 format!(
-                    "image {} contains no kernel with an initramfs; it cannot boot",
+                    "image {} contains no kernel with an initramfs, so it cannot boot; use a Node image with its kernel and initramfs in /boot",
                     i.path
                 ),
             ));
@@ -448,7 +459,8 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
                     ),
                 ));
             }
-            let replace = unfinished(facts, &p, &lv, "base.name-taken")?;
+            let replace = unfinished(facts, &p, &lv)
+                .ok_or_else(|| precondition("base.name-taken", name_taken(&p, &lv)))?;
             pool_used = pool_used + need;
             let newest_base = facts
                 .lvm
@@ -465,7 +477,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
                 return Err(precondition(
                     "root-size.too-small",
                     format!(
-                        "--root-size {size} is smaller than the image's filesystem ({})",
+                        "--root-size {size} is smaller than the image's filesystem ({}); give at least that, or leave it out",
                         i.rootfs_size
                     ),
                 ));
@@ -520,7 +532,8 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         names::validate_lv_name(&layer)?;
         match origin {
             Some(origin) => {
-                let replace = unfinished(facts, &p, &layer, "layer.name-taken")?;
+                let replace = unfinished(facts, &p, &layer)
+                    .ok_or_else(|| precondition("layer.name-taken", name_taken(&p, &layer)))?;
                 p.steps.push(Step::CreateLayer {
                     vg: p.vg.clone(),
                     origin,
@@ -548,6 +561,15 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         });
         p.layer = Some(layer);
     }
+    for step in &p.steps {
+        let (vg, lv, extra) = match step {
+            Step::CreatePool { vg, pool, .. } => (vg, pool, names::POOL_DM_SUFFIX),
+            Step::CreateVolume { vg, lv, .. } | Step::WriteBase { vg, lv, .. } => (vg, lv, 0),
+            Step::CreateLayer { vg, layer, .. } => (vg, layer, 0),
+            _ => continue,
+        };
+        names::validate_dm_name(vg, lv, extra)?;
+    }
     // A VG this run creates, or one an interrupted run created, is marked unfinished until
     // everything above is done.
     if req.creates_layout()
@@ -563,23 +585,24 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
 }
 
 /// Is an LV named like the base or layer about to be made the leftover of an interrupted run
-/// (in the pool, no tags: the tag is the commit point)? Then it is replaced. Anything else of
-/// that name is somebody's and refused with `id`.
-fn unfinished(facts: &Facts, p: &Plan, lv: &str, id: &'static str) -> Result<bool> {
+/// (in the pool, no tags: the tag is the commit point)? `Some(true)`: it is, and is replaced;
+/// `None`: an LV of that name is somebody's, and the caller refuses.
+fn unfinished(facts: &Facts, p: &Plan, lv: &str) -> Option<bool> {
     match facts.lvm.lv(&p.vg, lv) {
-        None => Ok(false),
-        Some(l) if l.pool_lv == p.pool && l.lv_tags.is_empty() => Ok(true),
-        Some(_) => Err(precondition(
-            id,
-            format!("{}/{lv} exists and is not onn's; remove or rename it", p.vg),
-        )),
+        None => Some(false),
+        Some(l) if l.pool_lv == p.pool && l.lv_tags.is_empty() => Some(true),
+        Some(_) => None,
     }
+}
+
+fn name_taken(p: &Plan, lv: &str) -> String {
+    format!("{}/{lv} exists and is not onn's; remove or rename it", p.vg)
 }
 
 /// Plan the VG, pool and volumes (create, adopt, or find them from an earlier run).
 /// Returns the bytes already used in the pool.
 fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
-    let vg = req.vg.clone().unwrap_or_else(|| "onn".into());
+    let vg = req.vg.clone().unwrap_or_else(|| DEFAULT_VG.into());
     p.vg = vg.clone();
     let tagged = facts.lvm.imgbased_vgs();
     if let Some(other) = tagged.iter().find(|v| v.vg_name != vg) {
@@ -610,13 +633,16 @@ fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
             .ok_or_else(|| {
                 not_found(
                     "device.missing",
-                    format!("device {given} was not inspected"),
+                    format!("device {given} was not inspected; plan with the facts of every --pv"),
                 )
             })?;
         if pvs.contains(&dev.path) {
             return Err(precondition(
                 "pv.duplicate",
-                format!("{given} is named twice"),
+                format!(
+                    "{given} names the same disk as another --pv ({}); name each disk once",
+                    dev.path
+                ),
             ));
         }
         pvs.push(dev.path.clone());
@@ -739,7 +765,10 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
     if !pool.is_thin_pool() {
         return Err(precondition(
             "pool.not-thin",
-            format!("{vg}/{} is not a thin pool", req.pool),
+            format!(
+                "{vg}/{} is not a thin pool; name the installer's thin pool with --pool",
+                req.pool
+            ),
         ));
     }
     if let Some(other) = facts
@@ -750,15 +779,15 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
         return Err(precondition(
             "pool.imgbased-exists",
             format!(
-                "{vg}/{} is already imgbased's pool; imgbased supports one",
-                other.lv_name
+                "{vg}/{} is already imgbased's pool and imgbased supports one; name it with --pool {}",
+                other.lv_name, other.lv_name
             ),
         ));
     }
     if facts.lvm.lv(vg, "var").is_none() {
         return Err(precondition(
             "var.not-separate",
-            format!("{vg} has no separate /var volume (LV {vg}/var); imgbased needs /var apart from / so layers share it"),
+            format!("{vg} has no separate /var volume (LV {vg}/var); imgbased needs /var apart from / so layers share it: create one (kickstart: logvol /var --thin --name=var …)"),
         ));
     }
     p.pvs = facts
@@ -777,7 +806,7 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
         if row.vg_free < Bytes(2 * more.0) {
             return Err(precondition(
                 "pool.metadata-no-room",
-                format!("pool {vg}/{} has {meta} of metadata; imgbased needs {g} and the VG has only {} free", req.pool, row.vg_free),
+                format!("pool {vg}/{} has {meta} of metadata; imgbased needs {g} and the VG has only {} free: leave room in the volume group or add a disk to it", req.pool, row.vg_free),
             ));
         }
     }
@@ -952,12 +981,18 @@ fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
 
 /// Refuse a disk that holds anything: a mount, a holder, partitions, a filesystem or a VG.
 fn check_free_disk(d: &Device, lvm: &LvmState) -> Result<()> {
-    let path = &d.path;
+    // Named as given, with what it resolved to (a /dev/disk/by-id link, a `..`).
+    let shown = if d.given == d.path {
+        d.path.clone()
+    } else {
+        format!("{} ({})", d.given, d.path)
+    };
+    let wipe = &d.path;
     if !d.mounts.is_empty() {
         return Err(precondition(
             "pv.mounted",
             format!(
-                "{path} is in use: mounted on {}; unmount it or choose another disk",
+                "{shown} is in use: mounted on {}; unmount it or choose another disk",
                 d.mounts.join(", ")
             ),
         ));
@@ -966,7 +1001,7 @@ fn check_free_disk(d: &Device, lvm: &LvmState) -> Result<()> {
         return Err(precondition(
             "pv.in-use",
             format!(
-                "{path} is in use by {}; choose another disk",
+                "{shown} is in use by {}; release it or choose another disk",
                 d.holders.join(", ")
             ),
         ));
@@ -974,28 +1009,28 @@ fn check_free_disk(d: &Device, lvm: &LvmState) -> Result<()> {
     if d.busy {
         return Err(precondition(
             "pv.in-use",
-            format!("{path} is in use (the kernel refused exclusive access); choose another disk"),
+            format!("{shown} is in use (the kernel refused exclusive access); choose another disk"),
         ));
     }
     if let Some(pt) = &d.partition_table {
         return Err(precondition(
             "pv.partitioned",
-            format!("{path} has a {pt} partition table; onn will not overwrite partitions. Wipe it (wipefs -a {path}) if it holds nothing you need"),
+            format!("{shown} has a {pt} partition table; onn will not overwrite partitions. Wipe it (wipefs -a {wipe}) if it holds nothing you need"),
         ));
     }
     match d.signature.as_deref() {
         None => Ok(()),
-        Some("LVM2_member") => match lvm.pv(path) {
+        Some("LVM2_member") => match lvm.pv(&d.path).or_else(|| lvm.pv(&d.given)) {
             Some(pv) if !pv.vg_name.is_empty() => Err(precondition(
                 "pv.other-vg",
-                format!("{path} belongs to volume group {}; onn will not take disks of another VG", pv.vg_name),
+                format!("{shown} belongs to volume group {}; onn will not take disks of another VG: choose another disk, or remove that VG (vgremove) if it holds nothing you need", pv.vg_name),
             )),
             // An LVM label without a VG holds no data.
             _ => Ok(()),
         },
         Some(sig) => Err(precondition(
             "pv.signature",
-            format!("{path} holds a {sig} signature (existing data); wipe it (wipefs -a {path}) if you mean to reuse the disk"),
+            format!("{shown} holds a {sig} signature (existing data); wipe it (wipefs -a {wipe}) if you mean to reuse the disk"),
         )),
     }
 }

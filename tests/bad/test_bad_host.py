@@ -1,0 +1,82 @@
+"""Host tier of the bad-input corpus: its shape, the kickstart cases through pykickstart's
+real parser, the image cases through `onn image`, and README.md's list of every error id."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from corpus import DISK_SETUPS, TIERS, Case, check_refusal, image_path, load
+from org_ovirt_node.ksvalidate import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = load()
+IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
+BAD_IMAGES = json.loads(Path(os.environ["ONN_BAD_IMAGES"]).read_text())
+
+
+def of_tier(tier: str) -> list[Case]:
+    return [c for c in CASES if c.tier == tier]
+
+
+def test_the_corpus_is_well_formed() -> None:
+    assert len(CASES) >= 30
+    names = [c.name for c in CASES]
+    assert len(set(names)) == len(names), "case names must be unique"
+    for c in CASES:
+        assert re.fullmatch(r"[a-z0-9-]+", c.name), c.name
+        assert c.tier in TIERS, c.name
+        assert c.what and c.message and re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", c.id), c.name
+        re.compile(c.message)
+        assert (c.tier == "kickstart") == (c.kickstart is not None) == (c.line is not None), c.name
+        assert c.disks in DISK_SETUPS, c.name
+        assert not (c.args and c.argv), f"{c.name}: give args (added to the default) or argv, not both"
+
+
+@pytest.mark.parametrize("case", of_tier("kickstart"), ids=lambda c: c.name)
+def test_kickstart_case_is_refused_on_its_line(case: Case, tmp_path: Path) -> None:
+    assert case.kickstart is not None
+    errors, _ = validate(case.kickstart)
+    found = [e for e in errors if e.line == case.line and e.id == case.id and re.search(case.message, e.message)]
+    assert found, errors
+    # What a user runs before a deployment: exit status and `FILE:LINE: message`.
+    ks = tmp_path / f"{case.name}.ks"
+    ks.write_text(case.kickstart)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "addon"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "org_ovirt_node.ksvalidate", str(ks)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == case.exit
+    where = f"{ks}:{case.line}: " if case.line else f"{ks}: "
+    assert any(line.startswith(where) and re.search(case.message, line) for line in proc.stdout.splitlines())
+
+
+@pytest.mark.parametrize("case", of_tier("image"), ids=lambda c: c.name)
+def test_image_case_is_refused_by_onn_image(case: Case, tmp_path: Path) -> None:
+    image = image_path(case.image, IMAGES, BAD_IMAGES, tmp_path)
+    proc = subprocess.run([os.environ["ONN_BIN"], "image", image, *case.args], capture_output=True, text=True)
+    check_refusal(case, proc.returncode, proc.stderr)
+    assert "onn-mnt." not in Path("/proc/self/mountinfo").read_text()
+
+
+def _ids_in(pattern: str, paths: list[Path]) -> set[str]:
+    return {m for p in paths for m in re.findall(pattern, p.read_text())}
+
+
+def test_every_error_id_is_explained_in_the_readme() -> None:
+    """README.md's "When things go wrong" lists every id the engine, the kickstart section and
+    the corpus use, and nothing else."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## When things go wrong\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z0-9.-]+)` \|", section, re.M))
+    engine = _ids_in(r'(?:precondition|not_found)\(\s*"([^"]+)"', sorted((ROOT / "rust").rglob("*.rs")))
+    kickstart = _ids_in(r'"(ks\.[a-z0-9.-]+)"', sorted((ROOT / "addon/org_ovirt_node").glob("ks*.py")))
+    corpus = {c.id for c in CASES}
+    assert len(engine) > 50 and len(kickstart) > 10
+    assert sorted((engine | kickstart | corpus) - listed) == [], "ids missing in README.md's When things go wrong"
+    assert sorted(listed - engine - kickstart) == [], "ids in README.md that nothing emits"
