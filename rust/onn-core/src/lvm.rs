@@ -151,8 +151,9 @@ fn report_cmd(sub: &str, fields: &str) -> Cmd {
         .args(["-o", fields])
 }
 
-/// Everything LVM knows, from three report commands.
-#[derive(Debug, Clone, Default)]
+/// Everything LVM knows, from three report commands (or the same rows as JSON, in `Facts`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LvmState {
     pub pvs: Vec<PvRow>,
     pub vgs: Vec<VgRow>,

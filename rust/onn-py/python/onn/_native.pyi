@@ -16,18 +16,21 @@ __all__ = [
     "Plan",
     "PreconditionError",
     "RollbackError",
+    "STEP_IDS",
     "apply",
     "export_boot",
     "inspect",
     "mount_table",
     "parse_size",
     "plan",
+    "plan_from_facts",
     "read_image",
 ]
 
 BOOT_MIN: int
 POOL_USAGE_LIMIT_PERCENT: int
 IMAGE_HEADROOM_PERCENT: int
+STEP_IDS: list[str]
 
 class Error(Exception):
     id: str
@@ -149,6 +152,7 @@ def inspect() -> dict[str, Any]: ...
 def mount_table(path: str = "/proc/self/mountinfo") -> list[dict[str, Any]]: ...
 def export_boot(path: str, dest: str, sha256: str | None = None) -> list[str]: ...
 def plan(request_json: str) -> Plan: ...
+def plan_from_facts(request_json: str, facts_json: str) -> Plan: ...
 def apply(
     plan: Plan,
     progress: Callable[[Event], object] | None = None,
