@@ -36,6 +36,8 @@ STEP_MESSAGES = {
     "pool.adopt": N_("Preparing the thin pool for imgbased"),
     "volume.create": N_("Creating a data volume"),
     "base.write": N_("Writing the Node image"),
+    "base.copy": N_("Copying the Node image"),
+    "base.finish": N_("Checking the Node image's file system"),
     "layer.create": N_("Creating the writable layer"),
     "layer.configure": N_("Configuring the layer"),
     "boot.entry": N_("Writing the boot entry"),
