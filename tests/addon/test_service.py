@@ -44,7 +44,7 @@ def _wait(cond, what: str, timeout: float = 20) -> None:
 class Anaconda:
     """A private bus with the addon service and Anaconda's Payloads and Storage on it."""
 
-    def __init__(self, tmp: Path, layout: dict[str, dict[str, object]]) -> None:
+    def __init__(self, tmp: Path, layout: dict[str, dict[str, object]], env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.daemon = subprocess.Popen(
             ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address=unix:dir={tmp}"],
@@ -59,6 +59,7 @@ class Anaconda:
             "DBUS_STARTER_ADDRESS": self.address,
             "ONN_ADDON_WORKDIR": str(tmp / "work"),
             "PYTHONPATH": os.pathsep.join([str(ROOT / "addon"), *os.environ.get("ONN_PYANACONDA", "").split(":")]),
+            **(env or {}),
         }
         fake = ROOT / "tests/addon/fake_anaconda.py"
         self.procs = [

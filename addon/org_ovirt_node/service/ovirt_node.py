@@ -16,7 +16,7 @@ from pyanaconda.modules.common.base import KickstartService
 from pyanaconda.modules.common.containers import TaskContainer
 
 from org_ovirt_node.constants import OVIRT_NODE
-from org_ovirt_node.installer import NodeInstaller
+from org_ovirt_node.installer import MEDIA_DIRS, NodeInstaller
 from org_ovirt_node.ksdata import ADDON_NAME, NodeKickstart
 from org_ovirt_node.preview import storage_facts, storage_preview
 from org_ovirt_node.service import anaconda
@@ -33,8 +33,10 @@ from org_ovirt_node.structures import (
 )
 
 log = logging.getLogger(__name__)
-# Where the image is fetched and the payload tarball made (tests point it elsewhere).
+# Where the image is fetched and the payload tarball made, and where the install media are
+# mounted (tests point them elsewhere).
 WORKDIR = os.environ.get("ONN_ADDON_WORKDIR", "/run/install/onn")
+MEDIA_DIRS = os.environ.get("ONN_ADDON_MEDIA", ":".join(MEDIA_DIRS)).split(":")
 
 
 class OvirtNode(KickstartService):
@@ -127,7 +129,11 @@ class OvirtNode(KickstartService):
         if self._installer is None or self._installer.ks is not self._ks:
             previous = self._installer
             self._installer = NodeInstaller(
-                self._ks, sysroot=conf.target.system_root, sysimage=conf.target.physical_root, workdir=WORKDIR
+                self._ks,
+                sysroot=conf.target.system_root,
+                sysimage=conf.target.physical_root,
+                workdir=WORKDIR,
+                media_dirs=MEDIA_DIRS,
             )
             if previous is not None and _same_image(previous.ks, self._ks):
                 self._installer.image_path, self._installer.image = previous.image_path, previous.image
