@@ -13,17 +13,33 @@ VPY     := $(VENV)/bin/python3
 GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
-# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/
+# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/;
+# GTK 3 under Xvfb with fonts and icons, tmux, gettext and the locales for the spokes; rpm to
+# parse-check onn.spec.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
-	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync
-# PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it.
-PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51'
+	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync \
+	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
+# PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
+# is the text UI library of Anaconda's text mode.
+PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' simpleline
+# Locales the tests run in: German for the spokes' translation, en_US for addon-compat.
+LOCALES := de_DE.UTF-8 en_US.UTF-8
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout
 # (`make addon-compat ANACONDA_SRC=…`).
 ONN_PYANACONDA ?= $(CURDIR)/tests/addon/standins
 
-.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench
+# The addon's gettext domain: po/DOMAIN.pot from the Python and .glade sources, po/LANG.po
+# compiled into $(LOCALEDIR)/LANG/LC_MESSAGES/DOMAIN.mo.
+DOMAIN   := onn-anaconda-addon
+POT      := po/$(DOMAIN).pot
+LOCALEDIR := $(CURDIR)/build/locale
+I18N_SOURCES = $(shell find addon/org_ovirt_node -name '*.py' -o -name '*.glade' | LC_ALL=C sort)
+XGETTEXT := xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ --sort-by-file --add-comments=TRANSLATORS \
+	--package-name=$(DOMAIN) --msgid-bugs-address=https://github.com/oVirt/onn
+
+.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench \
+	pot po-check mo screenshots
 
 all: test
 
@@ -35,12 +51,14 @@ setup:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 	@$(PY) -m pip install -q $(PIP_PACKAGES)
+	@for l in $(LOCALES); do locale -a | grep -qix "$$(echo $$l | sed 's/UTF-8/utf8/')" || \
+		localedef -i $${l%%.*} -f UTF-8 $$l; done
 
 ## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot (qemu).
 test: setup
 	$(MAKE) lint unit host guest boot
 
-lint:
+lint: po-check
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	ruff check tests addon bench rust/onn-py/python
@@ -48,6 +66,24 @@ lint:
 
 unit:
 	cargo test --workspace
+
+## Translations: `make pot` after changing user-visible text, then update po/*.po
+## (msgmerge --update po/de.po $(POT)); `make po-check` (in lint) fails when the template is
+## stale (its creation date aside) or a language lacks a translation or has a fuzzy one.
+pot:
+	$(XGETTEXT) -o $(POT) $(I18N_SOURCES)
+
+po-check:
+	@mkdir -p build
+	@$(XGETTEXT) -o build/check.pot $(I18N_SOURCES)
+	@sed '/^"POT-Creation-Date:/d' $(POT) > build/committed.pot
+	@sed '/^"POT-Creation-Date:/d' build/check.pot > build/current.pot
+	@diff -u build/committed.pot build/current.pot || { echo "$(POT) is stale: run make pot and update po/*.po"; exit 1; }
+	@for po in po/*.po; do msgfmt --check -o /dev/null $$po && msgcmp $$po $(POT) || exit 1; done
+
+mo:
+	@for po in po/*.po; do lang=$$(basename $$po .po); mkdir -p $(LOCALEDIR)/$$lang/LC_MESSAGES; \
+		msgfmt --check -o $(LOCALEDIR)/$$lang/LC_MESSAGES/$(DOMAIN).mo $$po || exit 1; done
 
 build-test:
 	cargo build -p onn-cli --features onn-core/fault-injection
@@ -66,6 +102,12 @@ module:
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm
+
+## The spokes' screenshots in docs/screenshots (real GTK under Xvfb; the GUI test's walk).
+screenshots: build-test images module
+	PYTHONPATH=$(CURDIR)/addon ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
+		ONN_SCREENSHOTS=$(CURDIR)/docs/screenshots \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_gui.py -k shows_the_image
 
 ## Side-by-side write benchmark of the base (a script, not a test; see bench/README.md).
 bench: setup images

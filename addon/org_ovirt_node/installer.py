@@ -87,6 +87,7 @@ def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> li
         if need > root.pool_size * onn.POOL_USAGE_LIMIT_PERCENT / 100:
             problems.append(
                 _(
+                    # xgettext:no-python-format
                     "the pool ({pool} GiB) is too small: {nvr} needs {need} GiB, under {limit} % of the pool; grow it"
                 ).format(
                     pool=round(root.pool_size / GIB, 1),

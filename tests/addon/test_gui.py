@@ -137,6 +137,6 @@ def test_the_spoke_speaks_german_in_a_german_locale(anaconda_de: Anaconda, displ
     # From the .glade file (translated by Gtk.Builder) and from Python alike.
     assert seen["title"] == "NODE-ABBILD"
     assert seen["headings"] == ["Zu installierendes Abbild", "Datenvolumes", "Speicherplan"]
-    assert seen["image"]["Source"] == "Das Abbild auf dem Installationsmedium"
+    assert seen["image"]["Quelle"] == "Das Abbild auf dem Installationsmedium"
     assert seen["volume_choices"][1] == "Minimal: nur /var"
     assert seen["plan"].startswith("Volume-Gruppe onn, Thin-Pool pool00 (40 GiB)")

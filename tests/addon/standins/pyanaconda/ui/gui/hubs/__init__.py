@@ -37,6 +37,10 @@ class Hub(GUIObject, common.Hub):
     def add_spoke(self, spoke):
         """What _createBox does for each collected spoke."""
         spoke.initialize()
+        if not self._spokes:
+            heading = Gtk.Label(label=spoke.category.get_title(), halign=Gtk.Align.START, visible=True)
+            heading.get_style_context().add_class("dim-label")
+            self._window.add(heading)
         self._spokes[spoke.__class__.__name__] = spoke
         button = Gtk.Button(visible=True, relief=Gtk.ReliefStyle.NONE)
         box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, visible=True)
