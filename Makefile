@@ -38,8 +38,19 @@ I18N_SOURCES = $(shell find addon/org_ovirt_node -name '*.py' -o -name '*.glade'
 XGETTEXT := xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ --sort-by-file --add-comments=TRANSLATORS \
 	--package-name=$(DOMAIN) --msgid-bugs-address=https://github.com/oVirt/onn
 
+# `make install DESTDIR=…` lays out what a Node installer image and a Node host need; the
+# Python package goes into the target Python's platform site-packages (the spec passes
+# %{python3_sitearch}; for an updates.img, the boot.iso's).
+DESTDIR ?=
+PREFIX  ?= /usr
+PYTHON_SITEARCH ?= $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('platlib', vars={'platbase': '/usr', 'base': '/usr'}))")
+ADDONDIR := $(PREFIX)/share/anaconda/addons/org_ovirt_node
+DBUSDIR  := $(PREFIX)/share/anaconda/dbus
+ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*.glade' | LC_ALL=C sort)
+UPDATES_TREE := $(CURDIR)/build/updates
+
 .PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench \
-	pot po-check mo screenshots
+	pot po-check mo screenshots install updates.img
 
 all: test
 
@@ -102,6 +113,40 @@ module:
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm
+
+## The release build: the onn binary and the Python module's wheel (maturin).
+build/wheel.stamp: $(shell find rust -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi') Cargo.lock
+	cargo build --release -p onn-cli
+	rm -rf build/wheels
+	maturin build --release --quiet -m rust/onn-py/Cargo.toml -o build/wheels
+	touch $@
+
+install: build/wheel.stamp mo
+	install -d $(DESTDIR)$(ADDONDIR) $(DESTDIR)$(DBUSDIR)/services $(DESTDIR)$(DBUSDIR)/confs \
+		$(DESTDIR)/etc/anaconda/profile.d $(DESTDIR)/etc/anaconda/conf.d $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PYTHON_SITEARCH)
+	cd addon/org_ovirt_node && for f in $(ADDON_FILES); do \
+		install -D -m 0644 $$f $(DESTDIR)$(ADDONDIR)/$$f || exit 1; done
+	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtNode.service $(DESTDIR)$(DBUSDIR)/services/
+	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtNode.conf $(DESTDIR)$(DBUSDIR)/confs/
+	install -m 0644 data/profile.d/ovirt-node-onn.conf $(DESTDIR)/etc/anaconda/profile.d/
+	install -m 0644 data/conf.d/90-onn.conf $(DESTDIR)/etc/anaconda/conf.d/
+	cd $(LOCALEDIR) && for mo in */LC_MESSAGES/$(DOMAIN).mo; do \
+		install -D -m 0644 $$mo $(DESTDIR)$(PREFIX)/share/locale/$$mo || exit 1; done
+	install -m 0755 target/release/onn $(DESTDIR)$(PREFIX)/bin/onn
+	$(PY) -m zipfile -e build/wheels/onn-*.whl $(DESTDIR)$(PYTHON_SITEARCH)
+	@# maturin's build-provenance record (newer maturin only): not needed on a host
+	rm -rf $(DESTDIR)$(PYTHON_SITEARCH)/onn-*.dist-info/sboms
+	chmod 0755 $(DESTDIR)$(PYTHON_SITEARCH)/onn/_native*.so
+
+## An inst.updates= image: the install tree as a cpio archive (newc), gzipped; the installer
+## copies it over its root. PYTHON_SITEARCH must be the boot.iso's (e.g.
+## /usr/lib64/python3.13/site-packages).
+updates.img:
+	rm -rf $(UPDATES_TREE)
+	$(MAKE) install DESTDIR=$(UPDATES_TREE)
+	cd $(UPDATES_TREE) && find . | LC_ALL=C sort | cpio --quiet -c -o | gzip -9 > $(CURDIR)/build/updates.img
+	@echo "build/updates.img: boot the installer with inst.updates=<URL of it>"
 
 ## The spokes' screenshots in docs/screenshots (real GTK under Xvfb; the GUI test's walk).
 screenshots: build-test images module
