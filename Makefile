@@ -165,7 +165,7 @@ addon-compat: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_IMAGES=$(VMWORK)/images.json \
 		ONN_PYANACONDA=$(ANACONDA_SRC):$(CURDIR)/tests/addon/compat \
 		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \
-		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py
+		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py tests/addon/test_tui.py
 
 guest: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) $(GUEST_ENV) -- \
