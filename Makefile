@@ -30,12 +30,13 @@ LOCALES := de_DE.UTF-8 en_US.UTF-8
 ONN_PYANACONDA ?= $(CURDIR)/tests/addon/standins
 
 # The addon's gettext domain: po/DOMAIN.pot from the Python and .glade sources, po/LANG.po
-# compiled into $(LOCALEDIR)/LANG/LC_MESSAGES/DOMAIN.mo.
+# compiled into $(LOCALEDIR)/LANG/LC_MESSAGES/DOMAIN.mo. Locations name files, not lines, so
+# the template goes stale only when the text changes.
 DOMAIN   := onn-anaconda-addon
 POT      := po/$(DOMAIN).pot
 LOCALEDIR := $(CURDIR)/build/locale
 I18N_SOURCES = $(shell find addon/org_ovirt_node -name '*.py' -o -name '*.glade' | LC_ALL=C sort)
-XGETTEXT := xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ --sort-by-file --add-comments=TRANSLATORS \
+XGETTEXT := xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ --sort-by-file --add-location=file --add-comments=TRANSLATORS \
 	--package-name=$(DOMAIN) --msgid-bugs-address=https://github.com/oVirt/onn
 
 # `make install DESTDIR=…` lays out what a Node installer image and a Node host need; the
@@ -79,7 +80,7 @@ unit:
 	cargo test --workspace
 
 ## Translations: `make pot` after changing user-visible text, then update po/*.po
-## (msgmerge --update po/de.po $(POT)); `make po-check` (in lint) fails when the template is
+## (msgmerge --update --add-location=file po/de.po $(POT)); `make po-check` (in lint) fails when the template is
 ## stale (its creation date aside) or a language lacks a translation or has a fuzzy one.
 pot:
 	$(XGETTEXT) -o $(POT) $(I18N_SOURCES)

@@ -4,7 +4,11 @@ translated text. The spoke classes only put it on screen."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
+
+from dasbus.error import DBusError
 
 from .i18n import N_, _
 from .structures import (
@@ -20,6 +24,8 @@ from .structures import (
     NodeImageData,
     StoragePreviewData,
 )
+
+log = logging.getLogger(__name__)
 
 VOLUME_CHOICES = (
     ("default", N_("Default: /var, /var/crash, /var/log, /var/log/audit, /var/tmp, /home and /tmp")),
@@ -185,3 +191,40 @@ class SpokeModel:
             lines.append(_("No data volumes"))
         lines.append(_("Space left in the pool: {free}").format(free=size_text(p.pool_free_after)))
         return lines
+
+
+class ServiceSpoke:
+    """What the graphical and the text spoke share: Anaconda's questions (ready, completed,
+    mandatory, status) answered by the model, the model read from the service's proxy, and
+    the payload activated when the spoke is left. Comes first in the spokes' bases."""
+
+    _proxy: Any
+    _model: SpokeModel
+
+    @property
+    def ready(self) -> bool:
+        return self._model.ready
+
+    @property
+    def completed(self) -> bool:
+        return self._model.completed
+
+    @property
+    def mandatory(self) -> bool:
+        return True
+
+    @property
+    def status(self) -> str:
+        return self._model.status
+
+    def _read_service(self) -> None:
+        self._model.config = NodeConfigurationData.from_structure(self._proxy.Configuration)
+        self._model.image = NodeImageData.from_structure(self._proxy.ImageInfo)
+        self._model.payload_active = self._proxy.PayloadActive
+
+    def _activate_payload(self) -> None:
+        try:
+            self._proxy.ActivatePayload()
+        except DBusError as e:
+            log.error("The Node image's payload could not be activated: %s", e)
+        self._model.payload_active = self._proxy.PayloadActive

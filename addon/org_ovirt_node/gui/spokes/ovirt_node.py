@@ -17,7 +17,7 @@ from pyanaconda.ui.gui.spokes import NormalSpoke
 
 from org_ovirt_node.constants import OVIRT_NODE
 from org_ovirt_node.i18n import DOMAIN, N_, _
-from org_ovirt_node.spoke_model import VOLUME_CHOICES, SpokeModel
+from org_ovirt_node.spoke_model import VOLUME_CHOICES, ServiceSpoke, SpokeModel
 from org_ovirt_node.structures import (
     IMAGE_UNVERIFIED,
     IMAGE_VERIFYING,
@@ -32,7 +32,7 @@ THREAD_CHECK = "OnnImageCheck"
 __all__ = ["OvirtNodeSpoke"]
 
 
-class OvirtNodeSpoke(NormalSpoke):
+class OvirtNodeSpoke(ServiceSpoke, NormalSpoke):
     builderObjects = ["ovirtNodeSpokeWindow"]
     mainWidgetName = "ovirtNodeSpokeWindow"
     uiFile = "ovirt_node.glade"
@@ -94,31 +94,11 @@ class OvirtNodeSpoke(NormalSpoke):
 
     def apply(self) -> None:
         self._write_configuration()
-        try:
-            self._proxy.ActivatePayload()
-        except DBusError as e:
-            log.error("The Node image's payload could not be activated: %s", e)
-        self._model.payload_active = self._proxy.PayloadActive
+        self._activate_payload()
 
     def execute(self) -> None:
         if self._model.image.state == IMAGE_UNVERIFIED:
             self._start_check()
-
-    @property
-    def ready(self) -> bool:
-        return self._model.ready
-
-    @property
-    def completed(self) -> bool:
-        return self._model.completed
-
-    @property
-    def mandatory(self) -> bool:
-        return True
-
-    @property
-    def status(self) -> str:
-        return self._model.status
 
     # -- handlers (named in the .glade file) -------------------------------------------------
 
@@ -137,11 +117,6 @@ class OvirtNodeSpoke(NormalSpoke):
             self._start_preview()
 
     # -- the service -------------------------------------------------------------------------
-
-    def _read_service(self) -> None:
-        self._model.config = NodeConfigurationData.from_structure(self._proxy.Configuration)
-        self._model.image = NodeImageData.from_structure(self._proxy.ImageInfo)
-        self._model.payload_active = self._proxy.PayloadActive
 
     def _write_configuration(self) -> bool:
         """The widgets' choices into the service's Configuration; False (and a warning) when

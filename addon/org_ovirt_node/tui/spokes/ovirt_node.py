@@ -18,7 +18,7 @@ from simpleline.render.widgets import CheckboxWidget, TextWidget
 
 from org_ovirt_node.constants import OVIRT_NODE
 from org_ovirt_node.i18n import _
-from org_ovirt_node.spoke_model import VOLUME_CHOICES, SpokeModel
+from org_ovirt_node.spoke_model import VOLUME_CHOICES, ServiceSpoke, SpokeModel
 from org_ovirt_node.structures import (
     IMAGE_UNVERIFIED,
     NodeConfigurationData,
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 __all__ = ["OvirtNodeSpoke"]
 
 
-class OvirtNodeSpoke(NormalTUISpoke):
+class OvirtNodeSpoke(ServiceSpoke, NormalTUISpoke):
     category = SoftwareCategory
 
     @staticmethod
@@ -54,22 +54,6 @@ class OvirtNodeSpoke(NormalTUISpoke):
         else:
             self._preview()
         self.initialize_done()
-
-    @property
-    def ready(self) -> bool:
-        return self._model.ready
-
-    @property
-    def completed(self) -> bool:
-        return self._model.completed
-
-    @property
-    def mandatory(self) -> bool:
-        return True
-
-    @property
-    def status(self) -> str:
-        return self._model.status
 
     def refresh(self, args: object = None) -> None:
         super().refresh(args)
@@ -110,11 +94,7 @@ class OvirtNodeSpoke(NormalTUISpoke):
         return super().input(args, key)
 
     def apply(self) -> None:
-        try:
-            self._proxy.ActivatePayload()
-        except DBusError as e:
-            log.error("The Node image's payload could not be activated: %s", e)
-        self._model.payload_active = self._proxy.PayloadActive
+        self._activate_payload()
 
     def execute(self) -> None:
         if self._model.image.state == IMAGE_UNVERIFIED:
@@ -160,11 +140,6 @@ class OvirtNodeSpoke(NormalTUISpoke):
             self._preview()
 
     # -- the service -------------------------------------------------------------------------
-
-    def _read_service(self) -> None:
-        self._model.config = NodeConfigurationData.from_structure(self._proxy.Configuration)
-        self._model.image = NodeImageData.from_structure(self._proxy.ImageInfo)
-        self._model.payload_active = self._proxy.PayloadActive
 
     def _check(self) -> None:
         print(_("Verifying the Node image…"), flush=True)
