@@ -16,7 +16,8 @@ from pyanaconda.modules.common.base import KickstartService
 from pyanaconda.modules.common.containers import TaskContainer
 
 from org_ovirt_node.constants import OVIRT_NODE
-from org_ovirt_node.installer import MEDIA_DIRS, NodeInstaller
+from org_ovirt_node.installer import MEDIA_DIRS as INSTALL_MEDIA_DIRS
+from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import ADDON_NAME, NodeKickstart
 from org_ovirt_node.preview import storage_facts, storage_preview
 from org_ovirt_node.service import anaconda
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 # Where the image is fetched and the payload tarball made, and where the install media are
 # mounted (tests point them elsewhere).
 WORKDIR = os.environ.get("ONN_ADDON_WORKDIR", "/run/install/onn")
-MEDIA_DIRS = os.environ.get("ONN_ADDON_MEDIA", ":".join(MEDIA_DIRS)).split(":")
+MEDIA_DIRS = os.environ.get("ONN_ADDON_MEDIA", ":".join(INSTALL_MEDIA_DIRS)).split(":")
 
 
 class OvirtNode(KickstartService):
