@@ -69,7 +69,11 @@ class Anaconda:
             ),
         ]
         names = self.bus.proxy.ListNames
-        _wait(lambda: {SERVICE, PAYLOADS} <= set(names()), "the services to appear on the bus")
+        try:
+            _wait(lambda: {SERVICE, PAYLOADS} <= set(names()), "the services to appear on the bus")
+        except TimeoutError:
+            self.close()
+            raise
         self.node = self.bus.get_proxy(SERVICE, OBJECT)
 
     def recorded(self) -> list[list[object]]:
