@@ -16,11 +16,14 @@ from pyanaconda.ui.communication import hubQ
 from pyanaconda.ui.gui.spokes import NormalSpoke
 
 from org_ovirt_node.constants import OVIRT_NODE
-from org_ovirt_node.i18n import DOMAIN, N_, _
+from org_ovirt_node.i18n import DOMAIN, _
 from org_ovirt_node.spoke_model import VOLUME_CHOICES, ServiceSpoke, SpokeModel
 from org_ovirt_node.structures import (
+    IMAGE_ERROR,
+    IMAGE_MISMATCH,
     IMAGE_UNVERIFIED,
     IMAGE_VERIFYING,
+    PREVIEW_REFUSED,
     NodeConfigurationData,
     NodeImageData,
     StoragePreviewData,
@@ -39,7 +42,9 @@ class OvirtNodeSpoke(ServiceSpoke, NormalSpoke):
     translationDomain = DOMAIN
     category = SoftwareCategory
     icon = "drive-harddisk-system-symbolic"
-    title = N_("_Node Image")
+    # The hub translates titles in Anaconda's own domain (ui/gui/hubs/__init__.py:169), which
+    # has no Node strings: give it ours, already translated.
+    title = _("_Node Image")
 
     @staticmethod
     def get_screen_id() -> str:
@@ -203,14 +208,12 @@ class OvirtNodeSpoke(ServiceSpoke, NormalSpoke):
         model = self._model
         for label, (_name, value) in zip(self._values, model.image_lines(), strict=True):
             label.set_text(value)
-        spinner = self.builder.get_object("verifySpinner")
         busy = not model.ready
-        spinner.start() if busy else spinner.stop()
+        self.builder.get_object("verifySpinner").props.active = busy
         self.builder.get_object("verifyButton").set_sensitive(not busy)
         self.builder.get_object("planLabel").set_text("\n".join(model.plan_lines()))
-        if model.image.state in ("mismatch", "error"):
-            self.show_warning_message(model.status)
-        elif model.preview is not None and model.preview.state == "refused":
+        refused = model.preview is not None and model.preview.state == PREVIEW_REFUSED
+        if model.image.state in (IMAGE_MISMATCH, IMAGE_ERROR) or refused:
             self.show_warning_message(model.status)
         else:
             self.clear_info()
