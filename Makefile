@@ -15,17 +15,44 @@ GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
 # test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/,
-# openssl (a test CA) and tinyproxy (a real proxy) for the download tests
+# openssl (a test CA) and tinyproxy (a real proxy) for the download tests; GTK 3 under Xvfb with
+# fonts and icons, tmux, gettext and the locales for the spokes; rpm to parse-check onn.spec.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
-	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync openssl tinyproxy-bin
-# PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it.
-PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' atheris
+	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync openssl tinyproxy-bin \
+	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
+# PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
+# is the text UI library of Anaconda's text mode; atheris fuzzes the kickstart section.
+PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' simpleline atheris
+# Locales the tests run in: German for the spokes' translation, en_US for addon-compat.
+LOCALES := de_DE.UTF-8 en_US.UTF-8
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout
 # (`make addon-compat ANACONDA_SRC=…`).
 ONN_PYANACONDA ?= $(CURDIR)/tests/addon/standins
 
-.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench fuzz
+# The addon's gettext domain: po/DOMAIN.pot from the Python and .glade sources, po/LANG.po
+# compiled into $(LOCALEDIR)/LANG/LC_MESSAGES/DOMAIN.mo. Locations name files, not lines, so
+# the template goes stale only when the text changes.
+DOMAIN   := onn-anaconda-addon
+POT      := po/$(DOMAIN).pot
+LOCALEDIR := $(CURDIR)/build/locale
+I18N_SOURCES = $(shell find addon/org_ovirt_node -name '*.py' -o -name '*.glade' | LC_ALL=C sort)
+XGETTEXT := xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ --sort-by-file --add-location=file --add-comments=TRANSLATORS \
+	--package-name=$(DOMAIN) --msgid-bugs-address=https://github.com/oVirt/onn
+
+# `make install DESTDIR=…` lays out what a Node installer image and a Node host need; the
+# Python package goes into the target Python's platform site-packages (the spec passes
+# %{python3_sitearch}; for an updates.img, the boot.iso's).
+DESTDIR ?=
+PREFIX  ?= /usr
+PYTHON_SITEARCH ?= $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('platlib', vars={'platbase': '/usr', 'base': '/usr'}))")
+ADDONDIR := $(PREFIX)/share/anaconda/addons/org_ovirt_node
+DBUSDIR  := $(PREFIX)/share/anaconda/dbus
+ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*.glade' | LC_ALL=C sort)
+UPDATES_TREE := $(CURDIR)/build/updates
+
+.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench fuzz \
+	pot po-check mo screenshots install updates.img
 
 all: test
 
@@ -38,21 +65,42 @@ setup:
 	fi
 	@$(PY) -m pip install -q $(PIP_PACKAGES)
 	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	@for l in $(LOCALES); do locale -a | grep -qix "$$(echo $$l | sed 's/UTF-8/utf8/')" || \
+		localedef -i $${l%%.*} -f UTF-8 $$l; done
 
 ## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot (qemu).
 test: setup
 	$(MAKE) lint unit host guest boot
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
-lint:
+lint: po-check
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/rust/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p onn-core --features fault-injection --all-targets -- -D warnings
 	ruff check tests addon bench fuzz rust/onn-py/python
 	ruff format --check tests addon bench fuzz rust/onn-py/python
 
 unit:
 	cargo test --workspace
+
+## Translations: `make pot` after changing user-visible text, then update po/*.po
+## (msgmerge --update --add-location=file po/de.po $(POT)); `make po-check` (in lint) fails when the template is
+## stale (its creation date aside) or a language lacks a translation or has a fuzzy one.
+pot:
+	$(XGETTEXT) -o $(POT) $(I18N_SOURCES)
+
+po-check:
+	@mkdir -p build
+	@$(XGETTEXT) -o build/check.pot $(I18N_SOURCES)
+	@sed '/^"POT-Creation-Date:/d' $(POT) > build/committed.pot
+	@sed '/^"POT-Creation-Date:/d' build/check.pot > build/current.pot
+	@diff -u build/committed.pot build/current.pot || { echo "$(POT) is stale: run make pot and update po/*.po"; exit 1; }
+	@for po in po/*.po; do msgfmt --check -o /dev/null $$po && msgcmp $$po $(POT) || exit 1; done
+
+mo:
+	@for po in po/*.po; do lang=$$(basename $$po .po); mkdir -p $(LOCALEDIR)/$$lang/LC_MESSAGES; \
+		msgfmt --check -o $(LOCALEDIR)/$$lang/LC_MESSAGES/$(DOMAIN).mo $$po || exit 1; done
 
 build-test:
 	cargo build -p onn-cli --features onn-core/fault-injection
@@ -81,6 +129,46 @@ FUZZ_SECONDS ?= 180
 fuzz:
 	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
 
+## The release build: the onn binary and the Python module's wheel (maturin).
+build/wheel.stamp: $(shell find rust -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi') Cargo.lock
+	cargo build --release -p onn-cli
+	rm -rf build/wheels
+	maturin build --release --quiet -m rust/onn-py/Cargo.toml -o build/wheels
+	touch $@
+
+install: build/wheel.stamp mo
+	install -d $(DESTDIR)$(ADDONDIR) $(DESTDIR)$(DBUSDIR)/services $(DESTDIR)$(DBUSDIR)/confs \
+		$(DESTDIR)/etc/anaconda/profile.d $(DESTDIR)/etc/anaconda/conf.d $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PYTHON_SITEARCH)
+	cd addon/org_ovirt_node && for f in $(ADDON_FILES); do \
+		install -D -m 0644 $$f $(DESTDIR)$(ADDONDIR)/$$f || exit 1; done
+	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtNode.service $(DESTDIR)$(DBUSDIR)/services/
+	install -m 0644 data/org.fedoraproject.Anaconda.Addons.OvirtNode.conf $(DESTDIR)$(DBUSDIR)/confs/
+	install -m 0644 data/profile.d/ovirt-node-onn.conf $(DESTDIR)/etc/anaconda/profile.d/
+	install -m 0644 data/conf.d/90-onn.conf $(DESTDIR)/etc/anaconda/conf.d/
+	cd $(LOCALEDIR) && for mo in */LC_MESSAGES/$(DOMAIN).mo; do \
+		install -D -m 0644 $$mo $(DESTDIR)$(PREFIX)/share/locale/$$mo || exit 1; done
+	install -m 0755 target/release/onn $(DESTDIR)$(PREFIX)/bin/onn
+	$(PY) -m zipfile -e build/wheels/onn-*.whl $(DESTDIR)$(PYTHON_SITEARCH)
+	@# maturin's build-provenance record (newer maturin only): not needed on a host
+	rm -rf $(DESTDIR)$(PYTHON_SITEARCH)/onn-*.dist-info/sboms
+	chmod 0755 $(DESTDIR)$(PYTHON_SITEARCH)/onn/_native*.so
+
+## An inst.updates= image: the install tree as a cpio archive (newc), gzipped; the installer
+## copies it over its root. PYTHON_SITEARCH must be the boot.iso's (e.g.
+## /usr/lib64/python3.13/site-packages).
+updates.img:
+	rm -rf $(UPDATES_TREE)
+	$(MAKE) install DESTDIR=$(UPDATES_TREE)
+	cd $(UPDATES_TREE) && find . | LC_ALL=C sort | cpio --quiet -c -o | gzip -9 > $(CURDIR)/build/updates.img
+	@echo "build/updates.img: boot the installer with inst.updates=<URL of it>"
+
+## The spokes' screenshots in docs/screenshots (real GTK under Xvfb; the GUI test's walk).
+screenshots: build-test images module
+	PYTHONPATH=$(CURDIR)/addon ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
+		ONN_SCREENSHOTS=$(CURDIR)/docs/screenshots \
+		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_gui.py -k shows_the_image
+
 ## Side-by-side write benchmark of the base (a script, not a test; see bench/README.md).
 bench: setup images
 	$(PY) bench/run.py $(BENCH_ARGS)
@@ -92,7 +180,7 @@ addon-compat: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_IMAGES=$(VMWORK)/images.json \
 		ONN_PYANACONDA=$(ANACONDA_SRC):$(CURDIR)/tests/addon/compat \
 		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \
-		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py
+		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py tests/addon/test_tui.py
 
 guest: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) $(GUEST_ENV) -- \

@@ -28,6 +28,7 @@ VAR_MIN = 5 * GIB  # the Node profile's requirement (data/profile.d)
 MEDIA_DIRS = ("/run/install/repo", "/run/install/sources/mount-0000-cdrom")
 # Engine step ids → what the installer shows (translated where shown).
 STEP_MESSAGES = {
+    "image.download": N_("Downloading the Node image"),
     "vg.create": N_("Creating the volume group"),
     "vg.adopt": N_("Preparing the volume group for imgbased"),
     "pool.create": N_("Creating the thin pool"),
@@ -35,6 +36,8 @@ STEP_MESSAGES = {
     "volume.create": N_("Creating a data volume"),
     "volume.format": N_("Formatting a data volume"),
     "base.write": N_("Writing the Node image"),
+    "base.copy": N_("Copying the Node image"),
+    "base.finish": N_("Checking the Node image's file system"),
     "layer.create": N_("Creating the writable layer"),
     "layer.configure": N_("Configuring the layer"),
     "boot.entry": N_("Writing the boot entry"),
@@ -113,6 +116,7 @@ def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> li
         if need > root.pool_size * onn.POOL_USAGE_LIMIT_PERCENT / 100:
             problems.append(
                 _(
+                    # xgettext:no-python-format
                     "the pool ({pool} GiB) is too small: {nvr} needs {need} GiB, under {limit} % of the pool; grow it"
                 ).format(
                     pool=round(root.pool_size / GIB, 1),

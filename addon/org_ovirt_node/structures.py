@@ -147,3 +147,199 @@ def to_kickstart(data: NodeConfigurationData) -> NodeKickstart:
         kernel_args=list(data.kernel_args),
     )
     return parse_section(str(ks))
+
+
+# States of the image check (NodeImageData.state).
+IMAGE_UNVERIFIED, IMAGE_VERIFYING, IMAGE_VERIFIED, IMAGE_MISMATCH, IMAGE_ERROR = (
+    "unverified",
+    "verifying",
+    "verified",
+    "mismatch",
+    "error",
+)
+# States of the storage preview (StoragePreviewData.state).
+PREVIEW_READY, PREVIEW_NO_STORAGE, PREVIEW_NO_IMAGE, PREVIEW_REFUSED = ("ready", "no-storage", "no-image", "refused")
+
+
+class NodeImageData(DBusData):
+    """The image that will be installed and where its check stands (the `ImageInfo`
+    property). `message_id` is onn's stable error id when the check failed (for translation),
+    `message` the error as onn or the installer said it."""
+
+    def __init__(self) -> None:
+        self._state: Str = IMAGE_UNVERIFIED
+        self._path: Str = ""
+        self._nvr: Str = ""
+        self._size: UInt64 = 0
+        self._kernel: Str = ""
+        self._message_id: Str = ""
+        self._message: Str = ""
+
+    @property
+    def state(self) -> Str:
+        """unverified, verifying, verified, mismatch or error."""
+        return self._state
+
+    @state.setter
+    def state(self, value: Str) -> None:
+        self._state = value
+
+    @property
+    def path(self) -> Str:
+        return self._path
+
+    @path.setter
+    def path(self, value: Str) -> None:
+        self._path = value
+
+    @property
+    def nvr(self) -> Str:
+        return self._nvr
+
+    @nvr.setter
+    def nvr(self, value: Str) -> None:
+        self._nvr = value
+
+    @property
+    def size(self) -> UInt64:
+        """Bytes of the image file."""
+        return self._size
+
+    @size.setter
+    def size(self, value: UInt64) -> None:
+        self._size = value
+
+    @property
+    def kernel(self) -> Str:
+        """The kernel version the boot entry will use (the newest)."""
+        return self._kernel
+
+    @kernel.setter
+    def kernel(self, value: Str) -> None:
+        self._kernel = value
+
+    @property
+    def message_id(self) -> Str:
+        return self._message_id
+
+    @message_id.setter
+    def message_id(self, value: Str) -> None:
+        self._message_id = value
+
+    @property
+    def message(self) -> Str:
+        return self._message
+
+    @message.setter
+    def message(self, value: Str) -> None:
+        self._message = value
+
+
+class StoragePreviewData(DBusData):
+    """onn's plan for the storage the installer is about to create (GetStoragePreview):
+    `state` is ready, no-storage (nothing mounted at / yet), no-image (not verified yet) or
+    refused (`message_id`, `message`: why onn would refuse it)."""
+
+    def __init__(self) -> None:
+        self._state: Str = PREVIEW_NO_STORAGE
+        self._message_id: Str = ""
+        self._message: Str = ""
+        self._vg: Str = ""
+        self._pool: Str = ""
+        self._pool_size: UInt64 = 0
+        self._pool_free_after: UInt64 = 0
+        self._base: Str = ""
+        self._layer: Str = ""
+        self._volume_mounts: List[Str] = []
+        self._volume_sizes: List[UInt64] = []
+
+    @property
+    def state(self) -> Str:
+        return self._state
+
+    @state.setter
+    def state(self, value: Str) -> None:
+        self._state = value
+
+    @property
+    def message_id(self) -> Str:
+        return self._message_id
+
+    @message_id.setter
+    def message_id(self, value: Str) -> None:
+        self._message_id = value
+
+    @property
+    def message(self) -> Str:
+        return self._message
+
+    @message.setter
+    def message(self, value: Str) -> None:
+        self._message = value
+
+    @property
+    def vg(self) -> Str:
+        return self._vg
+
+    @vg.setter
+    def vg(self, value: Str) -> None:
+        self._vg = value
+
+    @property
+    def pool(self) -> Str:
+        return self._pool
+
+    @pool.setter
+    def pool(self, value: Str) -> None:
+        self._pool = value
+
+    @property
+    def pool_size(self) -> UInt64:
+        return self._pool_size
+
+    @pool_size.setter
+    def pool_size(self, value: UInt64) -> None:
+        self._pool_size = value
+
+    @property
+    def pool_free_after(self) -> UInt64:
+        """Estimated free space in the pool when the install is done."""
+        return self._pool_free_after
+
+    @pool_free_after.setter
+    def pool_free_after(self, value: UInt64) -> None:
+        self._pool_free_after = value
+
+    @property
+    def base(self) -> Str:
+        return self._base
+
+    @base.setter
+    def base(self, value: Str) -> None:
+        self._base = value
+
+    @property
+    def layer(self) -> Str:
+        return self._layer
+
+    @layer.setter
+    def layer(self, value: Str) -> None:
+        self._layer = value
+
+    @property
+    def volume_mounts(self) -> List[Str]:
+        """Data volumes' mount points, parents first."""
+        return self._volume_mounts
+
+    @volume_mounts.setter
+    def volume_mounts(self, value: List[Str]) -> None:
+        self._volume_mounts = value
+
+    @property
+    def volume_sizes(self) -> List[UInt64]:
+        """Their sizes in bytes, in the same order."""
+        return self._volume_sizes
+
+    @volume_sizes.setter
+    def volume_sizes(self, value: List[UInt64]) -> None:
+        self._volume_sizes = value

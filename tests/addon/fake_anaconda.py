@@ -1,7 +1,7 @@
 """Anaconda's Payloads and Storage services as the addon sees them, on the test's private bus:
 the methods and properties the addon calls (anaconda 45.21 names and D-Bus types), recording
-each call. `Recorded()` returns the calls as JSON. The storage layout comes from argv[1]
-(JSON: mount point → DeviceData fields)."""
+each call. `Recorded()` returns the calls as JSON. The storage layout comes from argv[2]
+(JSON: mount point → type, size, pool_size, path); the device tree is built from it."""
 
 import json
 import sys
@@ -87,23 +87,59 @@ class Source:
         CALLS.append(["Configuration", self.path, get_native(configuration)])
 
 
+def _device_tree(layout: dict) -> tuple[dict[str, str], dict[str, dict]]:
+    """The devices the layout makes, as blivet names them: a disk with partitions for what is
+    not LVM, VG `onn` with thin pool `pool00` (a fifth of the VG left free, as autopart's
+    thin layout reserves) for the thin LVs, whose names follow their mount points."""
+    devices: dict[str, dict] = {"disk": {"type": "disk", "name": "vda", "size": 0, "parents": []}}
+    mounts = {}
+    for i, (mount, dev) in enumerate(layout.items()):
+        dev_id = f"dev{i}"
+        lv = "root" if mount == "/" else mount.strip("/").replace("/", "_")
+        mounts[mount] = dev_id
+        row = {"type": dev["type"], "size": dev["size"], "path": dev.get("path", f"/dev/fake{i}"), "parents": []}
+        if dev["type"] in ("lvmthinlv", "lvmlv"):
+            row["name"] = f"onn-{lv}"
+            if dev["type"] == "lvmthinlv":
+                pool = f"pool{dev['pool_size']}"
+                devices.setdefault(pool, {"type": "lvmthinpool", "name": "onn-pool00", "size": dev["pool_size"]})
+                devices[pool]["parents"] = ["vg"]
+                row["parents"] = [pool]
+                vg_size = dev["pool_size"] * 5 // 4
+            else:
+                row["parents"] = ["vg"]
+                vg_size = dev["size"] * 2
+            vg = devices.setdefault("vg", {"type": "lvmvg", "name": "onn", "size": 0, "parents": ["disk"]})
+            vg["size"] = max(vg["size"], vg_size)
+        else:
+            row["name"] = f"vda{i + 1}"
+            row["parents"] = ["disk"]
+        devices[dev_id] = row
+    for dev_id, row in devices.items():
+        row["children"] = [c for c, other in devices.items() if dev_id in other.get("parents", [])]
+    return mounts, devices
+
+
+MOUNTS, DEVICES = _device_tree(LAYOUT)
+
+
 @dbus_interface(STORAGE + ".DeviceTree.Viewer")
 class DeviceTree:
     def GetMountPoints(self) -> Dict[Str, Str]:  # noqa: N802
-        return {mount: f"dev{i}" for i, mount in enumerate(LAYOUT)}
+        return MOUNTS
+
+    def GetDevices(self) -> List[Str]:  # noqa: N802
+        return list(DEVICES)
 
     def GetDeviceData(self, device_id: Str) -> Structure:  # noqa: N802
-        if device_id.startswith("pool"):
-            mount = list(LAYOUT)[int(device_id[4:])]
-            return {"type": get_variant(Str, "lvmthinpool"), "size": get_variant("t", LAYOUT[mount]["pool_size"])}
-        i = int(device_id[3:])
-        dev = LAYOUT[list(LAYOUT)[i]]
-        parents = [f"pool{i}"] if dev["type"] == "lvmthinlv" else []
+        dev = DEVICES[device_id]
         return {
             "type": get_variant(Str, dev["type"]),
-            "path": get_variant(Str, dev.get("path", f"/dev/fake{i}")),
+            "name": get_variant(Str, dev["name"]),
+            "path": get_variant(Str, dev.get("path", f"/dev/{dev['name']}")),
             "size": get_variant("t", dev["size"]),
-            "parents": get_variant("as", parents),
+            "parents": get_variant("as", dev["parents"]),
+            "children": get_variant("as", dev["children"]),
         }
 
 

@@ -44,7 +44,7 @@ def _wait(cond, what: str, timeout: float = 20) -> None:
 class Anaconda:
     """A private bus with the addon service and Anaconda's Payloads and Storage on it."""
 
-    def __init__(self, tmp: Path, layout: dict[str, dict[str, object]]) -> None:
+    def __init__(self, tmp: Path, layout: dict[str, dict[str, object]], env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.daemon = subprocess.Popen(
             ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address=unix:dir={tmp}"],
@@ -59,6 +59,7 @@ class Anaconda:
             "DBUS_STARTER_ADDRESS": self.address,
             "ONN_ADDON_WORKDIR": str(tmp / "work"),
             "PYTHONPATH": os.pathsep.join([str(ROOT / "addon"), *os.environ.get("ONN_PYANACONDA", "").split(":")]),
+            **(env or {}),
         }
         fake = ROOT / "tests/addon/fake_anaconda.py"
         self.procs = [
@@ -68,7 +69,11 @@ class Anaconda:
             ),
         ]
         names = self.bus.proxy.ListNames
-        _wait(lambda: {SERVICE, PAYLOADS} <= set(names()), "the services to appear on the bus")
+        try:
+            _wait(lambda: {SERVICE, PAYLOADS} <= set(names()), "the services to appear on the bus")
+        except TimeoutError:
+            self.close()
+            raise
         self.node = self.bus.get_proxy(SERVICE, OBJECT)
 
     def recorded(self) -> list[list[object]]:
@@ -247,3 +252,118 @@ def test_at_the_bootloader_hook_the_glue_rewrites_storage_config_and_appends_ker
         ["Finish", task],
         ["ExtraArguments", ["crashkernel=auto", "console=ttyS0"]],
     ]
+
+
+def _configure_image(anaconda: Anaconda, sha256: str | None = None, **changes: object) -> dict[str, object]:
+    img = IMAGES["tiny-ext4"]
+    native = _config(anaconda.node)
+    native.update({"image-url": f"file://{img['path']}", "sha256": sha256 or img["sha256"], **changes})
+    anaconda.node.Configuration = _structure(native)
+    return img
+
+
+def _watch(anaconda: Anaconda, name: str) -> list[dict[str, object]]:
+    seen: list[dict[str, object]] = []
+    anaconda.node.PropertiesChanged.connect(
+        lambda _i, props, _inv: seen.append(get_native(props)[name]) if name in props else None
+    )
+    return seen
+
+
+def test_the_image_check_reports_verifying_then_the_image_facts(anaconda: Anaconda) -> None:
+    img = _configure_image(anaconda)
+    seen = _watch(anaconda, "ImageInfo")
+    assert get_native(anaconda.node.ImageInfo)["state"] == "unverified"
+    task = anaconda.task(anaconda.node.VerifyImageWithTask())
+    assert task.Name == "Check the Node image"
+    _run(task)
+    _wait(lambda: len(seen) == 2, "PropertiesChanged for ImageInfo twice")
+    assert [s["state"] for s in seen] == ["verifying", "verified"]
+    assert seen[1] == get_native(anaconda.node.ImageInfo)
+    assert (seen[1]["path"], seen[1]["nvr"], seen[1]["kernel"]) == (img["path"], img["nvr"], img["kernel_versions"][0])
+    assert seen[1]["size"] == Path(img["path"]).stat().st_size
+    # A new data-volume choice keeps the verified image; a new image starts over.
+    _configure_image(anaconda, volumes="minimal")
+    assert get_native(anaconda.node.ImageInfo)["state"] == "verified"
+    _configure_image(anaconda, sha256="0" * 64)
+    assert get_native(anaconda.node.ImageInfo)["state"] == "unverified"
+
+
+def test_a_wrong_checksum_is_a_mismatch_with_onns_error_id(anaconda: Anaconda) -> None:
+    _configure_image(anaconda, sha256="0" * 64)
+    _run(anaconda.task(anaconda.node.VerifyImageWithTask()))
+    info = get_native(anaconda.node.ImageInfo)
+    assert (info["state"], info["message-id"]) == ("mismatch", "sha256.mismatch")
+    assert "0" * 64 in info["message"]
+
+
+def test_a_missing_image_is_an_error_that_says_what_to_check(anaconda: Anaconda) -> None:
+    native = _config(anaconda.node)
+    native["image-url"] = "file:///nonexistent/node.squashfs.img"
+    anaconda.node.Configuration = _structure(native)
+    _run(anaconda.task(anaconda.node.VerifyImageWithTask()))
+    info = get_native(anaconda.node.ImageInfo)
+    assert info["state"] == "error"
+    assert "/nonexistent/node.squashfs.img does not exist; check --image" in info["message"]
+
+
+def test_the_storage_preview_is_onns_plan_for_the_installers_devices(anaconda: Anaconda) -> None:
+    assert get_native(anaconda.node.GetStoragePreview())["state"] == "no-image"
+    img = _configure_image(anaconda)
+    _run(anaconda.task(anaconda.node.VerifyImageWithTask()))
+    preview = get_native(anaconda.node.GetStoragePreview())
+    assert preview["state"] == "ready", preview
+    assert (preview["vg"], preview["pool"], preview["pool-size"]) == ("onn", "pool00", 40 * GIB)
+    assert (preview["base"], preview["layer"]) == (img["nvr"], img["nvr"] + "+1")
+    # The installer's /var (15 GiB) and the NIST volumes it did not make.
+    mounts = dict(zip(preview["volume-mounts"], preview["volume-sizes"], strict=True))
+    assert list(mounts) == ["/home", "/tmp", "/var", "/var/crash", "/var/log", "/var/log/audit", "/var/tmp"]
+    assert mounts["/var"] == 15 * GIB and mounts["/var/crash"] == 10 * GIB
+    assert 0 < preview["pool-free-after"] < preview["pool-size"]
+    _configure_image(anaconda, volumes="minimal")
+    minimal = get_native(anaconda.node.GetStoragePreview())
+    assert (minimal["volume-mounts"], minimal["volume-sizes"]) == (["/var"], [15 * GIB])
+
+
+@pytest.mark.parametrize(
+    ("layout", "state", "message_id"),
+    [
+        ({"/boot": GOOD_LAYOUT["/boot"]}, "no-storage", ""),
+        ({**GOOD_LAYOUT, "/": {"type": "lvmlv", "size": 20 * GIB}}, "refused", "root.not-thin"),
+        ({**GOOD_LAYOUT, "/boot": {"type": "partition", "size": 500 << 20}}, "refused", "boot.too-small"),
+        ({k: v for k, v in GOOD_LAYOUT.items() if k != "/var"}, "refused", "var.not-separate"),
+    ],
+)
+def test_the_storage_preview_says_when_there_is_no_plan_and_why(
+    tmp_path: Path, layout: dict[str, dict[str, object]], state: str, message_id: str
+) -> None:
+    a = Anaconda(tmp_path, layout)
+    try:
+        _configure_image(a)
+        _run(a.task(a.node.VerifyImageWithTask()))
+        preview = get_native(a.node.GetStoragePreview())
+        assert (preview["state"], preview["message-id"]) == (state, message_id), preview
+    finally:
+        a.close()
+
+
+def test_leaving_the_spoke_activates_the_boot_files_payload_once(anaconda: Anaconda) -> None:
+    """No kickstart was read (an interactive install): the spoke's ActivatePayload makes the
+    payload the configure task needs; a second call changes nothing."""
+    seen = _watch(anaconda, "PayloadActive")
+    assert anaconda.node.PayloadActive is False
+    _configure_image(anaconda)
+    anaconda.node.ActivatePayload()
+    anaconda.node.ActivatePayload()
+    _wait(lambda: seen == [True], "PropertiesChanged for PayloadActive")
+    assert anaconda.node.PayloadActive is True
+    assert [c[0] for c in anaconda.recorded()] == [
+        "CreatePayload",
+        "CreateSource",
+        "Configuration",
+        "Sources",
+        "ActivatePayload",
+    ]
+    (path,) = anaconda.node.ConfigureWithTasks()
+    _run(anaconda.task(path))
+    assert (anaconda.tmp / "work/node-boot.tar").is_file()

@@ -11,6 +11,7 @@ from pyanaconda.modules.common.structures.storage import DeviceData
 from pyanaconda.modules.common.task import sync_run_task
 
 from org_ovirt_node.installer import MountRequest
+from org_ovirt_node.preview import Device
 
 THIN_LV, THIN_POOL, LVM_TYPES = "lvmthinlv", "lvmthinpool", ("lvmlv", "lvmthinlv", "lvmthinpool")
 
@@ -36,6 +37,19 @@ def storage_requests() -> list[MountRequest]:
             )
         )
     return requests
+
+
+def storage_devices() -> tuple[dict[str, str], dict[str, Device]]:
+    """The installer's device tree as it will be created: mount point → device id, and every
+    device with the fields the storage preview reads."""
+    tree = STORAGE.get_proxy(DEVICE_TREE)
+    devices = {}
+    for device_id in tree.GetDevices():
+        dev = DeviceData.from_structure(tree.GetDeviceData(device_id))
+        devices[device_id] = Device(
+            device_id, dev.type, dev.name, dev.path, dev.size, tuple(dev.parents), tuple(dev.children)
+        )
+    return dict(tree.GetMountPoints()), devices
 
 
 def activate_boot_files_payload(tarball_url: str) -> None:

@@ -3,18 +3,48 @@ NodeInstaller and, where Anaconda must be told, one function of service/anaconda
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyanaconda.core.constants import PAYLOAD_TYPE_LIVE_IMAGE
 from pyanaconda.modules.common.task import Task
 
 from org_ovirt_node.i18n import _
 from org_ovirt_node.installer import InstallError, NodeInstaller, check_requests
+from org_ovirt_node.preview import image_data, image_failure
 from org_ovirt_node.service import anaconda
+from org_ovirt_node.structures import IMAGE_VERIFYING, NodeImageData
 
 
 class _NodeTask(Task):
     def __init__(self, installer: NodeInstaller) -> None:
         super().__init__()
         self._installer = installer
+
+
+class CheckImageTask(_NodeTask):
+    """VerifyImageWithTask (the spoke's): locate, read and verify the image; the outcome,
+    failures included, goes to the ImageInfo property. Writes nothing."""
+
+    def __init__(self, installer: NodeInstaller, report: Callable[[NodeImageData], None]) -> None:
+        super().__init__(installer)
+        self._report = report
+
+    @property
+    def name(self) -> str:
+        return "Check the Node image"
+
+    def run(self) -> None:
+        verifying = NodeImageData()
+        verifying.state = IMAGE_VERIFYING
+        verifying.path = self._installer.ks.image or ""
+        self._report(verifying)
+        self.report_progress(_("Verifying the Node image"))
+        try:
+            image = self._installer.verify_image()
+        except InstallError as e:
+            self._report(image_failure(self._installer.image_path or verifying.path, e))
+        else:
+            self._report(image_data(image))
 
 
 class VerifyImageTask(_NodeTask):

@@ -9,23 +9,35 @@ import os
 
 from dasbus.error import DBusError
 from pyanaconda.core.configuration.anaconda import conf
+from pyanaconda.core.constants import PAYLOAD_TYPE_LIVE_IMAGE
 from pyanaconda.core.dbus import DBus
 from pyanaconda.core.signal import Signal
 from pyanaconda.modules.common.base import KickstartService
 from pyanaconda.modules.common.containers import TaskContainer
 
 from org_ovirt_node.constants import OVIRT_NODE
+from org_ovirt_node.installer import MEDIA_DIRS as INSTALL_MEDIA_DIRS
 from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import ADDON_NAME, NodeKickstart
+from org_ovirt_node.preview import storage_facts, storage_preview
 from org_ovirt_node.service import anaconda
-from org_ovirt_node.service.installation import FinishBootTask, InstallImageTask, VerifyImageTask
+from org_ovirt_node.service.installation import CheckImageTask, FinishBootTask, InstallImageTask, VerifyImageTask
 from org_ovirt_node.service.kickstart import OvirtNodeKickstartSpecification
 from org_ovirt_node.service.ovirt_node_interface import OvirtNodeInterface
-from org_ovirt_node.structures import NodeConfigurationData, from_kickstart, to_kickstart
+from org_ovirt_node.structures import (
+    IMAGE_VERIFIED,
+    NodeConfigurationData,
+    NodeImageData,
+    StoragePreviewData,
+    from_kickstart,
+    to_kickstart,
+)
 
 log = logging.getLogger(__name__)
-# Where the image is fetched and the payload tarball made (tests point it elsewhere).
+# Where the image is fetched and the payload tarball made, and where the install media are
+# mounted (tests point them elsewhere).
 WORKDIR = os.environ.get("ONN_ADDON_WORKDIR", "/run/install/onn")
+MEDIA_DIRS = os.environ.get("ONN_ADDON_MEDIA", ":".join(INSTALL_MEDIA_DIRS)).split(":")
 
 
 class OvirtNode(KickstartService):
@@ -34,6 +46,10 @@ class OvirtNode(KickstartService):
         self._ks = NodeKickstart(seen=True)
         self.configuration_changed = Signal()
         self._installer: NodeInstaller | None = None
+        self._image = NodeImageData()
+        self.image_changed = Signal()
+        self._payload_active = False
+        self.payload_active_changed = Signal()
 
     def publish(self) -> None:
         TaskContainer.set_namespace(OVIRT_NODE.namespace)
@@ -46,8 +62,7 @@ class OvirtNode(KickstartService):
 
     def process_kickstart(self, data: object) -> None:
         section: NodeKickstart = getattr(data.addons, ADDON_NAME)  # type: ignore[attr-defined]
-        self._ks = NodeKickstart(**{f.name: getattr(section, f.name) for f in _FIELDS}, seen=True)
-        self.configuration_changed.emit()
+        self._set_kickstart(NodeKickstart(**{f.name: getattr(section, f.name) for f in _FIELDS}, seen=True))
         # The payload must be active before the installation queue is built; its tarball is
         # made by the configuration task, before the payload is installed (docs/anaconda.md).
         try:
@@ -68,20 +83,61 @@ class OvirtNode(KickstartService):
         return from_kickstart(self._ks)
 
     def set_configuration(self, data: NodeConfigurationData) -> None:
-        self._ks = to_kickstart(data)
-        self.configuration_changed.emit()
+        self._set_kickstart(to_kickstart(data))
         log.debug("Configuration is set to %s.", self._ks)
 
+    def _set_kickstart(self, ks: NodeKickstart) -> None:
+        if not _same_image(ks, self._ks):
+            self.set_image_info(NodeImageData())
+        self._ks = ks
+        self.configuration_changed.emit()
+
+    @property
+    def image_info(self) -> NodeImageData:
+        return self._image
+
+    def set_image_info(self, data: NodeImageData) -> None:
+        self._image = data
+        self.image_changed.emit()
+        # Set from the check's thread too, outside any D-Bus method: send it now.
+        self.module_properties_changed.emit()
+
+    def verify_image_with_task(self) -> CheckImageTask:
+        return CheckImageTask(self._node_installer(), self.set_image_info)
+
+    def storage_preview(self) -> StoragePreviewData:
+        """onn's plan for the storage the installer is about to create, as things are now."""
+        installer = self._node_installer()
+        image = installer.image if self._image.state == IMAGE_VERIFIED else None
+        return storage_preview(self._ks, image, storage_facts(*anaconda.storage_devices()))
+
+    @property
+    def payload_active(self) -> bool:
+        return self._payload_active
+
     def activate_payload(self) -> None:
+        """Make the boot-files payload the installer's (once: its tarball's place is fixed)."""
+        if self._payload_active and anaconda.active_payload_type() == PAYLOAD_TYPE_LIVE_IMAGE:
+            return
         anaconda.activate_boot_files_payload(self._node_installer().payload_url)
+        self._payload_active = True
+        self.payload_active_changed.emit()
 
     def _node_installer(self) -> NodeInstaller:
         """One installer for the current configuration: the hooks' tasks share its state (the
-        verified image, onn's outcome) in whatever order Anaconda asks for them."""
+        verified image, onn's outcome) in whatever order Anaconda asks for them. A new
+        configuration with the same image keeps the image already verified."""
         if self._installer is None or self._installer.ks is not self._ks:
+            previous = self._installer
             self._installer = NodeInstaller(
-                self._ks, sysroot=conf.target.system_root, sysimage=conf.target.physical_root, workdir=WORKDIR
+                self._ks,
+                sysroot=conf.target.system_root,
+                sysimage=conf.target.physical_root,
+                workdir=WORKDIR,
+                media_dirs=MEDIA_DIRS,
             )
+            if previous is not None and _same_image(previous.ks, self._ks):
+                self._installer.image_path, self._installer.image = previous.image_path, previous.image
         return self._installer
 
     def configure_with_tasks(self) -> list[VerifyImageTask]:
@@ -93,6 +149,10 @@ class OvirtNode(KickstartService):
 
     def install_with_tasks(self) -> list[FinishBootTask]:
         return [FinishBootTask(self._node_installer())]
+
+
+def _same_image(a: NodeKickstart, b: NodeKickstart) -> bool:
+    return (a.image, a.sha256, a.proxy, a.noverifyssl) == (b.image, b.sha256, b.proxy, b.noverifyssl)
 
 
 _FIELDS = [f for f in dataclasses.fields(NodeKickstart) if f.init and not f.name.startswith("_") and f.name != "seen"]

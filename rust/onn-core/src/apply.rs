@@ -619,7 +619,7 @@ impl Exec<'_, '_> {
                     if done == total || last.elapsed() >= PROGRESS_INTERVAL {
                         last = Instant::now();
                         self.emit(
-                            "base.copy",
+                            plan::BASE_COPY,
                             done.0,
                             total.0,
                             format!("copying the image: {done} of {total}"),
@@ -640,7 +640,7 @@ impl Exec<'_, '_> {
                 );
                 self.outcome.copy = Some(stats);
                 self.emit(
-                    "base.finish",
+                    plan::BASE_FINISH,
                     0,
                     0,
                     format!("checking and growing the filesystem of {lv}"),
@@ -652,7 +652,7 @@ impl Exec<'_, '_> {
                 fsops::mkfs(self.runner, &dev, fs)?;
                 let m = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
                 self.emit(
-                    "base.copy",
+                    plan::BASE_COPY,
                     0,
                     0,
                     format!("copying the image's files into {lv}"),

@@ -157,8 +157,10 @@ pub fn report_cmd() -> Cmd {
         .args(["--configreport", "pvseg", "-o", "pvseg_start"])
 }
 
-/// Everything LVM knows (orphan PVs included: fullreport lists them in a report of their own).
-#[derive(Debug, Clone, Default)]
+/// Everything LVM knows (orphan PVs included: fullreport lists them in a report of their own),
+/// or the same rows as JSON, in `Facts`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LvmState {
     pub pvs: Vec<PvRow>,
     pub vgs: Vec<VgRow>,

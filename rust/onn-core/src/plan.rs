@@ -128,8 +128,11 @@ impl Request {
     }
 }
 
-/// Everything `inspect` read; `plan` looks at nothing else.
-#[derive(Debug, Clone, Default)]
+/// Everything `inspect` read; `plan` looks at nothing else. It deserializes from JSON (the
+/// LVM rows in `lvm --reportformat json` form), so facts a caller knows before the storage
+/// exists (the installer's device tree) can be planned too (`onn.plan_from_facts`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Facts {
     pub lvm: LvmState,
     pub devices: Vec<Device>,
@@ -221,6 +224,29 @@ pub enum Step {
         vg: String,
     },
 }
+
+/// Progress ids that are not a step of their own: the base's copy and its filesystem check.
+pub const BASE_COPY: &str = "base.copy";
+pub const BASE_FINISH: &str = "base.finish";
+
+/// Every id a progress event can carry: each step's `id()`, then the base's sub-steps. The
+/// addon has a translated message for each (its tests read this list through `onn.STEP_IDS`).
+pub const PROGRESS_IDS: [&str; 14] = [
+    crate::fetch::STEP,
+    "vg.create",
+    "vg.adopt",
+    "pool.create",
+    "pool.adopt",
+    "volume.create",
+    "volume.format",
+    "base.write",
+    BASE_COPY,
+    BASE_FINISH,
+    "layer.create",
+    "layer.configure",
+    "boot.entry",
+    "vg.finish",
+];
 
 impl Step {
     pub fn id(&self) -> &'static str {
@@ -873,12 +899,13 @@ fn adopt_root(req: &Request, root: &lvm::LvRow) -> Result<Request> {
 /// Plan the data volumes that do not exist yet.
 fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
     let fs = p.fs.unwrap_or(FsType::Ext4);
-    let set = if req.adopt && req.volumes == VolumeSet::Default {
-        VolumeSet::None
-    } else {
-        req.volumes
-    };
-    for v in set.volumes() {
+    // Adopting, the set completes the installer's volumes: what it mounts stays, what the set
+    // names and the installer did not make is created (as imgbased's own layout does).
+    let installer_made = |mount: &str| facts.root_volumes.iter().any(|rv| rv.mount == mount);
+    for v in req.volumes.volumes() {
+        if installer_made(&v.mount) {
+            continue;
+        }
         let mut planned = PlannedVolume {
             lv: v.lv.clone(),
             mount: v.mount.clone(),
@@ -908,11 +935,7 @@ fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
     // The installer made and mounted its own: the layer's fstab names them and they get the
     // image's content, as onn's volumes do (parents first, so sorted by mount point).
     if !facts.root_volumes.is_empty() {
-        for rv in &facts.root_volumes {
-            if !p.volumes.iter().any(|v| v.mount == rv.mount) {
-                p.volumes.push(rv.clone());
-            }
-        }
+        p.volumes.extend(facts.root_volumes.iter().cloned());
         p.volumes.sort_by(|a, b| a.mount.cmp(&b.mount));
     }
     if p.volumes.is_empty() {

@@ -410,6 +410,20 @@ impl Progress {
     }
 }
 
+/// Plan a request (JSON, as for `plan`) from facts given as JSON instead of inspected: pure,
+/// reads and writes nothing. For a caller that knows the storage before it exists (the
+/// installer's device tree); the facts are `Facts` in onn-core, LVM rows in lvm's JSON form.
+#[pyfunction]
+fn plan_from_facts(py: Python<'_>, request_json: &str, facts_json: &str) -> PyResult<Plan> {
+    let req: Request = serde_json::from_str(request_json)
+        .map_err(|e| PreconditionError::new_err(format!("invalid request: {e}")))?;
+    let facts: onn_core::plan::Facts = serde_json::from_str(facts_json)
+        .map_err(|e| PreconditionError::new_err(format!("invalid facts: {e}")))?;
+    onn_core::plan::plan(&req, &facts)
+        .map(Plan)
+        .map_err(|e| to_py(py, e))
+}
+
 /// Carry out a plan. The system is inspected again and must still give the same plan.
 /// `progress(event)` is called with the GIL held; an exception it raises cancels the run
 /// (what was made is undone) and is re-raised here.
@@ -513,6 +527,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "IMAGE_HEADROOM_PERCENT",
         onn_core::plan::IMAGE_HEADROOM_PERCENT,
     )?;
+    // Every id a progress event can carry, for the addon's translations.
+    m.add("STEP_IDS", onn_core::plan::PROGRESS_IDS.to_vec())?;
     m.add_class::<ImageInfo>()?;
     m.add_class::<Plan>()?;
     m.add_class::<Outcome>()?;
@@ -523,6 +539,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(export_boot, m)?)?;
     m.add_function(wrap_pyfunction!(mount_table, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_from_facts, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(fetch_image, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;

@@ -322,11 +322,20 @@ fn adopt_needs_separate_var_and_tags_pool() {
     let req = Request {
         adopt: true,
         vg: Some("onn".into()),
+        volumes: VolumeSet::None,
         ..Request::new(Action::Layout)
     };
     let p = plan(&req, &f).unwrap();
     let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
     assert_eq!(ids, ["vg.adopt", "pool.adopt"]);
+    // The default set adds the NIST volumes the VG lacks.
+    let default = Request {
+        volumes: VolumeSet::Default,
+        ..req.clone()
+    };
+    let p = plan(&default, &f).unwrap();
+    assert_eq!(p.volumes.len(), 7);
+    assert!(p.steps.iter().any(|s| s.id() == "volume.create"));
     let bigger = Request {
         pool_metadata: Some(Bytes::gib(2)),
         ..req.clone()
@@ -361,18 +370,40 @@ fn the_installers_root_names_the_vg_and_pool_to_adopt() {
         mount: "/var".into(),
         size: lv_like(&f, "var").lv_size,
     }];
-    let p = plan(&req, &f).unwrap();
-    assert_eq!((p.vg.as_str(), p.pool.as_str()), ("onn", "pool00"));
-    assert_eq!(p.request.vg.as_deref(), Some("onn"));
-    // The installer's mounted volumes are the layer's data volumes; none is created.
-    assert_eq!(p.volumes, f.root_volumes);
-    assert!(!p.steps.iter().any(|s| s.id() == "volume.create"));
-    // With volumes = minimal as well, /var is the installer's, not a second one.
     let minimal = Request {
         volumes: VolumeSet::Minimal,
         ..req.clone()
     };
-    assert_eq!(plan(&minimal, &f).unwrap().volumes, f.root_volumes);
+    let p = plan(&minimal, &f).unwrap();
+    assert_eq!((p.vg.as_str(), p.pool.as_str()), ("onn", "pool00"));
+    assert_eq!(p.request.vg.as_deref(), Some("onn"));
+    // The installer's mounted volumes are the layer's data volumes; with volumes = minimal,
+    // /var is the installer's, not a second one, and nothing is created.
+    assert_eq!(p.volumes, f.root_volumes);
+    assert!(!p.steps.iter().any(|s| s.id() == "volume.create"));
+    // The default set completes them with the NIST volumes the installer did not make.
+    let p = plan(&req, &f).unwrap();
+    let mounts: Vec<&str> = p.volumes.iter().map(|v| v.mount.as_str()).collect();
+    assert_eq!(
+        mounts,
+        [
+            "/home",
+            "/tmp",
+            "/var",
+            "/var/crash",
+            "/var/log",
+            "/var/log/audit",
+            "/var/tmp"
+        ]
+    );
+    assert_eq!(p.volumes[2], f.root_volumes[0]);
+    let created = p.steps.iter().filter(|s| s.id() == "volume.create").count();
+    assert_eq!(created, 6);
+    let none = Request {
+        volumes: VolumeSet::None,
+        ..req.clone()
+    };
+    assert_eq!(plan(&none, &f).unwrap().volumes, f.root_volumes);
 
     let other = Request {
         vg: Some("data".into()),
@@ -468,4 +499,92 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
         .unwrap();
     layer.lv_tags = vec!["keep".into()];
     assert_eq!(refusal(&req, &f), "layer.name-taken");
+}
+
+#[test]
+fn every_step_id_is_a_progress_id() {
+    // Exhaustive: a new step kind does not compile until it is listed here, and then its id
+    // must be in PROGRESS_IDS (the addon translates every one of them).
+    fn sample(s: &Step) -> &'static str {
+        match s {
+            Step::CreateVg { .. }
+            | Step::AdoptVg { .. }
+            | Step::CreatePool { .. }
+            | Step::AdoptPool { .. }
+            | Step::CreateVolume { .. }
+            | Step::FormatVolume { .. }
+            | Step::WriteBase { .. }
+            | Step::CreateLayer { .. }
+            | Step::ConfigureLayer { .. }
+            | Step::InstallBoot { .. }
+            | Step::Finish { .. } => s.id(),
+        }
+    }
+    let mut steps = plan(&install_request(), &fresh()).unwrap().steps;
+    let adopt = Request {
+        adopt: true,
+        vg: Some("onn".into()),
+        volumes: VolumeSet::None,
+        ..Request::new(Action::Layout)
+    };
+    steps.extend(plan(&adopt, &installer_made()).unwrap().steps);
+    let mut blank = installed();
+    blank.blank_volumes = vec!["onn/var".into()];
+    let rerun = Request {
+        pvs: vec!["/dev/ubda".into(), "/dev/ubdb".into()],
+        ..install_request()
+    };
+    steps.extend(plan(&rerun, &blank).unwrap().steps);
+    let kinds: std::collections::BTreeSet<&str> = steps.iter().map(sample).collect();
+    assert_eq!(kinds.len(), 11, "one of each step kind: {kinds:?}");
+    for id in kinds {
+        assert!(PROGRESS_IDS.contains(&id), "{id} is not in PROGRESS_IDS");
+    }
+}
+
+#[test]
+fn facts_read_from_json_plan_like_inspected_ones() {
+    // The shape onn.plan_from_facts takes: LVM rows as lvm's JSON report writes them.
+    let json = r#"{
+        "lvm": {
+            "vgs": [{"vg_name": "onn", "vg_size": "42949672960", "vg_free": "4294967296",
+                     "vg_extent_size": "4194304", "vg_tags": ""}],
+            "lvs": [
+                {"lv_name": "pool00", "vg_name": "onn", "lv_attr": "twi-a-tz--",
+                 "lv_size": "34359738368", "pool_lv": "", "origin": "", "lv_tags": "",
+                 "data_percent": "0.00", "metadata_percent": "", "lv_metadata_size": "1073741824",
+                 "lv_profile": "", "lv_skip_activation": "", "lv_permissions": "writeable",
+                 "lv_active": "active"},
+                {"lv_name": "var", "vg_name": "onn", "lv_attr": "Vwi-a-tz--",
+                 "lv_size": "16106127360", "pool_lv": "pool00", "origin": "", "lv_tags": "",
+                 "data_percent": "", "metadata_percent": "", "lv_metadata_size": "",
+                 "lv_profile": "", "lv_skip_activation": "", "lv_permissions": "writeable",
+                 "lv_active": "active"}
+            ]
+        },
+        "root_lv": {"lv_name": "root", "vg_name": "onn", "lv_attr": "Vwi-a-tz--",
+                    "lv_size": "21474836480", "pool_lv": "pool00", "origin": "", "lv_tags": "",
+                    "data_percent": "", "metadata_percent": "", "lv_metadata_size": "",
+                    "lv_profile": "", "lv_skip_activation": "", "lv_permissions": "writeable",
+                    "lv_active": "active"},
+        "root_volumes": [{"lv": "var", "mount": "/var", "size": 16106127360}],
+        "boot": {"given": "/dev/vda1", "device": "/dev/vda1", "size": 1073741824,
+                 "uuid": "", "fstype": "ext4"}
+    }"#;
+    let mut facts: Facts = serde_json::from_str(json).unwrap();
+    facts.image = Some(image());
+    let req = Request {
+        adopt: true,
+        root: Some("/mnt/sysimage".into()),
+        image: Some(image().path),
+        boot: Some("/dev/vda1".into()),
+        volumes: VolumeSet::Minimal,
+        ..Request::new(Action::Install)
+    };
+    let p = plan(&req, &facts).unwrap();
+    assert_eq!((p.vg.as_str(), p.pool.as_str()), ("onn", "pool00"));
+    assert_eq!(p.base.as_deref(), Some("onn-demo-1.0-0.20261125.0"));
+    assert_eq!(p.layer.as_deref(), Some("onn-demo-1.0-0.20261125.0+1"));
+    assert_eq!(p.volumes.len(), 1);
+    assert!(serde_json::from_str::<Facts>(r#"{"lvm": {}, "disks": []}"#).is_err());
 }

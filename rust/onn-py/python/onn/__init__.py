@@ -14,13 +14,17 @@ handlers or changes mount namespaces.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from ._native import (
     BOOT_MIN,
     IMAGE_HEADROOM_PERCENT,
     POOL_USAGE_LIMIT_PERCENT,
+    STEP_IDS,
     CancelledError,
     CancelToken,
     CommandError,
@@ -41,11 +45,13 @@ from ._native import (
     read_image,
 )
 from ._native import plan as _plan
+from ._native import plan_from_facts as _plan_from_facts
 
 __all__ = [
     "BOOT_MIN",
     "IMAGE_HEADROOM_PERCENT",
     "POOL_USAGE_LIMIT_PERCENT",
+    "STEP_IDS",
     "CancelToken",
     "CancelledError",
     "CommandError",
@@ -64,6 +70,7 @@ __all__ = [
     "mount_table",
     "parse_size",
     "plan",
+    "plan_from_facts",
     "read_image",
 ]
 
@@ -77,45 +84,52 @@ def _size(value: Size | None) -> int | None:
     return parse_size(value)
 
 
-def plan(
-    action: Action,
-    *,
-    image: str | None = None,
-    sha256: str | None = None,
-    pvs: Iterable[str] = (),
-    vg: str | None = None,
-    pool: str = "pool00",
-    volumes: Literal["default", "minimal", "none"] = "default",
-    fs: Literal["ext4", "xfs"] | None = None,
-    boot: str | None = None,
-    adopt: bool = False,
-    root_size: Size | None = None,
-    pool_size: Size | None = None,
-    pool_metadata: Size | None = None,
-    kernel_args: Iterable[str] = (),
-    base: str | None = None,
-    root: str | None = None,
-) -> Plan:
+class RequestArgs(TypedDict, total=False):
+    """The keywords of :func:`plan` (the CLI's options)."""
+
+    image: str | None
+    sha256: str | None
+    pvs: Iterable[str]
+    vg: str | None
+    pool: str
+    volumes: Literal["default", "minimal", "none"]
+    fs: Literal["ext4", "xfs"] | None
+    boot: str | None
+    adopt: bool
+    root_size: Size | None
+    pool_size: Size | None
+    pool_metadata: Size | None
+    kernel_args: Iterable[str]
+    base: str | None
+    root: str | None
+
+
+def _request(action: Action, args: RequestArgs) -> str:
+    sizes = ("root_size", "pool_size", "pool_metadata")
+    request: dict[str, Any] = {"action": action, "pool": "pool00", "volumes": "default"}
+    for key, value in args.items():
+        if key in ("pvs", "kernel_args"):
+            value = list(value)  # type: ignore[arg-type]
+        elif key in sizes:
+            value = _size(value)  # type: ignore[arg-type]
+        request[key] = value
+    return json.dumps(request)
+
+
+def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     """Inspect the system (and verify and read the image) and plan a request, as the CLI does.
-    Sizes are bytes or strings such as ``"10G"``. Raises PreconditionError when the request
-    cannot be carried out; nothing is written. With ``adopt=True``, ``root`` is where the
-    installer's root file system is mounted: its VG and thin pool are the ones adopted."""
-    request = {
-        "action": action,
-        "image": image,
-        "sha256": sha256,
-        "pvs": list(pvs),
-        "vg": vg,
-        "pool": pool,
-        "volumes": volumes,
-        "fs": fs,
-        "boot": boot,
-        "adopt": adopt,
-        "root_size": _size(root_size),
-        "pool_size": _size(pool_size),
-        "pool_metadata": _size(pool_metadata),
-        "kernel_args": list(kernel_args),
-        "base": base,
-        "root": root,
-    }
-    return _plan(json.dumps(request))
+    Keywords: image, sha256, pvs, vg, pool, volumes, fs, boot, adopt, root_size, pool_size,
+    pool_metadata, kernel_args, base, root (the CLI's options). Sizes are bytes or strings
+    such as ``"10G"``. Raises PreconditionError when the request cannot be carried out;
+    nothing is written. With ``adopt=True``, ``root`` is where the installer's root file
+    system is mounted: its VG and thin pool are the ones adopted."""
+    return _plan(_request(action, request))
+
+
+def plan_from_facts(facts: Mapping[str, Any], action: Action, **request: Unpack[RequestArgs]) -> Plan:
+    """Plan a request (the keywords of :func:`plan`) from facts given as data instead of
+    read from the system: pure, touches nothing. ``facts`` has onn-core's ``Facts`` fields
+    (``lvm`` with ``pvs``/``vgs``/``lvs`` rows as ``lvm --reportformat json`` writes them,
+    ``image`` as :meth:`ImageInfo.to_json`, ``boot``, ``root_lv``, ``root_volumes``); an
+    installer shows with it the plan for storage it has not created yet."""
+    return _plan_from_facts(_request(action, request), json.dumps(facts))

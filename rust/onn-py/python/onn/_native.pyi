@@ -16,6 +16,7 @@ __all__ = [
     "Plan",
     "PreconditionError",
     "RollbackError",
+    "STEP_IDS",
     "apply",
     "export_boot",
     "fetch_image",
@@ -23,12 +24,14 @@ __all__ = [
     "mount_table",
     "parse_size",
     "plan",
+    "plan_from_facts",
     "read_image",
 ]
 
 BOOT_MIN: int
 POOL_USAGE_LIMIT_PERCENT: int
 IMAGE_HEADROOM_PERCENT: int
+STEP_IDS: list[str]
 
 class Error(Exception):
     id: str
@@ -150,6 +153,7 @@ def inspect() -> dict[str, Any]: ...
 def mount_table(path: str = "/proc/self/mountinfo") -> list[dict[str, Any]]: ...
 def export_boot(path: str, dest: str, sha256: str | None = None) -> list[str]: ...
 def plan(request_json: str) -> Plan: ...
+def plan_from_facts(request_json: str, facts_json: str) -> Plan: ...
 def apply(
     plan: Plan,
     progress: Callable[[Event], object] | None = None,

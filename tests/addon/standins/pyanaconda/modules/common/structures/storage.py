@@ -11,6 +11,7 @@ class DeviceData(DBusData):
         self._path = ""
         self._size = 0
         self._parents = []
+        self._children = []
 
     @property
     def type(self) -> Str:
@@ -51,3 +52,11 @@ class DeviceData(DBusData):
     @parents.setter
     def parents(self, value: List[Str]):
         self._parents = value
+
+    @property
+    def children(self) -> List[Str]:
+        return self._children
+
+    @children.setter
+    def children(self, value: List[Str]):
+        self._children = value
