@@ -596,8 +596,9 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         };
         names::validate_dm_name(vg, lv, extra)?;
     }
-    // A VG this run creates, or one an interrupted run created, is marked unfinished until
-    // everything above is done.
+    // A VG this run creates, or one an interrupted run created, is marked unfinished until its
+    // volumes, base and layer are complete; the boot entry stays last, the commit point of an
+    // install (a rerun writes it again).
     if req.creates_layout()
         && !req.adopt
         && facts
@@ -605,7 +606,12 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
             .vg(&p.vg)
             .is_none_or(|v| v.has_tag(names::TAG_UNFINISHED))
     {
-        p.steps.push(Step::Finish { vg: p.vg.clone() });
+        let at = p
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::InstallBoot { .. }))
+            .unwrap_or(p.steps.len());
+        p.steps.insert(at, Step::Finish { vg: p.vg.clone() });
     }
     Ok(p)
 }

@@ -143,8 +143,8 @@ fn install_plan_golden() {
             "base.write",
             "layer.create",
             "layer.configure",
-            "boot.entry",
-            "vg.finish"
+            "vg.finish",
+            "boot.entry"
         ]
     );
     assert!(p.pool_metadata >= Bytes::gib(1));
@@ -471,8 +471,8 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
             "volume.format",
             "layer.create",
             "layer.configure",
-            "boot.entry",
-            "vg.finish"
+            "vg.finish",
+            "boot.entry"
         ]
     );
     assert_eq!(
