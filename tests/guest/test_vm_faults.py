@@ -9,13 +9,14 @@ registered and give back what it wrote."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -132,8 +133,10 @@ def test_vm_onn_recover_after_a_kill_leaves_clean_disks(images: dict[str, dict[s
 
     def recover(where: Path, pv: str, boot: str) -> None:
         if "onn:unfinished" not in vg_tags():
-            # Killed after its last step: the install is complete, and recover keeps it.
+            # Killed while the boot entry, the last step, was written: the layout is complete,
+            # recover keeps it, and running the install again writes the entry.
             assert json.loads(onn("recover", "--boot", boot, "--json").stdout)["removed_vgs"] == []
+            onn(*install_argv(img, pv, boot))
             with Mounted(boot, where / "boot") as b:
                 assert onn("check", "--boot", str(b)).returncode == 0
             return
@@ -170,15 +173,27 @@ def pool_used(pool: str = "onn/pool00") -> tuple[int, float]:
     return int(row["lv_size"]), float(row["data_percent"])
 
 
-def wait_stopped(proc: subprocess.Popen[str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state == "T":
-            return
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.2)
-    raise AssertionError("onn did not reach its stop point")
+@contextlib.contextmanager
+def stopped_onn(argv: list[str], point: int) -> Iterator[subprocess.Popen[str]]:
+    """onn started with `argv`, once it has stopped itself at fault point `point`; killed on
+    the way out if it is still there."""
+    proc = subprocess.Popen(
+        [os.environ["ONN_BIN"], *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ONN_STOP_AT": str(point), "LC_ALL": "C"},
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "onn did not reach its stop point"
+            time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_vm_a_pool_filled_during_the_copy_fails_clearly_and_gives_back_what_was_written(
@@ -189,20 +204,10 @@ def test_vm_a_pool_filled_during_the_copy_fails_clearly_and_gives_back_what_was_
     onn("layout", "--pv", pv, "--volumes", "minimal", "--pool-size", "1G")
     # `base add` stops itself at its first fault point: the base LV has just been created,
     # nothing copied yet. Something else then fills the pool under it.
-    proc = subprocess.Popen(
-        [os.environ["ONN_BIN"], "base", "add", str(img["path"])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "ONN_STOP_AT": "1", "LC_ALL": "C"},
-    )
-    try:
-        wait_stopped(proc)
+    with stopped_onn(["base", "add", str(img["path"])], 1) as proc:
         nvr = str(img["nvr"])
         assert nvr in lvs() and lvs()[nvr]["lv_tags"] == ""
-        run(
-            ["lvm", "lvcreate", "--type", "thin", "--virtualsize", "2g", "--thinpool", "pool00", "--name", "hog", "onn"]
-        )
+        run(["lvm", "lvcreate", "--type", "thin", "-V", "2g", "--thinpool", "pool00", "--name", "hog", "onn"])
         size, used = pool_used()
         free_mib = int(size * (100 - used) / 100) >> 20
         run(["dd", "if=/dev/zero", "of=/dev/onn/hog", "bs=1M", f"count={free_mib - 4}", "oflag=direct"])
@@ -211,9 +216,6 @@ def test_vm_a_pool_filled_during_the_copy_fails_clearly_and_gives_back_what_was_
         before = pool_used()[1]
         proc.send_signal(signal.SIGCONT)
         _out, err = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 2, err
     assert "ran out of space while base" in err and "Free space in the pool or grow it" in err, err
     # Nothing half-written stays registered, and what the copy took is given back.
@@ -221,3 +223,19 @@ def test_vm_a_pool_filled_during_the_copy_fails_clearly_and_gives_back_what_was_
     assert pool_used()[1] <= before + 0.5
     run(["lvm", "lvremove", "--yes", "onn/hog"])
     assert pool_used()[1] < 50
+
+
+def test_vm_ctrl_c_during_an_install_undoes_it(disks: Disks, images: dict[str, dict[str, object]]) -> None:
+    """SIGINT (Ctrl-C) is a cancel, not a crash: onn stops, undoes what it made and exits 5."""
+    img = images[IMAGE]
+    pv = disks.add("pv0", 12 * GIB)
+    # Point 5: the VG, the pool and /var exist, the base is being made.
+    with stopped_onn(install_argv(img, pv, disks.boot()), 5) as proc:
+        assert "onn" in run(["lvm", "vgs", "--noheadings", "-o", "vg_name"]).stdout
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGCONT)
+        _out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 5 and "cancelled" in err, err
+    assert run(["lvm", "vgs", "onn"], check=False).returncode != 0
+    assert blkid(pv, "TYPE") == ""
+    assert not stale_mounts()

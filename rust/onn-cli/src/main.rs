@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -13,6 +14,7 @@ use onn_core::lvm::LvmState;
 use onn_core::names::VolumeSet;
 use onn_core::runner::SystemRunner;
 use onn_core::{apply, error, image, report, Action, Bytes, CancelToken, Event, Request};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 #[derive(Parser)]
 #[command(
@@ -288,7 +290,7 @@ impl LocalImage {
             dir.path(),
             &opts,
             &mut |e| reporter.event(e),
-            &CancelToken::new(),
+            interrupted(),
         )?;
         Ok(LocalImage {
             path: fetched.path,
@@ -496,12 +498,29 @@ fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
+/// The run's cancel token, set by SIGINT, SIGTERM or SIGHUP: the engine stops between steps or
+/// during the copy and undoes what it made, and a download removes its file. A second signal
+/// ends onn at once (exit 130), as a second Ctrl-C does elsewhere.
+fn interrupted() -> &'static CancelToken {
+    static TOKEN: OnceLock<CancelToken> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let token = CancelToken::new();
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            // The shutdown handler runs first: it sees only the flag an earlier signal set.
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, token.flag());
+            let _ = signal_hook::flag::register(sig, token.flag());
+        }
+        token
+    })
+}
+
 fn execute(
     runner: &SystemRunner,
     req: &Request,
     out: &Output,
     reporter: &mut Reporter,
 ) -> Result<ExitCode> {
+    interrupted();
     let prepared = apply::prepare(runner, req)?;
     if out.dry_run {
         if out.json {
@@ -511,9 +530,8 @@ fn execute(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let cancel = CancelToken::new();
     let mut progress = |e: &Event| reporter.event(e);
-    let outcome = prepared.apply(&mut progress, &cancel)?;
+    let outcome = prepared.apply(&mut progress, interrupted())?;
     if out.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

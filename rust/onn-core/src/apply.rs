@@ -77,6 +77,10 @@ impl CancelToken {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+    /// The flag itself, for a signal handler to set (storing to an atomic is async-signal-safe).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
     pub(crate) fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             Err(cancelled())
