@@ -43,6 +43,9 @@ def test_the_profile_asks_for_what_imgbased_needs() -> None:
     assert constraints["must_not_be_on_root"] == "/var"
     sizes = dict(line.split(None, 1) for line in constraints["req_partition_sizes"].strip().splitlines())
     assert sizes == {"/var": "5  GiB", "/var/tmp": "10 GiB", "/boot": "1  GiB"}
+    # A Node install has no package payload to choose: those spokes are hidden in both UIs.
+    hidden = profile["User Interface"]["hidden_spokes"].split()
+    assert {"SourceSpoke", "SoftwareSelectionSpoke", "SoftwareSpoke"} <= set(hidden)
 
 
 def test_conf_d_makes_a_failed_start_of_the_addon_fatal() -> None:
