@@ -4,7 +4,7 @@ onn does, and the way plain `dd` would, and compare the pool data allocated with
 filesystem itself marks in use. Runs inside the User-Mode-Linux guest (real lvm2):
 
     python3 tests/vm/uml.py --mem 6G --rw vm-work --env ONN_IMAGES=vm-work/bench-images.json \
-        -- python3 bench/alloc.py COPY_BENCH
+        --env ONN_VM_WORK=vm-work -- python3 bench/alloc.py COPY_BENCH
 
 (`make bench` does this.) A script, not a test: it prints, it asserts nothing.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,7 +62,9 @@ def fs_used(dev: str, fs: str) -> int:
 def main() -> int:
     copy_bench = sys.argv[1]
     images = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
-    work = Path(tempfile.mkdtemp())
+    # The disk file lives in the shared work directory: the guest's /tmp is RAM, too small for
+    # the 2.2 GiB images written twice.
+    work = Path(tempfile.mkdtemp(dir=os.environ["ONN_VM_WORK"]))
     disk = work / "pv.img"
     with disk.open("wb") as f:
         f.truncate(64 * GIB)
@@ -101,7 +104,7 @@ def main() -> int:
     finally:
         subprocess.run(["lvm", "vgremove", "--yes", vg], capture_output=True)
         subprocess.run(["losetup", "-d", loop], capture_output=True)
-        disk.unlink()
+        shutil.rmtree(work)
     print("\nratio: thin-pool data allocated by the write / blocks the filesystem marks in use.")
     return 0
 
