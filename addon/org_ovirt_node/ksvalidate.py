@@ -102,11 +102,20 @@ def validate(text: str) -> tuple[list[KsError], NodeKickstart]:
     """(the errors, the parsed section) for a kickstart's text."""
     errors: list[KsError] = []
     parser = _Parser(makeVersion(), errors)
+    read_to_end = False
     try:
         parser.readKickstartFromString(text)
+        read_to_end = True
     except KickstartError as e:
         errors.append(_error(e, 0))
-    if not parser.node.seen:
+    except ValueError:
+        # pykickstart lets shlex's error through for a line with an unclosed quote; it stops
+        # parsing at that line, which it keeps in `_line`.
+        lines = text.splitlines(keepends=True)
+        lineno = lines.index(parser._line) + 1 if parser._line in lines else 0
+        message = _("a quotation mark is not closed: close it or remove it")
+        errors.append(KsError(lineno, message, PYKICKSTART_ERROR))
+    if read_to_end and not parser.node.seen:
         message = _("there is no %addon {name} section; onn would not install a Node image: add one").format(
             name=ADDON_NAME
         )
