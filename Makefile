@@ -14,12 +14,13 @@ GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN
 	--env ONN_BAD_IMAGES=$(VMWORK)/bad-images.json --env ONN_VM_WORK=$(VMWORK)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
-# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync for bench/,
-# openssl (a test CA) and tinyproxy (a real proxy) for the download tests; GTK 3 under Xvfb with
-# fonts and icons, tmux, gettext and the locales for the spokes; rpm to parse-check onn.spec.
+# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync and GNU
+# time for bench/, openssl (a test CA) and tinyproxy (a real proxy) for the download tests;
+# GTK 3 under Xvfb with fonts and icons, tmux, gettext and the locales for the spokes; rpm to
+# parse-check onn.spec.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
-	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync openssl tinyproxy-bin \
+	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync time openssl tinyproxy-bin \
 	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
 # is the text UI library of Anaconda's text mode; atheris fuzzes the kickstart section.

@@ -7,8 +7,8 @@ measured here, never asserted.
     python3 bench/run.py [--image demo-1.0] [--runs 3]      # as root, on the host
 
 The target is a fresh sparse file on a loop device for every run (no LVM needed for the copy);
-the page cache is dropped before every run. Needs: rsync, e2fsprogs, squashfs-tools, and
-`cargo` (it builds onn's copy as the `copy_bench` example of onn-core).
+the page cache is dropped before every run. Needs: rsync, e2fsprogs, squashfs-tools, GNU time
+and `cargo` (it builds onn's copy as the `copy_bench` example of onn-core).
 """
 
 from __future__ import annotations
@@ -53,9 +53,12 @@ def sh(*argv: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
 
 
 def measured(*pipeline: list[str], stdout_to: str | None = None) -> Run:
-    """Run a pipeline of argv lists (no shell); wall time, CPU time and peak RSS of its processes."""
+    """Run a pipeline of argv lists (no shell); wall time, CPU time and peak RSS of its processes.
+    The RSS comes from GNU time around each program: a child's own ru_maxrss starts at the RSS
+    of the process it was forked from (this Python), which would hide small programs."""
     with ExitStack() as stack:
         procs: list[subprocess.Popen[bytes]] = []
+        peaks = [stack.enter_context(tempfile.NamedTemporaryFile("r")) for _ in pipeline]
         start = time.monotonic()
         prev = None
         for i, argv in enumerate(pipeline):
@@ -66,18 +69,21 @@ def measured(*pipeline: list[str], stdout_to: str | None = None) -> Run:
                 else (subprocess.DEVNULL if last else subprocess.PIPE)
             )
             p = subprocess.Popen(
-                argv, stdin=prev.stdout if prev else subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE
+                ["/usr/bin/time", "-f", "%M", "-o", peaks[i].name, *argv],
+                stdin=prev.stdout if prev else subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.PIPE,
             )
             if prev and prev.stdout:
                 prev.stdout.close()
             procs.append(p)
             prev = p
         cpu, rss = 0.0, 0
-        for p in procs:
+        for p, peak in zip(procs, peaks, strict=True):
             _pid, status, usage = os.wait4(p.pid, 0)
             p.returncode = os.waitstatus_to_exitcode(status)
-            cpu += usage.ru_utime + usage.ru_stime
-            rss = max(rss, usage.ru_maxrss * 1024)
+            cpu += usage.ru_utime + usage.ru_stime  # GNU time's, with its child's
+            rss = max(rss, int(peak.read().split()[-1]) * 1024)
         wall = time.monotonic() - start
         for p, argv in zip(procs, pipeline, strict=True):
             if p.returncode != 0:

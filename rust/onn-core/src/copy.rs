@@ -5,8 +5,12 @@
 //! and writes its non-zero runs at the piece's offset, so decompression and writing overlap
 //! without a reorder buffer and memory stays at two block buffers per worker whatever the image
 //! size. A fresh thin LV reads as zeros, so a zero block need not be written; skipping it also
-//! keeps the pool from allocating it. Sparse blocks are skipped without being read. One fsync at
-//! the end makes the copy durable.
+//! keeps the pool from allocating it. Sparse blocks are skipped without being read.
+//!
+//! Writes bypass the page cache (O_DIRECT) where the target allows it: the installer runs from
+//! RAM, often with the downloaded image in RAM too, and gigabytes of dirty pages would compete
+//! with both; on a loop device they would be cached twice. One fsync at the end flushes the
+//! device's own cache.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -46,9 +50,93 @@ fn is_zero(block: &[u8]) -> bool {
     head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
 }
 
+/// O_DIRECT needs buffers, offsets and lengths aligned to the device's logical block size;
+/// a page covers every block size in use.
+const DIRECT_ALIGN: usize = 4096;
+
+/// A page-aligned buffer for O_DIRECT writes (decompressors fill plain `Vec`s).
+struct AlignedBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(len.max(DIRECT_ALIGN), DIRECT_ALIGN)
+            .expect("a block-sized layout is valid")
+    }
+    fn new(len: usize) -> AlignedBuf {
+        // SAFETY: the layout has a non-zero size; a null result is handled.
+        let raw = unsafe { std::alloc::alloc(Self::layout(len)) };
+        let ptr = std::ptr::NonNull::new(raw)
+            .unwrap_or_else(|| std::alloc::handle_alloc_error(Self::layout(len)));
+        AlignedBuf { ptr, len }
+    }
+    /// The first `n` bytes, filled from `src`.
+    fn fill(&mut self, src: &[u8]) -> &[u8] {
+        assert!(src.len() <= self.len);
+        // SAFETY: the allocation holds `self.len` bytes, owned by this buffer alone.
+        let all = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) };
+        all[..src.len()].copy_from_slice(src);
+        &all[..src.len()]
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this same layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+    }
+}
+
+// SAFETY: the buffer is plain memory owned by one worker at a time.
+unsafe impl Send for AlignedBuf {}
+
+/// The target, opened for direct writes when it allows them, and for ordinary ones (a run
+/// that is not block-aligned: the tail of an odd-sized image; a filesystem without O_DIRECT).
+struct Target<'a> {
+    path: &'a Path,
+    direct: Option<File>,
+    buffered: File,
+}
+
+impl<'a> Target<'a> {
+    fn open(path: &'a Path) -> Result<Target<'a>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = |flags| {
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(flags)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))
+        };
+        Ok(Target {
+            path,
+            direct: open(nix::libc::O_DIRECT).ok(),
+            buffered: open(0)?,
+        })
+    }
+
+    fn write_at(&self, data: &[u8], at: u64, bounce: &mut AlignedBuf) -> Result<()> {
+        let aligned =
+            data.len().is_multiple_of(DIRECT_ALIGN) && at.is_multiple_of(DIRECT_ALIGN as u64);
+        let result = match &self.direct {
+            Some(f) if aligned => f.write_all_at(bounce.fill(data), at),
+            _ => self.buffered.write_all_at(data, at),
+        };
+        result.with_context(|| format!("writing {} at offset {at}", self.path.display()))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.buffered
+            .sync_all()
+            .with_context(|| format!("flushing {}", self.path.display()))
+    }
+}
+
 /// Write the non-zero grains of `buf` at `offset`, one write per run of them. Returns the
 /// bytes written.
-fn write_nonzero(output: &File, dst: &Path, buf: &[u8], offset: u64) -> Result<u64> {
+fn write_nonzero(target: &Target, bounce: &mut AlignedBuf, buf: &[u8], offset: u64) -> Result<u64> {
     let mut written = 0u64;
     let mut i = 0;
     while i < buf.len() {
@@ -65,10 +153,7 @@ fn write_nonzero(output: &File, dst: &Path, buf: &[u8], offset: u64) -> Result<u
             }
             run_end = next;
         }
-        let at = offset + i as u64;
-        output
-            .write_all_at(&buf[i..run_end], at)
-            .with_context(|| format!("writing {} at offset {at}", dst.display()))?;
+        target.write_at(&buf[i..run_end], offset + i as u64, bounce)?;
         written += (run_end - i) as u64;
         i = run_end;
     }
@@ -93,10 +178,7 @@ pub fn copy_with_workers(
     progress: &mut dyn FnMut(Bytes, Bytes) -> Result<()>,
 ) -> Result<CopyStats> {
     let size = src.size();
-    let output = OpenOptions::new()
-        .write(true)
-        .open(dst)
-        .with_context(|| format!("opening {}", dst.display()))?;
+    let target = Target::open(dst)?;
     let dst_size = crate::blockdev::size_of(dst)?;
     if dst_size.0 < size {
         bail!(
@@ -114,13 +196,14 @@ pub fn copy_with_workers(
     let work = || -> Result<()> {
         let mut scratch = Vec::with_capacity(src.block_size() as usize);
         let mut buf = Vec::with_capacity(src.block_size() as usize);
+        let mut bounce = AlignedBuf::new(src.block_size() as usize);
         while !stop.load(Ordering::Relaxed) {
             let Some(piece) = src.pieces().get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };
             if piece.stored != Stored::Sparse {
                 src.read(piece, &mut scratch, &mut buf)?;
-                let n = write_nonzero(&output, dst, &buf, piece.offset)?;
+                let n = write_nonzero(&target, &mut bounce, &buf, piece.offset)?;
                 written.fetch_add(n, Ordering::Relaxed);
             }
             done.fetch_add(u64::from(piece.len), Ordering::Relaxed);
@@ -161,9 +244,7 @@ pub fn copy_with_workers(
     if let Some(e) = first {
         return Err(e);
     }
-    output
-        .sync_all()
-        .with_context(|| format!("flushing {}", dst.display()))?;
+    target.sync()?;
     progress(Bytes(size), Bytes(size))?;
     let written = written.into_inner();
     Ok(CopyStats {
