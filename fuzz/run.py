@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every fuzz target for a bounded time; exit 1 when one finds a crash or a broken property.
 
-    python3 fuzz/run.py [--seconds N] [TARGET ...]     # default: every target, 180 s each
+    python3 fuzz/run.py [--seconds N] [--seed N] [TARGET ...]   # default: every target, 180 s each
 
 Rust (cargo fuzz, libFuzzer + ASan; RUSTC_BOOTSTRAP=1 lets the stable toolchain take the
 nightly flags): `names` (NVR parsing, LV-name rules against LVM's), `rpmvercmp` (a total
@@ -24,8 +24,10 @@ RUST = ("names", "rpmvercmp")
 PYTHON = ("section", "validate")
 
 
-def argv_of(target: str, seconds: int, corpus: Path, artifacts: Path) -> list[str]:
+def argv_of(target: str, seconds: int, seed: int, corpus: Path, artifacts: Path) -> list[str]:
     flags = [f"-max_total_time={seconds}", f"-artifact_prefix={artifacts}/{target}-", "-print_final_stats=1"]
+    if seed:
+        flags.append(f"-seed={seed}")
     seeds = str(ROOT / "fuzz/seeds" / target)
     if target in RUST:
         return ["cargo", "fuzz", "run", "--fuzz-dir", "fuzz/rust", "-O", target, str(corpus), seeds, "--", *flags]
@@ -35,6 +37,7 @@ def argv_of(target: str, seconds: int, corpus: Path, artifacts: Path) -> list[st
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=int, default=180, help="time per target")
+    ap.add_argument("--seed", type=int, default=0, help="libFuzzer's seed (default 0: a new one each run)")
     ap.add_argument("targets", nargs="*", help=f"some of {', '.join([*RUST, *PYTHON])} (default: all)")
     args = ap.parse_args()
     args.targets = args.targets or [*RUST, *PYTHON]
@@ -47,7 +50,9 @@ def main() -> int:
         corpus.mkdir(parents=True, exist_ok=True)
         artifacts.mkdir(parents=True, exist_ok=True)
         print(f"fuzz: {target} for {args.seconds} s", flush=True)
-        proc = subprocess.run(argv_of(target, args.seconds, corpus, artifacts), cwd=ROOT, env=env, check=False)
+        proc = subprocess.run(
+            argv_of(target, args.seconds, args.seed, corpus, artifacts), cwd=ROOT, env=env, check=False
+        )
         if proc.returncode != 0:
             failed.append(target)
     print(f"fuzz: {len(args.targets) - len(failed)} passed, {len(failed)} failed {' '.join(failed)}".rstrip())
