@@ -176,7 +176,7 @@ bench: setup images
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) tests/images/build.py --json demo-1.0 demo-xz big-zstd big-xz > $(VMWORK)/bench-images.json
 	$(PY) tests/vm/uml.py --mem 3G --rw $(VMWORK) --env ONN_IMAGES=$(VMWORK)/bench-images.json \
-		--env ONN_VM_WORK=$(VMWORK) -- $(PY) bench/alloc.py $(CURDIR)/target/release/examples/copy_bench
+		--env ONN_VM_WORK=$(VMWORK) -- $(PY) bench/alloc.py
 
 ## The addon's service tests against a real anaconda source tree instead of the stand-ins
 ## (pyanaconda is not on PyPI; needs the en_US.UTF-8 locale, as Anaconda's modules set it).

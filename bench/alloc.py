@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Thin-pool space a base costs: write each image's root filesystem onto a fresh thin LV the way
 onn does, and the way plain `dd` would, and compare the pool data allocated with the blocks the
-filesystem itself marks in use. Runs inside the User-Mode-Linux guest (real lvm2):
+filesystem itself marks in use. Then a whole `onn install` of each image onto a fresh disk: its
+peak memory and the pool data it allocates. Runs inside the User-Mode-Linux guest (real lvm2),
+with the release builds of `onn` and of onn-core's `copy_bench` example:
 
-    python3 tests/vm/uml.py --mem 6G --rw vm-work --env ONN_IMAGES=vm-work/bench-images.json \
-        --env ONN_VM_WORK=vm-work -- python3 bench/alloc.py COPY_BENCH
+    python3 tests/vm/uml.py --mem 3G --rw vm-work --env ONN_IMAGES=vm-work/bench-images.json \
+        --env ONN_VM_WORK=vm-work -- python3 bench/alloc.py
 
 (`make bench` does this.) A script, not a test: it prints, it asserts nothing.
 """
@@ -18,10 +20,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 MIB = 1 << 20
 GIB = 1 << 30
+RELEASE = Path(__file__).resolve().parents[1] / "target/release"
 
 
 def run(*argv: str) -> str:
@@ -60,11 +64,26 @@ def fs_used(dev: str, fs: str) -> int:
 
 
 def main() -> int:
-    copy_bench = sys.argv[1]
     images = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
-    # The disk file lives in the shared work directory: the guest's /tmp is RAM, too small for
+    # The disk files live in the shared work directory: the guest's /tmp is RAM, too small for
     # the 2.2 GiB images written twice.
     work = Path(tempfile.mkdtemp(dir=os.environ["ONN_VM_WORK"]))
+    try:
+        allocation(images, work)
+        print("\nratio: thin-pool data allocated by the write / blocks the filesystem marks in use.\n")
+        print(f"{'onn install':10} {'wall s':>7} {'peak RSS MiB':>13} {'pool data MiB':>14}")
+        for name, img in images.items():
+            wall, rss, data = whole_install(img, work)
+            print(f"{name:10} {wall:7.1f} {rss / MIB:13.1f} {data / MIB:14.0f}", flush=True)
+    finally:
+        shutil.rmtree(work)
+    print("\nwall: in the UML guest (its disk and CPU are slower than the host's). pool data: base, layer")
+    print("and the data volumes it populates from the image.")
+    return 0
+
+
+def allocation(images: dict[str, dict[str, object]], work: Path) -> None:
+    """The table of pool data allocated by onn's base write and by dd, against the fs's use."""
     disk = work / "pv.img"
     with disk.open("wb") as f:
         f.truncate(64 * GIB)
@@ -83,7 +102,7 @@ def main() -> int:
                 run("lvm", "lvcreate", "--thin", "-V", size, "-n", lv, f"{vg}/{pool}")
                 dev = f"/dev/{vg}/{lv}"
                 if method == "onn":
-                    run(copy_bench, str(img["path"]), dev)
+                    run(str(RELEASE / "examples/copy_bench"), str(img["path"]), dev)
                 else:
                     sq = work / "sq"
                     sq.mkdir(exist_ok=True)
@@ -104,9 +123,32 @@ def main() -> int:
     finally:
         subprocess.run(["lvm", "vgremove", "--yes", vg], capture_output=True)
         subprocess.run(["losetup", "-d", loop], capture_output=True)
-        shutil.rmtree(work)
-    print("\nratio: thin-pool data allocated by the write / blocks the filesystem marks in use.")
-    return 0
+        disk.unlink()
+
+
+def whole_install(img: dict[str, object], work: Path) -> tuple[float, int, int]:
+    """`onn install` of the image (checksum verified) onto a fresh 32 GiB disk: (wall s, peak RSS
+    bytes, pool data bytes)."""
+    disk, boot, peak = work / "install.img", work / "boot", work / "peak"
+    boot.mkdir()
+    with disk.open("wb") as f:
+        f.truncate(32 * GIB)
+    loop = run("losetup", "--find", "--show", str(disk)).strip()
+    vg = "onnrss"
+    try:
+        start = time.monotonic()
+        run(
+            "/usr/bin/time", "-f", "%M", "-o", str(peak), str(RELEASE / "onn"), "install",
+            "--image", str(img["path"]), "--sha256", str(img["sha256"]),
+            "--pv", loop, "--vg", vg, "--boot", str(boot),
+        )  # fmt: skip
+        wall = time.monotonic() - start
+        return wall, int(peak.read_text().split()[-1]) * 1024, pool_used(vg, "pool00")
+    finally:
+        subprocess.run(["lvm", "vgremove", "--yes", vg], capture_output=True)
+        subprocess.run(["losetup", "-d", loop], capture_output=True)
+        disk.unlink()
+        shutil.rmtree(boot)
 
 
 if __name__ == "__main__":

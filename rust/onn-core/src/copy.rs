@@ -1,11 +1,12 @@
 //! The base write: a file of a squashfs image (`LiveOS/rootfs.img`) decompressed onto a thin
 //! LV on all cores, skipping all-zero blocks.
 //!
-//! Each worker takes the next piece of the file (a squashfs block), reads and decompresses it,
-//! and writes its non-zero runs at the piece's offset, so decompression and writing overlap
-//! without a reorder buffer and memory stays at two block buffers per worker whatever the image
-//! size. A fresh thin LV reads as zeros, so a zero block need not be written; skipping it also
-//! keeps the pool from allocating it. Sparse blocks are skipped without being read.
+//! Each worker takes the next batch of consecutive pieces of the file (squashfs blocks, about
+//! [`BATCH`] bytes), reads and decompresses them, and writes the batch's non-zero runs at its
+//! offset, so decompression and writing overlap without a reorder buffer and memory stays at a
+//! few batch buffers per worker whatever the image size. A fresh thin LV reads as zeros, so a
+//! zero block need not be written; skipping it also keeps the pool from allocating it. Sparse
+//! blocks are skipped without being read.
 //!
 //! Writes bypass the page cache (O_DIRECT) where the target allows it: the installer runs from
 //! RAM, often with the downloaded image in RAM too, and gigabytes of dirty pages would compete
@@ -28,6 +29,9 @@ use crate::units::Bytes;
 /// Zero-detection granularity = the thin pool's chunk size: a partly written chunk is
 /// allocated whole, so finer detection would not save pool space.
 const GRAIN: usize = 64 << 10;
+/// A worker's unit of work, in bytes of the file: large enough that a direct write is not
+/// dominated by its latency, small enough to keep every worker busy to the end.
+const BATCH: usize = 1 << 20;
 /// How often the caller hears of progress (it may cancel then).
 const TICK: Duration = Duration::from_millis(100);
 
@@ -189,24 +193,41 @@ pub fn copy_with_workers(
         );
     }
 
+    let per_batch = (BATCH / src.block_size() as usize).max(1);
     let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
     let written = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let work = || -> Result<()> {
-        let mut scratch = Vec::with_capacity(src.block_size() as usize);
-        let mut buf = Vec::with_capacity(src.block_size() as usize);
-        let mut bounce = AlignedBuf::new(src.block_size() as usize);
+        let block = src.block_size() as usize;
+        let mut scratch = Vec::with_capacity(block);
+        let mut piece_buf = Vec::with_capacity(block);
+        let mut buf = Vec::with_capacity(per_batch * block);
+        let mut bounce = AlignedBuf::new(per_batch * block);
         while !stop.load(Ordering::Relaxed) {
-            let Some(piece) = src.pieces().get(next.fetch_add(1, Ordering::Relaxed)) else {
+            let first = next.fetch_add(per_batch, Ordering::Relaxed);
+            let Some(batch) = src
+                .pieces()
+                .get(first..(first + per_batch).min(src.pieces().len()))
+            else {
                 break;
             };
-            if piece.stored != Stored::Sparse {
-                src.read(piece, &mut scratch, &mut buf)?;
-                let n = write_nonzero(&target, &mut bounce, &buf, piece.offset)?;
-                written.fetch_add(n, Ordering::Relaxed);
+            if batch.is_empty() {
+                break;
             }
-            done.fetch_add(u64::from(piece.len), Ordering::Relaxed);
+            // Pieces are consecutive: the batch is one range of the file.
+            buf.clear();
+            for piece in batch {
+                if piece.stored == Stored::Sparse {
+                    buf.resize(buf.len() + piece.len as usize, 0);
+                } else {
+                    src.read(piece, &mut scratch, &mut piece_buf)?;
+                    buf.extend_from_slice(&piece_buf);
+                }
+            }
+            let n = write_nonzero(&target, &mut bounce, &buf, batch[0].offset)?;
+            written.fetch_add(n, Ordering::Relaxed);
+            done.fetch_add(buf.len() as u64, Ordering::Relaxed);
         }
         Ok(())
     };
