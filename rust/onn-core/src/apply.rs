@@ -794,12 +794,10 @@ fn write_boot_files(
 ) -> Result<String> {
     let kver = &kernel.version;
     let copy_in = |from: &str, name: String| -> Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        let src = rootfs::resolve(root, from)?;
-        let data = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
-        // Keep the image's mode: RHEL's initramfs is 0600.
-        let mode = std::fs::metadata(&src)?.permissions().mode() & 0o7777;
-        boot::write_atomic_mode(&bootdir.join(layer).join(name), &data, mode)
+        boot::copy_atomic(
+            &rootfs::resolve(root, from)?,
+            &bootdir.join(layer).join(name),
+        )
     };
     copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
     copy_in(&kernel.initrd, format!("initramfs-{kver}.img"))?;

@@ -265,13 +265,36 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
 /// [`write_atomic`] with a given mode (e.g. a kernel's or a 0600 initramfs's own), set before
 /// the file appears under its name.
 pub fn write_atomic_mode(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    atomically(path, mode, |f| f.write_all(content))
+}
+
+/// Copy `src` to `dst` atomically, keeping its mode (RHEL's initramfs is 0600). Streamed in
+/// the kernel: a 100 MiB initramfs costs no memory.
+pub fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut from = fs::File::open(src).with_context(|| format!("reading {}", src.display()))?;
+    let mode = from
+        .metadata()
+        .with_context(|| format!("reading {}", src.display()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    atomically(dst, mode, |f| std::io::copy(&mut from, f).map(drop))
+        .with_context(|| format!("copying {}", src.display()))
+}
+
+/// Fill a temp file next to `path`, give it `mode`, flush it and rename it to `path`.
+fn atomically(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().context("a file path has a parent")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
-    tmp.write_all(content)
-        .with_context(|| format!("writing {}", path.display()))?;
+    fill(tmp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting the mode of {}", path.display()))?;
@@ -331,6 +354,30 @@ mod tests {
         );
         // No temporary file is left beside it.
         assert_eq!(fs::read_dir(f.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn copy_atomic_keeps_content_and_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("initramfs");
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&src, &data).unwrap();
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o600)).unwrap();
+        let dst = dir.path().join("layer/initramfs.img");
+        copy_atomic(&src, &dst).unwrap();
+        assert_eq!(fs::read(&dst).unwrap(), data);
+        assert_eq!(
+            fs::metadata(&dst).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+        let err = copy_atomic(&dir.path().join("missing"), &dst).unwrap_err();
+        assert!(format!("{err:#}").contains("missing"), "{err:#}");
+        assert_eq!(
+            fs::read(&dst).unwrap(),
+            data,
+            "a failed copy leaves the old file"
+        );
     }
 
     #[test]
