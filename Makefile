@@ -86,7 +86,7 @@ unit:
 	cargo test --workspace
 
 ## Translations: `make pot` after changing user-visible text, then update po/*.po
-## (msgmerge --update --add-location=file po/de.po $(POT)); `make po-check` (in lint) fails when the template is
+## (msgmerge --update --backup=none --add-location=file po/de.po $(POT)); `make po-check` (in lint) fails when the template is
 ## stale (its creation date aside) or a language lacks a translation or has a fuzzy one.
 pot:
 	$(XGETTEXT) -o $(POT) $(I18N_SOURCES)
