@@ -187,9 +187,10 @@ addon-compat: build-test images module
 		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py tests/addon/test_tui.py
 
+## The whole guest tier takes 25-35 min on 2 cores; the timeout only catches a hung guest.
 guest: build-test images module
-	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) $(GUEST_ENV) -- \
-		$(VPY) -m pytest -q -p no:cacheprovider $(GUEST_TESTS) $(PYTEST_ARGS)
+	$(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) -- \
+		$(VPY) -m pytest -q -p no:cacheprovider --durations=10 $(GUEST_TESTS) $(PYTEST_ARGS)
 
 boot:
 	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider tests/boot
