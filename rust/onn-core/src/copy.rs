@@ -76,7 +76,7 @@ impl AlignedBuf {
             .unwrap_or_else(|| std::alloc::handle_alloc_error(Self::layout(len)));
         AlignedBuf { ptr, len }
     }
-    /// The first `n` bytes, filled from `src`.
+    /// `src` copied to the start of the buffer, as an aligned slice of its length.
     fn fill(&mut self, src: &[u8]) -> &[u8] {
         assert!(src.len() <= self.len);
         // SAFETY: the allocation holds `self.len` bytes, owned by this buffer alone.
@@ -205,16 +205,12 @@ pub fn copy_with_workers(
         let mut buf = Vec::with_capacity(per_batch * block);
         let mut bounce = AlignedBuf::new(per_batch * block);
         while !stop.load(Ordering::Relaxed) {
+            let pieces = src.pieces();
             let first = next.fetch_add(per_batch, Ordering::Relaxed);
-            let Some(batch) = src
-                .pieces()
-                .get(first..(first + per_batch).min(src.pieces().len()))
-            else {
-                break;
-            };
-            if batch.is_empty() {
+            if first >= pieces.len() {
                 break;
             }
+            let batch = &pieces[first..(first + per_batch).min(pieces.len())];
             // Pieces are consecutive: the batch is one range of the file.
             buf.clear();
             for piece in batch {
