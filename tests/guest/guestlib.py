@@ -37,6 +37,16 @@ def onn(*args: str, check: bool = True, env: dict[str, str] | None = None) -> su
     return run([os.environ["ONN_BIN"], *args], check=check, env=env)
 
 
+def pool_used(pool: str = "onn/pool00") -> tuple[int, float]:
+    """A thin pool's size in bytes and the percentage of its data in use."""
+    row = json.loads(
+        run(
+            ["lvm", "lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "lv_size,data_percent", pool]
+        ).stdout
+    )["report"][0]["lv"][0]
+    return int(row["lv_size"]), float(row["data_percent"])
+
+
 def lvs(vg: str = "onn") -> dict[str, dict[str, str]]:
     """LVs of a VG by name, from lvm's JSON report."""
     fields = (

@@ -28,6 +28,7 @@ from guestlib import (
     blkid,
     lvs,
     onn,
+    pool_used,
     run,
     tree_manifest,
     vg_tags,
@@ -162,15 +163,6 @@ def test_vm_onn_recover_after_a_kill_leaves_clean_disks(images: dict[str, dict[s
 
     # Every third point (with the rerun test above, every point is a kill of some test).
     assert at_every_kill(img, tmp_path, recover, step=3) > 20
-
-
-def pool_used(pool: str = "onn/pool00") -> tuple[int, float]:
-    row = json.loads(
-        run(
-            ["lvm", "lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "lv_size,data_percent", pool]
-        ).stdout
-    )["report"][0]["lv"][0]
-    return int(row["lv_size"]), float(row["data_percent"])
 
 
 @contextlib.contextmanager
