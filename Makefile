@@ -187,7 +187,7 @@ addon-compat: build-test images module
 		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py tests/addon/test_tui.py
 
-## The whole guest tier takes 25-35 min on 2 cores; the timeout only catches a hung guest.
+## The whole guest tier takes 25-40 min on 2 cores (31-38 in the last CI runs); the timeout only catches a hung guest.
 guest: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) -- \
 		$(VPY) -m pytest -q -p no:cacheprovider --durations=10 $(GUEST_TESTS) $(PYTEST_ARGS)
