@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -45,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 GUEST_INIT = HERE / "guest-init"
 GUEST_EXEC = HERE / "guest_exec.py"
 UML_BINARY = Path("/usr/bin/linux.uml")
+XSTATE_SHIM = HERE / "uml-xstate.c"
 
 #: status reported when the guest did not report one (panic, timeout, ...)
 HARNESS_FAILURE = 125
@@ -128,6 +130,28 @@ def uml_tmpdir(mem_bytes: int) -> str:
         if st.f_bavail * st.f_frsize >= mem_bytes + margin:
             return d
     raise UmlError(f"no directory with {mem_bytes >> 20} MiB free for UML's memory file; set ONN_UML_TMPDIR")
+
+
+def xstate_shim() -> Path:
+    """The LD_PRELOAD library that lets Debian 12's UML save and restore FP registers on a
+    host with a larger XSAVE area (AVX-512, AMX); see uml-xstate.c. Built with the host's gcc
+    once per source version, in the cache the test images use."""
+    source = XSTATE_SHIM.read_bytes()
+    cache = Path(os.environ.get("ONN_CACHE") or Path.home() / ".cache/onn")
+    lib = cache / "uml" / f"uml-xstate-{hashlib.sha256(source).hexdigest()[:12]}.so"
+    if not lib.exists():
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        proc = subprocess.run(
+            ["/usr/bin/gcc", "-O2", "-Wall", "-shared", "-fPIC", "-o", str(tmp), str(XSTATE_SHIM), "-ldl"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise UmlError(f"building {XSTATE_SHIM.name} failed: {proc.stderr.strip()}")
+        tmp.rename(lib)
+    return lib
 
 
 def guest_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -310,6 +334,7 @@ def run(
             "TMPDIR": tmp,
             "TMP": tmp,
             "TEMP": tmp,
+            "LD_PRELOAD": str(xstate_shim()),
         }
         return _run_uml(cmd, uml_env, jobdir, timeout, log, stream)
     finally:
