@@ -4,14 +4,26 @@ VMWORK  ?= $(CURDIR)/vm-work
 ONN_CACHE ?= $(HOME)/.cache/onn
 export ONN_CACHE PYTHONDONTWRITEBYTECODE=1
 
-GUEST_TESTS ?= tests/guest
+# The guest tier runs as two UML guests side by side (a UML guest uses one core); the
+# shards are balanced by hand from the tests' durations (--durations in each shard's log; on
+# 2026-12-02: faults 2.5 min, anaconda order 3 min, install about 4, bad about 3).
+# Naming other tests (GUEST_TESTS=…) runs them in one guest.
+GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py tests/guest/test_vm_python.py \
+	tests/guest/test_vm_fetch.py
+GUEST_SHARD_2 := $(filter-out $(GUEST_SHARD_1),$(sort $(wildcard tests/guest/test_vm_*.py)))
+GUEST_TESTS ?= shards
 TEST_BIN := $(CURDIR)/target/debug/onn
 # The Python module is installed into a venv of this checkout (with the system's packages
 # visible), so two checkouts never share it; the guest sees it at the same path.
 VENV    := $(CURDIR)/.venv
 VPY     := $(VENV)/bin/python3
+# Kill points of the guest tier's fault tests: a sample covering every plan step, rotated by
+# the commit count (make test), or all of them (make test-full).
+ONN_KILL_POINTS ?= sample
+ONN_KILL_SEED ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json \
-	--env ONN_BAD_IMAGES=$(VMWORK)/bad-images.json --env ONN_VM_WORK=$(VMWORK)
+	--env ONN_BAD_IMAGES=$(VMWORK)/bad-images.json --env ONN_VM_WORK=$(VMWORK) \
+	--env ONN_KILL_POINTS=$(ONN_KILL_POINTS) --env ONN_KILL_SEED=$(ONN_KILL_SEED)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
 # test images, qemu for booting what was installed, dbus + GObject for the addon, rsync and GNU
@@ -20,7 +32,7 @@ GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN
 # parse-check onn.spec.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
-	fdisk dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync time openssl tinyproxy-bin \
+	fdisk gcc libc6-dev dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync time openssl tinyproxy-bin \
 	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
 # is the text UI library of Anaconda's text mode; atheris fuzzes the kickstart section.
@@ -52,8 +64,8 @@ DBUSDIR  := $(PREFIX)/share/anaconda/dbus
 ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*.glade' | LC_ALL=C sort)
 UPDATES_TREE := $(CURDIR)/build/updates
 
-.PHONY: all setup test unit lint host guest boot images build-test module demo clean addon-compat bench fuzz \
-	pot po-check mo screenshots install updates.img
+.PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot images build-test module demo \
+	clean addon-compat bench fuzz pot po-check mo screenshots install updates.img
 
 all: test
 
@@ -69,10 +81,34 @@ setup:
 	@for l in $(LOCALES); do locale -a | grep -qix "$$(echo $$l | sed 's/UTF-8/utf8/')" || \
 		localedef -i $${l%%.*} -f UTF-8 $$l; done
 
-## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot (qemu).
-test: setup
-	$(MAKE) lint unit host guest boot
-	$(MAKE) fuzz FUZZ_SECONDS=20 FUZZ_ARGS=--seed=1
+## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot
+## (qemu), fuzz; each tier's time is printed as it ends, and all of them at the end.
+TIMES := $(CURDIR)/build/tier-times
+define tier
+	@s=$$(date +%s); $(MAKE) --no-print-directory $(1); rc=$$?; t=$$(( $$(date +%s) - s )); \
+	echo "tier $(firstword $(1)): $$((t / 60)) min $$((t % 60)) s$$([ $$rc = 0 ] || echo ', FAILED')" | tee -a $(TIMES); \
+	exit $$rc
+endef
+
+test:
+	@mkdir -p build && : > $(TIMES)
+	$(call tier,setup)
+	$(call tier,lint)
+	$(call tier,unit)
+	$(call tier,build)
+	$(call tier,host)
+	$(call tier,guest)
+	$(call tier,boot)
+	$(call tier,fuzz FUZZ_SECONDS=20 FUZZ_ARGS=--seed=1)
+	@echo "== tier times"; cat $(TIMES)
+
+## Everything `make test` runs, with every kill point of the fault tests (about 15 min more).
+test-full:
+	$(MAKE) test ONN_KILL_POINTS=all
+
+## What the host, guest and boot tiers run: the test images, the onn binary with fault
+## points, the Python module.
+build: build-test images module
 
 lint: po-check
 	cargo fmt --all -- --check
@@ -187,10 +223,22 @@ addon-compat: build-test images module
 		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py tests/addon/test_tui.py
 
-## The whole guest tier takes 25-40 min on 2 cores (31-38 in the last CI runs); the timeout only catches a hung guest.
+## The guest tier: each shard's output is shown when it ends, with its time; the timeout only
+## catches a hung guest. A shard that PYTEST_ARGS leaves without a test (pytest's 5) passes.
+GUEST_RUN = $(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) -- \
+	$(VPY) -m pytest -q -p no:cacheprovider --durations=10
+ifeq ($(GUEST_TESTS),shards)
 guest: build-test images module
-	$(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) -- \
-		$(VPY) -m pytest -q -p no:cacheprovider --durations=10 $(GUEST_TESTS) $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target guest-1 guest-2
+else
+guest: build-test images module
+	$(GUEST_RUN) $(GUEST_TESTS) $(PYTEST_ARGS)
+endif
+
+guest-1 guest-2:
+	@s=$$(date +%s); $(GUEST_RUN) $(GUEST_SHARD_$(subst guest-,,$@)) $(PYTEST_ARGS); rc=$$?; \
+	echo "$@ ($(notdir $(GUEST_SHARD_$(subst guest-,,$@)))): $$(( $$(date +%s) - s )) s, exit $$rc"; \
+	[ $$rc = 0 ] || [ $$rc = 5 ]
 
 boot:
 	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider tests/boot

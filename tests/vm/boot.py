@@ -60,6 +60,16 @@ QEMU_MEM = "2048"
 QEMU_SMP = "2"
 #: seconds to wait for qemu to power off once the report was printed
 POWEROFF_GRACE = 60.0
+#: Kernel arguments of every test boot (never of what onn installs): a TCG guest on a busy
+#: machine can take minutes to find its LVs, past systemd's 90 s default for a device (and
+#: every other start job), in the initramfs as after it.
+TEST_APPEND = ("systemd.default_timeout_start_sec=900",)
+#: What systemd or dracut prints when a boot gave up: the boot is over, whatever the timeout.
+_EMERGENCY = re.compile(r"emergency mode")
+#: Console lines that name what failed on the way there.
+_FAILED = re.compile(
+    r"\[FAILED\]|Timed out waiting for device|Dependency failed|Failed to start|Warning: .* does not exist"
+)
 
 
 class BootError(RuntimeError):
@@ -74,6 +84,8 @@ class BootResult:
     returncode: int
     timed_out: bool = False
     duration: float = 0.0
+    #: the console lines naming what failed, when the boot reached emergency mode
+    emergency: tuple[str, ...] | None = None
 
     def ok(self) -> bool:
         return report_ok(self.report)
@@ -311,14 +323,24 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+def failed_units(console: str) -> tuple[str, ...] | None:
+    """The lines naming what failed, if the console shows a boot that reached emergency mode."""
+    if not _EMERGENCY.search(console):
+        return None
+    return tuple(line.strip() for line in console.splitlines() if _FAILED.search(line))
+
+
 def run_qemu(
     cmd: Sequence[str], timeout: float, log: Path | None = None, stream: bool = False
 ) -> tuple[int, str, bool]:
     """Run qemu until it exits, or the report appeared and it did not power
-    off within POWEROFF_GRACE, or timeout.  Returns (status, console, timed_out).
+    off within POWEROFF_GRACE, or the boot reached emergency mode (no report
+    can come then), or timeout.  Returns (status, console, timed_out).
     """
     parts: list[str] = []
     seen_report = threading.Event()
+    # Set by the reader for the report or for emergency mode; `seen_report` tells which.
+    seen_end = threading.Event()
     logfile = open(log, "w", encoding="utf-8") if log is not None else None  # noqa: SIM115
     try:
         try:
@@ -349,6 +371,9 @@ def run_qemu(
                 pending = (pending + text)[-8192:]
                 if _REPORT_LINE.search(pending):
                     seen_report.set()
+                    seen_end.set()
+                elif _EMERGENCY.search(pending):
+                    seen_end.set()
 
         thread = threading.Thread(target=reader, daemon=True)
         thread.start()
@@ -360,7 +385,11 @@ def run_qemu(
                 if now >= deadline:
                     timed_out = True
                     break
-                if seen_report.wait(min(1.0, deadline - now)):
+                if seen_end.wait(min(1.0, deadline - now)):
+                    if not seen_report.is_set():
+                        # emergency mode: a few seconds more for the failed units' lines
+                        time.sleep(3)
+                        break
                     grace = min(POWEROFF_GRACE, max(0.0, deadline - now))
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.wait(timeout=grace)
@@ -389,7 +418,7 @@ def boot_default_entry(
     """Boot boot_disk's saved_entry with qemu; boot_disk and disks attached.
 
     The kernel command line is the entry's ``options`` verbatim (grubenv
-    variables expanded), followed by ``extra_append`` if given.
+    variables expanded), then TEST_APPEND, then ``extra_append`` if given.
     """
     boot_disk = Path(boot_disk).resolve()
     if not boot_disk.is_file():
@@ -404,10 +433,14 @@ def boot_default_entry(
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="onn-boot-") as tmp:
         entry, kernel, initrd = read_default_entry(boot_disk, Path(tmp), boot_partition)
-        append = " ".join([entry.get("options", ""), *extra_append]).strip()
+        append = " ".join([entry.get("options", ""), *TEST_APPEND, *extra_append]).strip()
         cmd = qemu_command(kernel, initrd, append, drives)
         status, console, timed_out = run_qemu(cmd, timeout, log, stream)
-    if timed_out:
+    emergency = failed_units(console)
+    if emergency is not None:
+        console += "\nboot.py: the boot reached emergency mode, qemu stopped; what failed:\n"
+        console += "".join(f"  {line}\n" for line in emergency) or "  (no failed unit named)\n"
+    elif timed_out:
         console += f"\nboot.py: no report after {timeout:g} s, qemu killed\n"
     return BootResult(
         entry=entry,
@@ -416,6 +449,7 @@ def boot_default_entry(
         returncode=status,
         timed_out=timed_out,
         duration=time.monotonic() - start,
+        emergency=emergency,
     )
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,34 @@ def test_bogus_kernel_fails_cleanly(tmp_path: Path) -> None:
     assert result.report is None
     assert not result.ok()
     assert result.entry["options"] == "console=ttyS0 panic=-1 quiet"
+
+
+EMERGENCY_CONSOLE = """\
+[  OK  ] Reached target local-fs-pre.target - Preparation for Local File Systems.
+[ TIME ] Timed out waiting for device dev-onn-var_tmp.device - /dev/onn/var_tmp.
+[DEPEND] Dependency failed for var-tmp.mount - /var/tmp.
+[FAILED] Failed to start systemd-fsck@dev-onn-var.service - File System Check on /dev/onn/var.
+You are in emergency mode. After logging in, type "journalctl -xb" to view
+"""
+
+
+def test_a_boot_in_emergency_mode_ends_at_once_naming_what_failed() -> None:
+    # A stand-in for qemu: prints a console that reached emergency mode, then waits forever,
+    # as the guest's sulogin would.
+    fake = [
+        sys.executable,
+        "-c",
+        f"import sys, time; sys.stdout.write({EMERGENCY_CONSOLE!r}); sys.stdout.flush(); time.sleep(600)",
+    ]
+    start = time.monotonic()
+    _status, console, timed_out = boot.run_qemu(fake, timeout=300)
+    assert time.monotonic() - start < 30 and not timed_out
+    assert boot.failed_units(console) == (
+        "[ TIME ] Timed out waiting for device dev-onn-var_tmp.device - /dev/onn/var_tmp.",
+        "[DEPEND] Dependency failed for var-tmp.mount - /var/tmp.",
+        "[FAILED] Failed to start systemd-fsck@dev-onn-var.service - File System Check on /dev/onn/var.",
+    )
+
+
+def test_a_boot_that_did_not_reach_emergency_mode_names_no_failure() -> None:
+    assert boot.failed_units(EMERGENCY_CONSOLE.replace("emergency mode", "rescue")) is None
