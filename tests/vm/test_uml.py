@@ -198,6 +198,6 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(f"wrong digests: {len(bad)} of 72")
 """
-    result = uml.run(guest_script(tmp_path, body), cwd=tmp_path, rw_dirs=[tmp_path], mem="1G")
+    result = uml.run(guest_script(tmp_path, body), cwd=REPO, rw_dirs=[tmp_path], mem="1G")
     assert result.returncode == 0, result.log[-2000:]
     assert "wrong digests: 0 of 72" in result.log
