@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tarfile
 import urllib.parse
@@ -21,7 +22,10 @@ import onn
 
 from .i18n import N_, _
 from .ksdata import NodeKickstart
+from .messages import error_text
 from .runner import Runner, run
+
+log = logging.getLogger(__name__)
 
 GIB = 1 << 30
 VAR_MIN = 5 * GIB  # the Node profile's requirement (data/profile.d)
@@ -74,7 +78,12 @@ DOWNLOAD_ERRORS = {
 
 
 class InstallError(Exception):
-    """A problem the user must fix; the message says what and how (translated)."""
+    """A problem the user must fix; the message says what and how (translated). `id` is onn's
+    stable id where the problem is one of onn's."""
+
+    def __init__(self, message: str, id: str = "") -> None:  # noqa: A002 - onn's name for it
+        super().__init__(message)
+        self.id = id
 
 
 @dataclass(frozen=True)
@@ -223,6 +232,17 @@ class NodeInstaller:
             self.image = onn.read_image(path, sha256=self.ks.sha256)
         except onn.Error as e:
             raise InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e)) from e
+        for warning_id, message in self.image.warnings:
+            log.warning("%s (%s)", message, warning_id)  # the install log
+        if self.ks.strict and self.image.warnings:
+            warning_id, message = self.image.warnings[0]
+            self.image = None
+            raise InstallError(
+                _("the Node image {path} cannot be used (--strict): {error}").format(
+                    path=path, error=error_text(warning_id, message)
+                ),
+                id=warning_id,
+            )
         return self.image
 
     def export_payload(self) -> str:

@@ -74,6 +74,13 @@ def _header_parser() -> KSOptionParser:
     op.add_argument("--sha256", version=DEVEL, help=_("Expected SHA-256 of the image."))
     op.add_argument("--proxy", version=DEVEL, help=_("HTTP(S) proxy URL for the image."))
     op.add_argument("--noverifyssl", action="store_true", default=False, version=DEVEL, help=_("Do not verify TLS."))
+    op.add_argument(
+        "--strict",
+        action="store_true",
+        default=False,
+        version=DEVEL,
+        help=_("Refuse an image the installed host's imgbased could not update."),
+    )
     return op
 
 
@@ -86,6 +93,7 @@ class NodeKickstart:
     sha256: str | None = None
     proxy: str | None = None
     noverifyssl: bool = False
+    strict: bool = False
     volumes: str = "default"
     vg: str | None = None
     pool: str = "pool00"
@@ -102,7 +110,9 @@ class NodeKickstart:
         except KickstartParseError as e:
             raise SectionError(
                 "ks.header-option",
-                _("{error}; the options are --image, --sha256, --proxy and --noverifyssl").format(error=e.message),
+                _("{error}; the options are --image, --sha256, --proxy, --noverifyssl and --strict").format(
+                    error=e.message
+                ),
                 line_number,
             ) from e
         if ns.image is not None:
@@ -132,6 +142,7 @@ class NodeKickstart:
                 )
             self.proxy = ns.proxy
         self.noverifyssl = ns.noverifyssl
+        self.strict = ns.strict
         if (self.proxy or self.noverifyssl) and not (self.image or "").startswith(("http://", "https://")):
             raise SectionError(
                 "ks.proxy-needs-http",
@@ -218,6 +229,8 @@ class NodeKickstart:
                 header.append(f"{opt}={shlex.quote(value)}")
         if self.noverifyssl:
             header.append("--noverifyssl")
+        if self.strict:
+            header.append("--strict")
         lines = [" ".join(header), f"volumes = {self.volumes}"]
         if self.vg is not None:
             lines.append(f"vg = {self.vg}")

@@ -131,6 +131,8 @@ def image_data(image: onn.ImageInfo) -> NodeImageData:
     data.nvr = image.nvr
     data.size = image.size
     data.kernel = image.kernels[0] if image.kernels else ""
+    data.warning_ids = [i for i, _m in image.warnings]
+    data.warnings = [m for _i, m in image.warnings]
     return data
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from dasbus.error import DBusError
 
 from .i18n import N_, _
+from .messages import error_text
 from .structures import (
     IMAGE_ERROR,
     IMAGE_MISMATCH,
@@ -33,35 +34,9 @@ VOLUME_CHOICES = (
     ("none", N_("None: only the volumes of the installation destination")),
 )
 
+
 # onn's error ids (Rust emits ids, the addon translates) for what the spoke can show: the
 # image check and the plan of the installer's storage. Others show onn's English text.
-ERROR_MESSAGES = {
-    "sha256.mismatch": N_("The image's SHA-256 checksum does not match the one given."),
-    "sha256.malformed": N_("The SHA-256 checksum must be 64 hexadecimal digits."),
-    "image.missing": N_("The image file does not exist."),
-    "image.not-file": N_("The image is not a regular file."),
-    "image.not-squashfs": N_("The file is not a squashfs image."),
-    "image.no-rootfs": N_("The image holds neither LiveOS/rootfs.img nor a root file system."),
-    "image.no-nvr": N_("The image does not say its name, version and release (NVR)."),
-    "image.no-kernel": N_("The image contains no kernel with an initramfs; it cannot boot."),
-    "root.not-thin": N_("/ must be a thin logical volume in the installation destination."),
-    "root.other-vg": N_("The volume group or thin pool named in the kickstart is not the one of /."),
-    "var.not-separate": N_("/var must be a logical volume of its own (named var) in the same volume group."),
-    "boot.required": N_("/boot must be a partition of its own."),
-    "boot.too-small": N_("/boot must be at least 1 GiB: imgbased keeps a kernel per layer there."),
-    "pool.too-small": N_("The thin pool is too small for the image; make it larger."),
-    "pool.metadata-no-room": N_("The volume group has no free space to grow the pool's metadata to 1 GiB."),
-    "pool.not-thin": N_("The pool named is not a thin pool."),
-    "root-size.too-small": N_("root-size is smaller than the image's file system."),
-}
-
-
-def error_text(message_id: str, fallback: str) -> str:
-    """The translated message for an onn error id, else onn's own (English) text."""
-    message = ERROR_MESSAGES.get(message_id)
-    return _(message) if message else fallback
-
-
 def size_text(size: int) -> str:
     """`20 GiB`, `512 MiB`, `1.5 GiB`: sizes as people read them."""
     for unit, mult in ((N_("{n} TiB"), 1 << 40), (N_("{n} GiB"), 1 << 30), (N_("{n} MiB"), 1 << 20)):
@@ -154,8 +129,19 @@ class SpokeModel:
             (_("Version (NVR)"), self.image.nvr if verified else unknown),
             (_("Size"), size_text(self.image.size) if verified else unknown),
             (_("Kernel"), self.image.kernel if verified else unknown),
-            (_("Check"), self.state_text),
+            (
+                _("Check"),
+                "\n".join([self.state_text, *([self.update_text] if verified and self.image.warning_ids else [])]),
+            ),
         ]
+
+    @property
+    def update_text(self) -> str:
+        """What the image lacks for the installed host's imgbased to update it (translated)."""
+        reasons = " ".join(error_text(i, m) for i, m in zip(self.image.warning_ids, self.image.warnings, strict=True))
+        return _("It installs, but the installed host's imgbased will not be able to update it. {reasons}").format(
+            reasons=reasons
+        )
 
     def image_summary(self) -> str:
         """The image in one line (the text spoke's)."""

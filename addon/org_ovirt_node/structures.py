@@ -17,6 +17,7 @@ class NodeConfigurationData(DBusData):
         self._sha256: Str = ""
         self._proxy: Str = ""
         self._verify_ssl: Bool = True
+        self._strict: Bool = False
         self._volumes: Str = "default"
         self._vg: Str = ""
         self._pool: Str = "pool00"
@@ -106,6 +107,15 @@ class NodeConfigurationData(DBusData):
         self._root_size = value
 
     @property
+    def strict(self) -> Bool:
+        """Refuse an image the installed host's imgbased could not update."""
+        return self._strict
+
+    @strict.setter
+    def strict(self, value: Bool) -> None:
+        self._strict = value
+
+    @property
     def kernel_args(self) -> List[Str]:
         """Extra kernel arguments."""
         return self._kernel_args
@@ -121,6 +131,7 @@ def from_kickstart(ks: NodeKickstart) -> NodeConfigurationData:
     data.sha256 = ks.sha256 or ""
     data.proxy = ks.proxy or ""
     data.verify_ssl = not ks.noverifyssl
+    data.strict = ks.strict
     data.volumes = ks.volumes
     data.vg = ks.vg or ""
     data.pool = ks.pool
@@ -139,6 +150,7 @@ def to_kickstart(data: NodeConfigurationData) -> NodeKickstart:
         sha256=data.sha256 or None,
         proxy=data.proxy or None,
         noverifyssl=not data.verify_ssl,
+        strict=data.strict,
         volumes=data.volumes,
         vg=data.vg or None,
         pool=data.pool,
@@ -174,6 +186,8 @@ class NodeImageData(DBusData):
         self._kernel: Str = ""
         self._message_id: Str = ""
         self._message: Str = ""
+        self._warning_ids: List[Str] = []
+        self._warnings: List[Str] = []
 
     @property
     def state(self) -> Str:
@@ -233,6 +247,24 @@ class NodeImageData(DBusData):
     @message.setter
     def message(self, value: Str) -> None:
         self._message = value
+
+    @property
+    def warning_ids(self) -> List[Str]:
+        """onn's ids of what the image lacks for the host's imgbased to update it (it installs)."""
+        return self._warning_ids
+
+    @warning_ids.setter
+    def warning_ids(self, value: List[Str]) -> None:
+        self._warning_ids = value
+
+    @property
+    def warnings(self) -> List[Str]:
+        """The same, as onn says them (English), in the same order."""
+        return self._warnings
+
+    @warnings.setter
+    def warnings(self, value: List[Str]) -> None:
+        self._warnings = value
 
 
 class StoragePreviewData(DBusData):

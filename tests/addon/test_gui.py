@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from test_service import GOOD_LAYOUT, IMAGES, ROOT, Anaconda
 
-IMAGE = IMAGES["tiny-ext4"]
+# An image the installed host can update (one it could not: test_spoke_model.py).
+IMAGE = IMAGES["node-tiny"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

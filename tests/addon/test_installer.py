@@ -167,3 +167,18 @@ def test_every_download_error_id_of_onn_has_a_sentence_in_the_addon() -> None:
     source = (REPO / "rust/onn-core/src/fetch.rs").read_text()
     ids = set(re.findall(r'"(download\.[a-z-]+)"', source))
     assert ids and ids <= set(DOWNLOAD_ERRORS), ids - set(DOWNLOAD_ERRORS)
+
+
+def test_an_image_the_host_could_not_update_is_logged_and_refused_only_when_strict(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    img = _tiny()  # a bare test tree: no Node name, no rpm database, …
+    ks = NodeKickstart(seen=True, image=f"file://{img['path']}")
+    with caplog.at_level("WARNING"):
+        image = NodeInstaller(ks, workdir=str(tmp_path / "onn")).verify_image()
+    assert [i for i, _m in image.warnings][:2] == ["image.update.name", "image.update.release-cpe"]
+    assert "(image.update.name)" in caplog.text
+    strict = NodeKickstart(seen=True, image=f"file://{img['path']}", strict=True)
+    with pytest.raises(InstallError, match=r"cannot be used \(--strict\): Its name has neither") as e:
+        NodeInstaller(strict, workdir=str(tmp_path / "onn")).verify_image()
+    assert e.value.id == "image.update.name"

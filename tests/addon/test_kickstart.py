@@ -39,6 +39,7 @@ def test_full_example_carries_every_setting() -> None:
     assert (data.volumes, data.vg, data.pool) == ("default", "onn", "pool00")
     assert (data.pool_metadata, data.root_size) == (2 << 30, 20 << 30)
     assert data.kernel_args == ["console=ttyS0,115200n8", "crashkernel=auto"]
+    assert data.strict
 
 
 def run_validator(path: Path) -> subprocess.CompletedProcess[str]:

@@ -102,3 +102,17 @@ def test_sizes_read_like_people_write_them() -> None:
         "2 TiB",
         "100 bytes",
     ]
+
+
+def test_an_image_the_host_could_not_update_says_why_in_the_check_row() -> None:
+    """Each of onn's warnings has its translated reason; the install is not held up by them."""
+    ids = [f"image.update.{item}" for item in ("name", "nvr-space", "release-cpe", "factory-etc")]
+    ids += [f"image.update.{item}" for item in ("default-grub", "sshd-config", "rpmdb", "dev-urandom")]
+    img = _image("verified")
+    img.warning_ids, img.warnings = ids, [f"onn's English for {i}" for i in ids]
+    model = SpokeModel(NodeConfigurationData(), img, payload_active=True)
+    check = dict(model.image_lines())["Check"]
+    assert check.startswith("Read and checked (no checksum given)\nIt installs, but the installed host's imgbased")
+    assert "onn's English" not in check  # every id has its own message
+    assert "/etc/default/grub" in check and "rhvh" in check
+    assert model.completed

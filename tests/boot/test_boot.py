@@ -21,7 +21,7 @@ def test_boot_installed_layer_reaches_multi_user_on_its_lv() -> None:
     assert not missing, f"no installed demo disks {missing}: run the guest tier (make guest) first"
     result = boot_default_entry(disks, boot_disk, timeout=900, log=demo / "boot.log")
     # The default entry is the layer of the newest base (the guest test added base 1.1 last).
-    layer = "onn-demo-1.1-0.20261125.0+1"
+    layer = "onn-node-demo-1.1-0.20261125.0+1"
     assert result.entry["options"].split()[-1] == f"img.bootid={layer}"
     assert result.report is not None, f"no boot report; console tail:\n{result.log[-3000:]}"
     assert result.report["lv"] == f"onn/{layer}"

@@ -88,6 +88,20 @@ def assert_imgbased_layout(base: str, layer: str, volumes: list[str]) -> dict[st
     return lv
 
 
+def shell_var(path: Path, key: str) -> str | None:
+    """A variable of a shell-style file, read the way imgbased's ShellVarFile reads it (the text
+    after the first `=`, quotes stripped); None when the file or the variable is missing."""
+    if not path.exists():
+        return None
+    found = None
+    for line in path.read_text().splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            if k == key:
+                found = v.strip('"').strip("'")
+    return found
+
+
 def vg_tags(vg: str = "onn") -> list[str]:
     out = run(["lvm", "vgs", "--reportformat", "json", "-o", "vg_tags", vg]).stdout
     return json.loads(out)["report"][0]["vg"][0]["vg_tags"].split(",")

@@ -17,11 +17,12 @@ from guestlib import (
     onn,
     pool_used,
     run,
+    shell_var,
     tree_manifest,
     vg_tags,
 )
 
-DEMO_LAYER = "onn-demo-1.0-0.20261125.0+1"
+DEMO_LAYER = "onn-node-demo-1.0-0.20261125.0+1"
 
 
 def install(image: dict[str, object], pvs: list[str], boot: str, *extra: str) -> dict[str, object]:
@@ -83,9 +84,14 @@ def test_vm_install_demo_image_boots_later(
             mount = "/" + v.replace("_", "/")
             assert f"/dev/onn/{v} {mount} ext4 defaults,discard 1 2" in fstab
         assert "thin_pool_autoextend_threshold = 70" in (root / "etc/lvm/profile/imgbased-pool.profile").read_text()
+        # What the host's imgbased turns into the next layer's entry at an update.
+        grub_cmdline = shell_var(root / "etc/default/grub", "GRUB_CMDLINE_LINUX")
+        assert grub_cmdline == f"console=ttyS0 systemd.show_status=1 rd.lvm.lv=onn/{DEMO_LAYER}"
     with Mounted("/dev/onn/var", tmp_path / "var") as var:
         # /var got the image's content (the installed system's dpkg state lives there).
         assert (var / "lib/dpkg/status").stat().st_size > 0
+        # Every NIST volume is there: imgbased checks them all, no skip mark.
+        assert not (var / "imgbased/.skip-volumes").exists()
     assert onn("list").stdout == f"{nvr}\n +- {DEMO_LAYER}\n"
 
     # A second image: a second base and its layer, which becomes the default.
@@ -98,6 +104,53 @@ def test_vm_install_demo_image_boots_later(
         assert onn("check", "--boot", str(b)).returncode == 0
     assert onn("list").stdout == f"{nvr}\n +- {DEMO_LAYER}\n{nvr2}\n +- {nvr2}+1\n"
     assert_imgbased_layout(nvr2, f"{nvr2}+1", volumes)
+
+
+def test_vm_minimal_install_leaves_what_the_hosts_imgbased_update_reads(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """The on-disk items the host's `imgbase check` and `update` read (the real imgbased runs
+    on them in `make imgbased-compat`): the skip-volumes mark of a host with /var only, and the
+    install's kernel arguments in the layer's GRUB_CMDLINE_LINUX, where an update takes them
+    from for the next layer's entry."""
+    img = images["tiny-ext4"]
+    boot = disks.boot()
+    args = ["--volumes", "minimal", "--kernel-arg", "audit=0", "--kernel-arg", "nomodeset"]
+    out = install(img, [disks.add("pv0", 12 * GIB)], boot, *args)
+    layer = str(out["layer"])
+    with Mounted("/dev/onn/var", tmp_path / "var") as var:
+        assert (var / "imgbased/.skip-volumes").is_file()
+    with Mounted(f"/dev/onn/{layer}", tmp_path / "layer") as root:
+        grub_cmdline = shell_var(root / "etc/default/grub", "GRUB_CMDLINE_LINUX")
+    with Mounted(boot, tmp_path / "boot") as b:
+        entry = next((b / "loader/entries").iterdir()).read_text()
+    options = next(line for line in entry.splitlines() if line.startswith("options ")).split()[1:]
+    assert grub_cmdline is not None
+    # Every argument of the entry before onn's own is in GRUB_CMDLINE_LINUX, with the layer's LV.
+    assert grub_cmdline.split() == options[: options.index(f"root=/dev/onn/{layer}")]
+    # The image's own (console=ttyS0), then the install's.
+    assert grub_cmdline.split()[:3] == ["console=ttyS0", "audit=0", "nomodeset"]
+
+
+def test_vm_install_keeps_a_grubenv_link_into_the_esp_and_copies_the_kernels_hmac(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """EL8 on UEFI: /boot/grub2/grubenv is a link into the ESP, where GRUB reads it; onn writes
+    the default through it. FIPS: the kernel's HMAC file lies beside it in the layer's dir."""
+    img = images["tiny-ext4"]
+    kver = str(img["kernel_versions"][0])  # type: ignore[index]
+    boot = disks.boot()
+    with Mounted(boot, tmp_path / "boot", "rw") as b:
+        (b / "grub2").mkdir()
+        (b / "efi/EFI/redhat").mkdir(parents=True)
+        (b / "grub2/grubenv").symlink_to("../efi/EFI/redhat/grubenv")
+        out = install(img, [disks.add("pv0", 12 * GIB)], str(b), "--volumes", "minimal")
+        layer = str(out["layer"])
+        assert (b / "grub2/grubenv").is_symlink()
+        assert f"saved_entry={layer}-{kver}\n" in (b / "efi/EFI/redhat/grubenv").read_text()
+        hmac = (b / layer / f".vmlinuz-{kver}.hmac").read_text()
+    with Mounted(f"/dev/onn/{layer}", tmp_path / "layer", "ro,noload") as root:
+        assert hmac == (root / f"boot/.vmlinuz-{kver}.hmac").read_text()
 
 
 @pytest.mark.parametrize("name", ["tiny-ext4", "tiny-xfs"])

@@ -45,3 +45,34 @@ def test_a_log_reader_that_goes_away_does_not_break_onn() -> None:
     os.close(read_end)
     assert proc.wait() == 0
     assert "onn-mnt." not in Path("/proc/self/mountinfo").read_text()
+
+
+# node-tiny-no-<item> and node-tiny-with-dev-urandom: images built to lack one thing each
+# (tests/images/build.py) → the item of onn's warning.
+UPDATE_WARNED = {
+    name: name.removeprefix("node-tiny-").removeprefix("no-").removeprefix("with-")
+    for name in IMAGES
+    if name.startswith("node-tiny-")
+}
+
+
+@pytest.mark.parametrize("name", ["demo-1.0", "node-tiny"])
+def test_an_image_with_what_imgbased_reads_has_no_warning(name: str) -> None:
+    proc = onn("image", str(IMAGES[name]["path"]), "--strict")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning:" not in proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(UPDATE_WARNED))
+def test_onn_image_names_what_imgbased_would_lack_to_update_it(name: str) -> None:
+    item = UPDATE_WARNED[name]
+    facts = json.loads(onn("image", str(IMAGES[name]["path"]), "--json").stdout)
+    assert [w["id"] for w in facts["warnings"]] == [f"image.update.{item}"]
+    (message,) = [w["message"] for w in facts["warnings"]]
+    assert message.startswith("the image installs, but the host's imgbased will not be able to update it, because ")
+    text = onn("image", str(IMAGES[name]["path"]))
+    assert text.returncode == 0 and f"warning: {message} (image.update.{item})" in text.stdout
+    # --strict makes it a refusal, with the same id.
+    strict = onn("image", str(IMAGES[name]["path"]), "--strict")
+    assert strict.returncode == 2
+    assert f"error (image.update.{item}): {message} (refused: strict)" in strict.stderr

@@ -32,6 +32,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,8 @@ TOOLS: dict[str, str] = {
     "mkfs.xfs": "/usr/sbin/mkfs.xfs",
     "mksquashfs": "/usr/bin/mksquashfs",
     "mount": "/usr/bin/mount",
+    "rpm": "/usr/bin/rpm",
+    "rpmbuild": "/usr/bin/rpmbuild",
     "umount": "/usr/bin/umount",
 }
 
@@ -273,6 +276,13 @@ def work_dir(prefix: str) -> Path:
 # image definitions
 
 
+# What the host's imgbased reads at an update, by the suffix of onn's warning id for its lack
+# (rust/onn-core/src/updatable.rs). "dev-urandom" is the one an image must not have.
+NODE_ITEMS = ("name", "nvr-space", "release-cpe", "factory-etc", "default-grub", "sshd-config", "rpmdb", "dev-urandom")
+# Bumped when add_node_items changes what it writes (a new cache key for those images).
+NODE_ITEMS_VERSION = 2
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     name: str
@@ -287,6 +297,10 @@ class ImageSpec:
     bulk_bytes: int = 0
     # Built by `build.py` without names (what the tests use); bench images only on request.
     default: bool = True
+    # With what the host's imgbased reads at an update (add_node_items), but for this one
+    # (an id suffix of rust/onn-core/src/updatable.rs); False: a bare test tree.
+    node: bool = False
+    lacks: str | None = None
 
     def params(self) -> dict[str, Any]:
         params = {
@@ -299,6 +313,8 @@ class ImageSpec:
         }
         if self.comp != "zstd" or self.bulk_bytes:
             params.update(comp=self.comp, bulk_bytes=self.bulk_bytes)
+        if self.node:
+            params.update(node=NODE_ITEMS_VERSION, lacks=self.lacks)
         return params
 
 
@@ -335,18 +351,53 @@ IMAGES: dict[str, ImageSpec] = {
         ),
         ImageSpec(
             "demo-1.0",
-            "onn-demo-1.0-0.20261125.0",
+            "onn-node-demo-1.0-0.20261125.0",
             "demo",
             "liveos",
             "ext4",
             None,
-            "bootable Debian 12 (debootstrap minbase + kernel, dracut, lvm2)",
+            "bootable Debian 12 (debootstrap minbase + kernel, dracut, lvm2), with what imgbased reads",
+            node=True,
         ),
-        ImageSpec("demo-1.1", "onn-demo-1.1-0.20261125.0", "demo", "liveos", "ext4", None, "demo-1.0 with a newer NVR"),
+        ImageSpec(
+            "demo-1.1",
+            "onn-node-demo-1.1-0.20261125.0",
+            "demo",
+            "liveos",
+            "ext4",
+            None,
+            "demo-1.0 with a newer NVR",
+            node=True,
+        ),
+        # What the host's imgbased needs for an update: all of it, then each without one item.
+        ImageSpec(
+            "node-tiny",
+            "onn-node-tiny-1.0-0.1",
+            "tiny",
+            "liveos",
+            "ext4",
+            128,
+            "like tiny-ext4, with everything imgbased reads at an update",
+            node=True,
+        ),
+        *(
+            ImageSpec(
+                f"node-tiny-with-{lacks}" if lacks == "dev-urandom" else f"node-tiny-no-{lacks}",
+                "onn-tiny-1.0-0.9" if lacks == "name" else f"onn-node-tiny-1.0-0.{10 + i}",
+                "tiny",
+                "liveos",
+                "ext4",
+                128,
+                f"node-tiny {'with' if lacks == 'dev-urandom' else 'without'} {lacks} (onn warns image.update.{lacks})",
+                node=True,
+                lacks=lacks,
+            )
+            for i, lacks in enumerate(NODE_ITEMS)
+        ),
         # For bench/ only: livemedia-creator's default compressor, and an image past 2 GiB.
         ImageSpec(
             "demo-xz",
-            "onn-demo-1.0-0.20261125.1",
+            "onn-node-demo-1.0-0.20261125.1",
             "demo",
             "liveos",
             "ext4",
@@ -424,6 +475,7 @@ def build_tiny_tree(root: Path, nvr: str) -> None:
     _write(root / "etc/kernel/cmdline", "console=ttyS0\n")
     _write(root / f"boot/vmlinuz-{TINY_KVER}", rng.randbytes(8 * 1024))
     _write(root / f"boot/initramfs-{TINY_KVER}.img", rng.randbytes(4 * 1024), 0o600)
+    _write(root / f"boot/.vmlinuz-{TINY_KVER}.hmac", f"{rng.randbytes(32).hex()}  vmlinuz-{TINY_KVER}\n")
     _write(root / f"lib/modules/{TINY_KVER}/modules.dep", "")
     _write(root / "var/lib/onn-test/state", f"state of {nvr}\n")
     _write(root / "var/log/test.log", "tiny image log line\n")
@@ -621,6 +673,63 @@ def build_demo_base(root: Path) -> None:
     log(f"demo base tree built in {time.monotonic() - t:.0f}s")
 
 
+def add_node_items(root: Path, nvr: str, lacks: str | None, work: Path) -> None:
+    """What the host's imgbased needs of an image to update it, but for `lacks`: stand-ins
+    where a Debian tree has no such thing (a CentOS release CPE, since imgbased updates only
+    Fedora, CentOS and RHEL; a `kernel` package in an rpm database that owns the kernel and an
+    initramfs named as EL names it). The name item is the NVR's, chosen by the image spec."""
+    etc = root / "etc"
+    if lacks == "nvr-space":
+        _write(root / NVR_FILE, nvr + "\n")
+    if lacks != "release-cpe":
+        _write(etc / "system-release-cpe", "cpe:/o:centos:centos:9\n")
+    if lacks != "default-grub":
+        _write(etc / "default/grub", 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=""\nGRUB_DISABLE_RECOVERY="true"\n')
+    if lacks != "sshd-config":
+        _write(etc / "ssh/sshd_config", "# sshd's defaults\n")
+    kvers = kernel_versions(root)
+    for kver in kvers:
+        initramfs = root / f"boot/initramfs-{kver}.img"
+        if not initramfs.exists():
+            os.link(root / f"boot/initrd.img-{kver}", initramfs)
+    if lacks != "rpmdb":
+        add_kernel_rpm(root, kvers, work)
+    # debootstrap makes device nodes in /dev; the booted system mounts a devtmpfs there anyway.
+    (root / "dev/urandom").unlink(missing_ok=True)
+    if lacks == "dev-urandom":
+        (root / "dev").mkdir(exist_ok=True)
+        os.mknod(root / "dev/urandom", 0o666 | stat.S_IFCHR, os.makedev(1, 9))
+    if lacks != "factory-etc":
+        # Last: the factory copy of /etc is /etc as the image ships it.
+        factory = root / "usr/share/factory"
+        factory.mkdir(parents=True, exist_ok=True)
+        run([tool("cp"), "-a", str(etc), str(factory / "etc")])
+
+
+def add_kernel_rpm(root: Path, kvers: list[str], work: Path) -> None:
+    """An rpm database in /usr/share/rpm (where imgbased reads it) holding a `kernel` package
+    that owns each /boot/vmlinuz-<v> and /boot/initramfs-<v>.img: recorded with --justdb, the
+    files stay the image's own."""
+    top = work / "rpmbuild"
+    files = "".join(f"/boot/vmlinuz-{k}\n/boot/initramfs-{k}.img\n" for k in kvers)
+    touches = "".join(f"touch %{{buildroot}}/boot/vmlinuz-{k} %{{buildroot}}/boot/initramfs-{k}.img\n" for k in kvers)
+    spec = top / "kernel.spec"
+    _write(
+        spec,
+        "Name: kernel\nVersion: " + kvers[0].replace("-", "_") + "\nRelease: 1\nLicense: GPL-2.0-only\n"
+        "Summary: onn's test stand-in: owns the image's kernel and initramfs\nBuildArch: noarch\n"
+        "%description\nonn's test stand-in of the kernel package.\n"
+        "%install\nmkdir -p %{buildroot}/boot\n" + touches + "%files\n" + files,
+    )
+    defines = ["--define", f"_topdir {top}", "--define", "_build_id_links none"]
+    run([tool("rpmbuild"), "-bb", "--quiet", *defines, str(spec)])
+    (rpm,) = (top / "RPMS/noarch").glob("kernel-*.rpm")
+    db = root / "usr/share/rpm"
+    db.mkdir(parents=True, exist_ok=True)
+    run([tool("rpm"), "--dbpath", str(db), "--initdb"])
+    run([tool("rpm"), "--dbpath", str(db), "-i", "--justdb", "--nodeps", "--noscripts", str(rpm)])
+
+
 def check_initramfs(root: Path, kver: str, initramfs: str) -> None:
     """Fail unless the initramfs has dracut's lvm module and the virtio drivers."""
     out = run_chroot(root, ["lsinitrd", "--mod", initramfs])
@@ -779,6 +888,8 @@ def _build(spec: ImageSpec, path: Path) -> None:
                 add_bulk(tree, spec.bulk_bytes)
         else:
             build_tiny_tree(tree, spec.nvr)
+        if spec.node:
+            add_node_items(tree, spec.nvr, spec.lacks, work)
 
         kvers = kernel_versions(tree)
         facts: dict[str, Any] = {

@@ -142,6 +142,9 @@ struct ImageOpts {
     /// Virtual size of the base and its layers (default: 2x the image's filesystem, at least 10 GiB).
     #[arg(long, value_name = "SIZE")]
     root_size: Option<Bytes>,
+    /// Refuse an image the host's imgbased could not update (what `onn image` warns of).
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     fetch: FetchOpts,
 }
@@ -187,6 +190,9 @@ struct BaseAddArgs {
     fetch: FetchOpts,
     #[arg(long, value_name = "SIZE")]
     root_size: Option<Bytes>,
+    /// Refuse an image the host's imgbased could not update (what `onn image` warns of).
+    #[arg(long)]
+    strict: bool,
     /// The imgbased volume group (default: the one carrying imgbased:vg).
     #[arg(long, value_name = "NAME")]
     vg: Option<String>,
@@ -242,6 +248,9 @@ struct ImageArgs {
     fetch: FetchOpts,
     #[arg(long)]
     json: bool,
+    /// Fail (exit 2) when the host's imgbased could not update the image.
+    #[arg(long)]
+    strict: bool,
 }
 
 fn layout_request(action: Action, o: LayoutOpts) -> Request {
@@ -363,6 +372,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 image: Some(image.path_string()),
                 sha256: a.image.sha256,
                 root_size: a.image.root_size,
+                strict: a.image.strict,
                 boot: Some(a.boot.boot),
                 kernel_args: a.boot.kernel_args,
                 ..layout_request(Action::Install, a.layout)
@@ -384,6 +394,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 image: Some(image.path_string()),
                 sha256: a.sha256,
                 root_size: a.root_size,
+                strict: a.strict,
                 vg: a.vg,
                 ..Request::new(Action::AddBase)
             };
@@ -492,8 +503,14 @@ fn run(command: Command) -> Result<ExitCode> {
                 if let Some(s) = &facts.sha256 {
                     println!("sha256:  {s} (verified)");
                 }
+                for w in &facts.warnings {
+                    println!("warning: {} ({})", w.message, w.id);
+                }
             }
-            Ok(ExitCode::SUCCESS)
+            match facts.warnings.first().filter(|_| a.strict) {
+                Some(w) => Err(onn_core::updatable::refusal(w)),
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
     }
 }

@@ -554,9 +554,12 @@ impl Exec<'_, '_> {
                     format!("committing layer {vg}/{layer}")
                 })?;
             }
-            Step::ConfigureLayer { vg, layer, volumes } => {
-                self.configure_layer(vg, layer, volumes)?
-            }
+            Step::ConfigureLayer {
+                vg,
+                layer,
+                volumes,
+                kernel_args,
+            } => self.configure_layer(vg, layer, volumes, kernel_args)?,
             Step::InstallBoot {
                 vg,
                 layer,
@@ -673,10 +676,17 @@ impl Exec<'_, '_> {
         Ok(())
     }
 
-    fn configure_layer(&mut self, vg: &str, layer: &str, volumes: &[PlannedVolume]) -> Result<()> {
+    fn configure_layer(
+        &mut self,
+        vg: &str,
+        layer: &str,
+        volumes: &[PlannedVolume],
+        kernel_args: &[String],
+    ) -> Result<()> {
         let dev = PathBuf::from(lvm::lv_path(vg, layer));
         let fs = probe_fs(self.runner, &dev)?;
         let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
+        let skip_volumes = names::needs_skip_volumes(volumes.iter().map(|v| v.mount.as_str()));
         // Data volumes made by this run start empty: give them the image's content.
         let mut fstab_volumes = Vec::new();
         for v in volumes {
@@ -686,6 +696,9 @@ impl Exec<'_, '_> {
             let from = rootfs::resolve(root.path(), &v.mount)?;
             if from.is_dir() {
                 fsops::fill_volume(self.runner, &from, m.path())?;
+            }
+            if skip_volumes && v.mount == "/var" {
+                write_skip_volumes_mark(m.path())?;
             }
             m.close()?;
             fstab_volumes.push(FstabVolume {
@@ -710,6 +723,18 @@ impl Exec<'_, '_> {
         );
         boot::write_atomic(&fstab_path, text.as_bytes())
             .context("writing the layer's /etc/fstab")?;
+        if skip_volumes && !volumes.iter().any(|v| v.mount == "/var") {
+            write_skip_volumes_mark(&rootfs::resolve(root.path(), "var")?)?;
+        }
+        let mut args = entry_args(root.path(), kernel_args)?;
+        args.push(format!("rd.lvm.lv={vg}/{layer}"));
+        let grub = rootfs::resolve(root.path(), names::DEFAULT_GRUB)?;
+        let existing = std::fs::read_to_string(&grub).unwrap_or_default();
+        boot::write_atomic(
+            &grub,
+            boot::render_default_grub(&existing, &args).as_bytes(),
+        )
+        .with_context(|| format!("writing the layer's /{}", names::DEFAULT_GRUB))?;
         // The installed host's LVM needs the pool's profile to autoextend it.
         let profile = rootfs::resolve(
             root.path(),
@@ -781,6 +806,24 @@ impl Exec<'_, '_> {
     }
 }
 
+/// The arguments of a layer's boot entry before onn's own: the image's, then the install's.
+fn entry_args(root: &Path, kernel_args: &[String]) -> Result<Vec<String>> {
+    Ok(image::read_cmdline(root)?
+        .split_whitespace()
+        .map(str::to_string)
+        .chain(kernel_args.iter().cloned())
+        .collect())
+}
+
+/// imgbased's mark of a host with the minimal volumes, below `var`, the directory that is
+/// the layer's /var.
+fn write_skip_volumes_mark(var: &Path) -> Result<()> {
+    let path = var
+        .join(names::VAR_STATE_DIR)
+        .join(names::SKIP_VOLUMES_MARK);
+    boot::write_atomic(&path, b"").with_context(|| format!("writing {}", path.display()))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_boot_files(
     root: &Path,
@@ -801,11 +844,18 @@ fn write_boot_files(
     };
     copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
     copy_in(&kernel.initrd, format!("initramfs-{kver}.img"))?;
-    let cmdline = image::read_cmdline(root)?;
-    let image_args: Vec<&str> = cmdline
-        .split_whitespace()
-        .chain(kernel_args.iter().map(String::as_str))
-        .collect();
+    // FIPS mode checks the kernel against the HMAC file beside it (EL's kernel-core ships one
+    // in /boot and beside the modules).
+    let hmac = [
+        format!("boot/.vmlinuz-{kver}.hmac"),
+        format!("usr/lib/modules/{kver}/.vmlinuz.hmac"),
+    ]
+    .into_iter()
+    .find(|p| rootfs::resolve(root, p).is_ok_and(|p| p.is_file()));
+    if let Some(hmac) = hmac {
+        copy_in(&hmac, format!(".vmlinuz-{kver}.hmac"))?;
+    }
+    let image_args = entry_args(root, kernel_args)?;
     let spec = EntrySpec {
         vg: vg.into(),
         layer: layer.into(),
@@ -817,14 +867,13 @@ fn write_boot_files(
     let entry = names::bls_entry_path(layer, kver);
     boot::write_atomic(&bootdir.join(&entry), boot::render_entry(&spec).as_bytes())?;
     // The commit point of the whole install: the new layer becomes the default.
-    let env_path = bootdir.join(names::GRUBENV);
-    let existing = std::fs::read_to_string(&env_path).ok();
+    let existing = std::fs::read_to_string(bootdir.join(names::GRUBENV)).ok();
     let env = boot::set_grubenv(
         existing.as_deref(),
         "saved_entry",
         Some(&names::bls_entry_id(layer, kver)),
     )?;
-    boot::write_atomic(&env_path, env.as_bytes())?;
+    boot::write_grubenv(bootdir, &env)?;
     Ok(entry)
 }
 

@@ -197,10 +197,7 @@ pub fn remove_layer_files(boot_dir: &Path, layer: &str) -> Result<Vec<String>> {
     let env_path = boot_dir.join(names::GRUBENV);
     if let Ok(env) = fs::read_to_string(&env_path) {
         if saved_entry(&env).is_some_and(|s| ids.iter().any(|id| id == s)) {
-            write_atomic(
-                &env_path,
-                set_grubenv(Some(&env), "saved_entry", None)?.as_bytes(),
-            )?;
+            write_grubenv(boot_dir, &set_grubenv(Some(&env), "saved_entry", None)?)?;
             removed.push(format!("saved_entry in {}", env_path.display()));
         }
     }
@@ -257,6 +254,73 @@ pub fn render_fstab(
     out
 }
 
+/// The layer's /etc/default/grub: its `GRUB_CMDLINE_LINUX` holds the image's own arguments,
+/// then each of `args` it lacks, double-quoted as grub2-mkconfig's shell and imgbased's
+/// parser (which strips the quotes) both read it. Every other line is kept; a file without the
+/// variable gets it at the end.
+pub fn render_default_grub(existing: &str, args: &[String]) -> String {
+    const KEY: &str = "GRUB_CMDLINE_LINUX=";
+    let line_of = |l: &str| l.trim_start().starts_with(KEY);
+    let current = existing
+        .lines()
+        .find(|l| line_of(l))
+        .map(|l| {
+            l.trim_start()[KEY.len()..]
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+        })
+        .unwrap_or("");
+    let mut words: Vec<&str> = current.split_whitespace().collect();
+    for a in args {
+        if !words.contains(&a.as_str()) {
+            words.push(a);
+        }
+    }
+    let ours = format!("{KEY}\"{}\"\n", words.join(" "));
+    let mut out = String::new();
+    let mut placed = false;
+    for l in existing.lines() {
+        if line_of(l) {
+            if !placed {
+                out.push_str(&ours);
+                placed = true;
+            }
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    if !placed {
+        out.push_str(&ours);
+    }
+    out
+}
+
+/// Write GRUB's environment block of the /boot at `boot_dir`. Where it is a symbolic link (EL8
+/// on UEFI links `grub2/grubenv` into the ESP, where GRUB reads it), the link's target is
+/// written and the link stays: an atomic rename over the link would cut GRUB off from it.
+pub fn write_grubenv(boot_dir: &Path, content: &str) -> Result<()> {
+    let path = boot_dir.join(names::GRUBENV);
+    let target = match fs::read_link(&path) {
+        Ok(link) => {
+            let target = path.parent().context("grubenv has a parent")?.join(&link);
+            if !target.parent().is_some_and(Path::is_dir) {
+                return Err(crate::error::precondition(
+                    "boot.grubenv-link",
+                    format!(
+                        "{} is a link to {}, which is not there: mount the EFI system partition below /boot (at /boot/efi) and give --boot as the mounted directory",
+                        path.display(),
+                        link.display()
+                    ),
+                ));
+            }
+            target
+        }
+        Err(_) => path,
+    };
+    write_atomic(&target, content.as_bytes())
+}
+
 /// Write a file atomically (temp file + fsync + rename) so a crash leaves old or new, never half.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     write_atomic_mode(path, content, 0o644)
@@ -310,6 +374,53 @@ fn atomically(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grubenv_is_written_through_a_link_into_the_esp_and_the_link_stays() {
+        let boot = tempfile::tempdir().unwrap();
+        fs::create_dir_all(boot.path().join("grub2")).unwrap();
+        fs::create_dir_all(boot.path().join("efi/EFI/redhat")).unwrap();
+        std::os::unix::fs::symlink(
+            "../efi/EFI/redhat/grubenv",
+            boot.path().join(names::GRUBENV),
+        )
+        .unwrap();
+        write_grubenv(boot.path(), "saved_entry=x\n").unwrap();
+        assert!(fs::symlink_metadata(boot.path().join(names::GRUBENV))
+            .unwrap()
+            .is_symlink());
+        assert_eq!(
+            fs::read_to_string(boot.path().join("efi/EFI/redhat/grubenv")).unwrap(),
+            "saved_entry=x\n"
+        );
+        // The ESP not mounted: the link leads nowhere, and onn says so instead of writing there.
+        fs::remove_dir_all(boot.path().join("efi")).unwrap();
+        let err = write_grubenv(boot.path(), "saved_entry=y\n").unwrap_err();
+        assert!(
+            format!("{err}").contains("mount the EFI system partition"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn default_grub_gets_the_entry_arguments_and_keeps_the_rest() {
+        let args = [
+            "console=ttyS0".to_string(),
+            "rd.lvm.lv=onn/n-1-1+1".to_string(),
+        ];
+        assert_eq!(
+            render_default_grub("", &args),
+            "GRUB_CMDLINE_LINUX=\"console=ttyS0 rd.lvm.lv=onn/n-1-1+1\"\n"
+        );
+        let image = "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"crashkernel=auto console=ttyS0\"\nGRUB_DISABLE_RECOVERY=\"true\"\n";
+        assert_eq!(
+            render_default_grub(image, &args),
+            "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"crashkernel=auto console=ttyS0 rd.lvm.lv=onn/n-1-1+1\"\nGRUB_DISABLE_RECOVERY=\"true\"\n"
+        );
+        // Written again (a rerun), it is the same file.
+        let once = render_default_grub(image, &args);
+        assert_eq!(render_default_grub(&once, &args), once);
+    }
 
     fn spec() -> EntrySpec {
         EntrySpec {

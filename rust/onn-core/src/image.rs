@@ -54,6 +54,9 @@ pub struct ImageFacts {
     pub kernels: Vec<Kernel>,
     /// The image's own kernel arguments (`/etc/kernel/cmdline`), if any.
     pub cmdline: String,
+    /// What the image lacks for the host's imgbased to update it later (it installs).
+    #[serde(default)]
+    pub warnings: Vec<crate::updatable::Warning>,
 }
 
 /// Hash a file with SHA-256 (the `sha2` crate uses the CPU's SHA extensions when present).
@@ -193,7 +196,7 @@ impl<'r> OpenImage<'r> {
                 Some(SquashFile::open(path, names::ROOTFS_IMG)?),
             )
         } else if rootfs::resolve(squash.path(), names::NVR_FILE)?.is_file() {
-            (read_tree(squash.path(), path)?, None)
+            (read_tree(runner, squash.path(), path)?, None)
         } else {
             return Err(precondition(
                 "image.no-rootfs",
@@ -286,14 +289,14 @@ fn read_liveos(runner: &dyn Runner, image: &Path, rootfs_img: &Path) -> Result<I
         &format!("{},loop", fs.read_only_options()),
     )
     .with_context(|| format!("reading {} in {}", names::ROOTFS_IMG, image.display()))?;
-    let facts = read_root(root.path(), image, Layout::Liveos, Some(fs), size)?;
+    let facts = read_root(runner, root.path(), image, Layout::Liveos, Some(fs), size)?;
     root.close()?;
     Ok(facts)
 }
 
-fn read_tree(root: &Path, image: &Path) -> Result<ImageFacts> {
+fn read_tree(runner: &dyn Runner, root: &Path, image: &Path) -> Result<ImageFacts> {
     let size = tree_size(root)?;
-    read_root(root, image, Layout::Tree, None, size)
+    read_root(runner, root, image, Layout::Tree, None, size)
 }
 
 /// Bytes of file data in a tree (hard links counted once).
@@ -318,6 +321,7 @@ fn tree_size(root: &Path) -> Result<Bytes> {
 }
 
 fn read_root(
+    runner: &dyn Runner,
     root: &Path,
     image: &Path,
     layout: Layout,
@@ -338,6 +342,11 @@ fn read_root(
     })?;
     let nvr = Nvr::parse(text.trim())?;
     let cmdline = read_cmdline(root)?;
+    let kernels = find_kernels(root)?;
+    let warnings = crate::updatable::check(runner, root, &text, &kernels);
+    for w in &warnings {
+        tracing::warn!("{}", w.message);
+    }
     Ok(ImageFacts {
         path: image.to_string_lossy().into_owned(),
         size: Bytes(0),
@@ -346,8 +355,9 @@ fn read_root(
         nvr,
         fs,
         rootfs_size: size,
-        kernels: find_kernels(root)?,
+        kernels,
         cmdline,
+        warnings,
     })
 }
 

@@ -26,6 +26,7 @@ pub mod rootfs;
 pub mod runner;
 pub mod squash;
 pub mod units;
+pub mod updatable;
 
 pub use apply::{
     prepare, prepare_again, recover, CancelToken, Event, Outcome, Prepared, Recovered,

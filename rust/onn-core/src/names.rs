@@ -401,6 +401,26 @@ impl std::str::FromStr for VolumeSet {
     }
 }
 
+/// imgbased's state directory, relative to /var (shared by all layers).
+pub const VAR_STATE_DIR: &str = "imgbased";
+/// imgbased's mark, in [`VAR_STATE_DIR`], of a host with the minimal volumes: without it, the
+/// host's `imgbase check` and `update` want every volume of the NIST layout (imgbased
+/// `constants.py.in`, `volume_paths`).
+pub const SKIP_VOLUMES_MARK: &str = ".skip-volumes";
+/// The file, relative to the layer's root, whose `GRUB_CMDLINE_LINUX` imgbased carries to
+/// the next layer and turns into that layer's boot entry at an update (imgbased
+/// `osupdater.py`, `bootsetup.py`).
+pub const DEFAULT_GRUB: &str = "etc/default/grub";
+
+/// Whether a layer with data volumes at `mounts` needs [`SKIP_VOLUMES_MARK`]: it lacks some
+/// volume of the NIST layout.
+pub fn needs_skip_volumes<'a>(mounts: impl IntoIterator<Item = &'a str> + Clone) -> bool {
+    VolumeSet::Default
+        .volumes()
+        .iter()
+        .any(|v| !mounts.clone().into_iter().any(|m| m == v.mount))
+}
+
 /// Where BLS entries live, relative to the /boot filesystem.
 pub const BLS_DIR: &str = "loader/entries";
 /// GRUB's environment block (holds `saved_entry`), relative to the /boot filesystem.
@@ -424,6 +444,19 @@ pub fn bootid_arg(layer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_layer_with_every_nist_volume_goes_without_the_skip_volumes_mark() {
+        let all: Vec<String> = VolumeSet::Default
+            .volumes()
+            .into_iter()
+            .map(|v| v.mount)
+            .collect();
+        assert!(!needs_skip_volumes(all.iter().map(String::as_str)));
+        assert!(needs_skip_volumes(all[1..].iter().map(String::as_str)));
+        assert!(needs_skip_volumes(["/var"]));
+        assert!(needs_skip_volumes([]));
+    }
 
     #[test]
     fn nvr_parses_like_imgbased() {

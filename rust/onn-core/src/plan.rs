@@ -13,7 +13,7 @@ use crate::lvm::{self, LvmState};
 use crate::names::{self, ImageName, Nvr, VolumeSet};
 use crate::units::{Bytes, GIB, MIB};
 
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
 /// The volume group onn creates unless told otherwise.
 pub const DEFAULT_VG: &str = "onn";
 /// LVM's default extent size; sizes are rounded to it.
@@ -87,6 +87,9 @@ pub struct Request {
     /// are the ones adopted (the installer names them, not the user).
     #[serde(default)]
     pub root: Option<String>,
+    /// Refuse an image the host's imgbased could not update (its warnings become refusals).
+    #[serde(default)]
+    pub strict: bool,
 }
 
 fn default_pool() -> String {
@@ -115,6 +118,7 @@ impl Request {
             kernel_args: Vec::new(),
             base: None,
             root: None,
+            strict: false,
         }
     }
     pub fn needs_image(&self) -> bool {
@@ -212,6 +216,9 @@ pub enum Step {
         vg: String,
         layer: String,
         volumes: Vec<PlannedVolume>,
+        /// The install's own kernel arguments: the host's imgbased carries them to the next
+        /// layer's entry from the layer's /etc/default/grub.
+        kernel_args: Vec<String>,
     },
     InstallBoot {
         vg: String,
@@ -359,6 +366,16 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
                 ),
             ));
         }
+        // The arguments also go into the layer's /etc/default/grub, which grub2-mkconfig
+        // reads as shell, between double quotes.
+        if a.chars().any(|c| matches!(c, '"' | '$' | '`' | '\\')) {
+            return Err(precondition(
+                "kernel-arg.invalid",
+                format!(
+                    "kernel argument {a:?} holds a character that /etc/default/grub cannot carry (\", $, ` or \\): leave it out"
+                ),
+            ));
+        }
     }
     if let Some(name) = &req.vg {
         names::validate_vg_name(name)?;
@@ -406,6 +423,9 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         None
     };
     if let Some(i) = image {
+        if let Some(w) = i.warnings.first().filter(|_| req.strict) {
+            return Err(crate::updatable::refusal(w));
+        }
         if i.kernels.is_empty() && req.action == Action::Install {
             return Err(precondition(
                 "image.no-kernel",
@@ -578,6 +598,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
             vg: p.vg.clone(),
             layer: layer.clone(),
             volumes,
+            kernel_args: req.kernel_args.clone(),
         });
         p.steps.push(Step::InstallBoot {
             vg: p.vg.clone(),

@@ -129,6 +129,15 @@ impl ImageInfo {
     fn cmdline(&self) -> &str {
         &self.0.cmdline
     }
+    /// (id, English message) of each thing the host's imgbased would lack to update it.
+    #[getter]
+    fn warnings(&self) -> Vec<(String, String)> {
+        self.0
+            .warnings
+            .iter()
+            .map(|w| (w.id.clone(), w.message.clone()))
+            .collect()
+    }
     fn to_json(&self) -> PyResult<String> {
         to_json(&self.0)
     }

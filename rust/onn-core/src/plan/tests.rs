@@ -31,6 +31,7 @@ fn image() -> ImageFacts {
             initrd: "boot/initrd.img-6.1.0-28-amd64".into(),
         }],
         cmdline: "console=ttyS0".into(),
+        warnings: Vec::new(),
     }
 }
 
