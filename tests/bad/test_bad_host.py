@@ -74,6 +74,17 @@ def engine_ids() -> set[str]:
     return engine | _ids_in(r'"(image\.update\.[a-z0-9-]+)"', [ROOT / "rust/onn-core/src/updatable.rs"])
 
 
+def test_every_engine_id_has_a_translated_message_in_the_addon() -> None:
+    """The addon shows each of onn's errors and warnings in the user's language, not onn's
+    English (the download ids have their own messages, with the URL)."""
+    from org_ovirt_node.installer import DOWNLOAD_ERRORS
+    from org_ovirt_node.messages import ERROR_MESSAGES
+
+    ids = engine_ids()
+    assert len(ids) > 70
+    assert sorted(ids - set(ERROR_MESSAGES) - set(DOWNLOAD_ERRORS)) == [], "ids without a message in messages.py"
+
+
 def test_every_error_id_is_explained_in_the_readme() -> None:
     """README.md's "When things go wrong" lists every id the engine, the kickstart section and
     the corpus use, and nothing else."""
