@@ -5,11 +5,16 @@ sha256, the requests the server saw, the error's id and text, and that nothing i
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -354,3 +359,42 @@ def test_fleet_of_20_concurrent_downloads_of_the_demo_image(tmp_path: Path, caps
             f"\nfleet: 20 concurrent downloads of {size / 1e6:.0f} MB, each hashed while downloading and verified, "
             f"in {wall:.1f} s: {20 * size / wall / 1e6:.0f} MB/s aggregate"
         )
+
+
+def _onn_image_download(srv: ImageServer, tmp_path: Path, stderr_on_a_terminal: bool) -> str:
+    """stderr of `onn image URL`, on a pseudo-terminal or a pipe; the server pauses halfway,
+    so that there is progress to show."""
+    srv.fault = Fault(stall_at=SIZE // 2, stall_seconds=1.0)
+    argv = [os.environ["ONN_BIN"], "image", srv.url("node.squashfs.img"), "--sha256", TINY_SHA]
+    argv += ["--download-dir", str(tmp_path)]
+    if not stderr_on_a_terminal:
+        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # 160 columns
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    out = b""
+    with contextlib.suppress(OSError):  # EIO once onn has closed its end
+        while chunk := os.read(controller, 65536):
+            out += chunk
+    os.close(controller)
+    assert proc.wait() == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+def test_on_a_terminal_progress_is_one_bar_redrawn_in_place(srv: ImageServer, tmp_path: Path) -> None:
+    out = _onn_image_download(srv, tmp_path, stderr_on_a_terminal=True)
+    assert "\r\x1b[2K" in out  # the line is cleared and drawn again…
+    lines = [line.rsplit("\x1b[2K", 1)[-1] for line in out.split("\r\n")]  # as the screen shows them
+    finished = [line for line in lines if line.startswith("downloading ") and line.endswith("20 MiB of 20 MiB")]
+    assert len(finished) == 1, out  # …and what it showed stays as one line when it is done
+    assert "\u2588" in out  # a bar
+
+
+def test_elsewhere_progress_is_a_plain_line_per_event(srv: ImageServer, tmp_path: Path) -> None:
+    err = _onn_image_download(srv, tmp_path, stderr_on_a_terminal=False)
+    lines = [line for line in err.splitlines() if line.startswith("downloading ")]
+    assert len(lines) >= 2 and lines[-1].endswith("20 MiB of 20 MiB (100 %)"), err
+    assert "\x1b[2K" not in err and "\r" not in err
