@@ -35,8 +35,6 @@ VOLUME_CHOICES = (
 )
 
 
-# onn's error ids (Rust emits ids, the addon translates) for what the spoke can show: the
-# image check and the plan of the installer's storage. Others show onn's English text.
 def size_text(size: int) -> str:
     """`20 GiB`, `512 MiB`, `1.5 GiB`: sizes as people read them."""
     for unit, mult in ((N_("{n} TiB"), 1 << 40), (N_("{n} GiB"), 1 << 30), (N_("{n} MiB"), 1 << 20)):

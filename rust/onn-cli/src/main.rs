@@ -507,10 +507,8 @@ fn run(command: Command) -> Result<ExitCode> {
                     println!("warning: {} ({})", w.message, w.id);
                 }
             }
-            match facts.warnings.first().filter(|_| a.strict) {
-                Some(w) => Err(onn_core::updatable::refusal(w)),
-                None => Ok(ExitCode::SUCCESS),
-            }
+            onn_core::updatable::refuse_if_strict(&facts.warnings, a.strict)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -571,7 +569,6 @@ fn execute(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Progress events: JSON lines to `--progress-fd`, and a line on stderr.
 /// Progress for the user: a bar redrawn in place when stderr is a terminal, a line per event
 /// otherwise (a log, a pipe); and the JSON lines of `--progress-fd`, whatever stderr is.
 struct Reporter {

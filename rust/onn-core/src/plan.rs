@@ -423,9 +423,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         None
     };
     if let Some(i) = image {
-        if let Some(w) = i.warnings.first().filter(|_| req.strict) {
-            return Err(crate::updatable::refusal(w));
-        }
+        crate::updatable::refuse_if_strict(&i.warnings, req.strict)?;
         if i.kernels.is_empty() && req.action == Action::Install {
             return Err(precondition(
                 "image.no-kernel",
