@@ -164,6 +164,11 @@ pub fn inspect<'r>(
     if req.needs_boot() {
         if let Some(b) = &req.boot {
             facts.boot = Some(boot::inspect(runner, b)?);
+            // A mounted /boot's grubenv link is checked before anything is written; a device,
+            // which onn mounts by itself, has no ESP below it: checked when the entry is written.
+            if Path::new(b).is_dir() {
+                boot::grubenv_target(Path::new(b))?;
+            }
         }
     }
     Ok((facts, image))

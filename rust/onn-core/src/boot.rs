@@ -296,29 +296,32 @@ pub fn render_default_grub(existing: &str, args: &[String]) -> String {
     out
 }
 
-/// Write GRUB's environment block of the /boot at `boot_dir`. Where it is a symbolic link (EL8
-/// on UEFI links `grub2/grubenv` into the ESP, where GRUB reads it), the link's target is
-/// written and the link stays: an atomic rename over the link would cut GRUB off from it.
-pub fn write_grubenv(boot_dir: &Path, content: &str) -> Result<()> {
+/// Where GRUB's environment block of the /boot at `boot_dir` is written. Where it is a symbolic
+/// link (EL8 on UEFI links `grub2/grubenv` into the ESP, where GRUB reads it), its target: an
+/// atomic rename over the link would cut GRUB off from it. A link into an ESP that is not
+/// mounted is refused.
+pub fn grubenv_target(boot_dir: &Path) -> Result<PathBuf> {
     let path = boot_dir.join(names::GRUBENV);
-    let target = match fs::read_link(&path) {
-        Ok(link) => {
-            let target = path.parent().context("grubenv has a parent")?.join(&link);
-            if !target.parent().is_some_and(Path::is_dir) {
-                return Err(crate::error::precondition(
-                    "boot.grubenv-link",
-                    format!(
-                        "{} is a link to {}, which is not there: mount the EFI system partition below /boot (at /boot/efi) and give --boot as the mounted directory",
-                        path.display(),
-                        link.display()
-                    ),
-                ));
-            }
-            target
-        }
-        Err(_) => path,
+    let Ok(link) = fs::read_link(&path) else {
+        return Ok(path);
     };
-    write_atomic(&target, content.as_bytes())
+    let target = path.parent().context("grubenv has a parent")?.join(&link);
+    if !target.parent().is_some_and(Path::is_dir) {
+        return Err(crate::error::precondition(
+            "boot.grubenv-link",
+            format!(
+                "{} is a link to {}, which is not there: mount the EFI system partition below /boot (at /boot/efi) and give --boot as the mounted directory",
+                path.display(),
+                link.display()
+            ),
+        ));
+    }
+    Ok(target)
+}
+
+/// Write GRUB's environment block of the /boot at `boot_dir` (through a link: [`grubenv_target`]).
+pub fn write_grubenv(boot_dir: &Path, content: &str) -> Result<()> {
+    write_atomic(&grubenv_target(boot_dir)?, content.as_bytes())
 }
 
 /// Write a file atomically (temp file + fsync + rename) so a crash leaves old or new, never half.
@@ -400,6 +403,9 @@ mod tests {
             format!("{err}").contains("mount the EFI system partition"),
             "{err}"
         );
+        // The same refusal is what the plan asks before anything is written.
+        let err = grubenv_target(boot.path()).unwrap_err();
+        assert_eq!(crate::error::id_of(&err), "boot.grubenv-link");
     }
 
     #[test]
