@@ -306,14 +306,18 @@ def test_a_full_directory_is_refused_before_the_download(srv: ImageServer, small
 
 def test_cancelling_stops_the_download_and_removes_it(srv: ImageServer, tmp_path: Path) -> None:
     token = onn.CancelToken()
+    cancelled_at: list[int] = []
 
     def cancel_once_started(event: onn.Event) -> None:
         if event.done:
+            cancelled_at.append(event.done)
             token.cancel()
 
-    srv.reset(Fault(drop_every=MIB))  # many small replies: many chances to notice
+    # The stall outlasts the progress interval, so an event with bytes done comes mid-body.
+    srv.reset(Fault(stall_at=SIZE // 2, stall_seconds=0.5))
     e = refused(srv, tmp_path, progress=cancel_once_started, cancel=token)
     assert isinstance(e, onn.CancelledError)
+    assert cancelled_at[0] < SIZE, "the cancel came only once the whole image was in"
 
     def fail(event: onn.Event) -> None:
         if event.done:

@@ -181,6 +181,8 @@ pub fn fetch(
         }
     }
     d.emit(true)?;
+    // A cancellation up to here is honoured: the caller has not been told the image is in place.
+    cancel.check()?;
     let (size, requests) = (Bytes(d.done), d.requests);
     drop(d);
     let path = dir.join(file_name(url));
