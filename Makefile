@@ -25,12 +25,13 @@ GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN
 	--env ONN_KILL_POINTS=$(ONN_KILL_POINTS) --env ONN_KILL_SEED=$(ONN_KILL_SEED)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
-# test images, qemu for booting what was installed, dbus + GObject for the addon, rsync and GNU
+# test images, qemu and its UEFI firmware (ovmf) for booting what was installed, dosfstools for
+# EFI system partitions, dbus + GObject for the addon, rsync and GNU
 # time for bench/, openssl (a test CA) and tinyproxy (a real proxy) for the download tests;
 # GTK 3 under Xvfb with fonts and icons, tmux, gettext and the locales for the spokes; rpm to
 # parse-check onn.spec.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
-	e2fsprogs xfsprogs util-linux qemu-system-x86 cpio attr \
+	e2fsprogs xfsprogs util-linux qemu-system-x86 ovmf dosfstools cpio attr \
 	fdisk gcc libc6-dev dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync time openssl tinyproxy-bin \
 	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
@@ -64,7 +65,7 @@ ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*
 UPDATES_TREE := $(CURDIR)/build/updates
 
 .PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot images build-test module demo \
-	clean addon-compat bench fuzz pot po-check mo screenshots install updates.img
+	clean addon-compat imgbased-compat bench fuzz pot po-check mo screenshots install updates.img
 
 all: test
 
@@ -221,6 +222,18 @@ addon-compat: build-test images module
 		ONN_PYANACONDA=$(ANACONDA_SRC):$(CURDIR)/tests/addon/compat \
 		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \
 		$(VPY) -m pytest -q -p no:cacheprovider tests/addon/test_service.py tests/addon/test_tui.py
+
+## The installed host's own imgbased and nodectl on what onn installed, in the guest
+## (tests/guest/imgbased_compat.py): IMGBASED_SRC a checkout of oVirt/imgbased at tag
+## imgbased-1.2.26, NODECTL_SRC one of oVirt/ovirt-node-ng. About 15 min.
+COMPAT_IMAGES := compat-1.0 compat-1.1 compat-1.2
+imgbased-compat: build-test images module
+	@test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
+		{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
+	$(PY) tests/images/build.py --json $(COMPAT_IMAGES) > $(VMWORK)/compat-images.json
+	$(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
+		--env IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) --env NODECTL_SRC=$(abspath $(NODECTL_SRC)) -- \
+		$(VPY) -m pytest -q -p no:cacheprovider -rA tests/guest/imgbased_compat.py $(PYTEST_ARGS)
 
 ## The guest tier: each shard's output is shown when it ends, with its time; the timeout only
 ## catches a hung guest. A shard that PYTEST_ARGS leaves without a test (pytest's 5) passes.

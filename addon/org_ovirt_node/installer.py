@@ -44,6 +44,7 @@ STEP_MESSAGES = {
     "base.finish": N_("Checking the Node image's file system"),
     "layer.create": N_("Creating the writable layer"),
     "layer.configure": N_("Configuring the layer"),
+    "efi.files": N_("Copying the EFI boot files"),
     "boot.entry": N_("Writing the boot entry"),
     "vg.finish": N_("Finishing the volume group"),
 }
@@ -268,7 +269,7 @@ class NodeInstaller:
 
     # -- bootloader hook (storage created and mounted, payload installed) -------------------
 
-    def _plan(self) -> onn.Plan:
+    def _plan(self, host_root: str | None = None) -> onn.Plan:
         image = self.image or self.verify_image()
         return onn.plan(
             "install",
@@ -283,6 +284,7 @@ class NodeInstaller:
             volumes=self.ks.volumes,  # type: ignore[arg-type]
             root_size=self.ks.root_size,
             kernel_args=self.ks.kernel_args,
+            host_root=host_root,
         )
 
     def install_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.Outcome:
@@ -333,11 +335,12 @@ class NodeInstaller:
 
     def finish(self) -> list[str]:
         """Converge on onn's layout again: the layer's fstab names the layer as /, the boot
-        entry and the default are onn's (the bootloader install set its own). Remove the
-        installer's entries that boot its root volume, which holds no system. Returns the
-        entries removed."""
+        entry and the default are onn's (the bootloader install set its own), and the entry's
+        initramfs is the host's, made by dracut in the system root, now the layer with the
+        host's configuration (as imgbased makes one per layer). Remove the installer's entries
+        that boot its root volume, which holds no system. Returns the entries removed."""
         try:
-            self.outcome = onn.apply(self._plan())
+            self.outcome = onn.apply(self._plan(host_root=self.sysroot))
         except onn.Error as e:
             raise InstallError(_("writing the Node boot entries failed: {error}").format(error=e)) from e
         ours = self.outcome.boot_entry

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
 
-from boot import boot_default_entry  # noqa: E402
+from boot import boot_default_entry, boot_uefi  # noqa: E402
 
 
 def test_boot_installed_layer_reaches_multi_user_on_its_lv() -> None:
@@ -27,11 +27,24 @@ def test_boot_installed_layer_reaches_multi_user_on_its_lv() -> None:
     assert result.report["lv"] == f"onn/{layer}"
     assert result.report["target"] == "multi-user:active"
     assert result.report["state"] in ("running", "degraded"), result.report
+    assert result.report["initramfs"] == "image"  # onn's CLI copies the image's
+
+
+def test_boot_uefi_firmware_starts_the_bootloader_onn_put_on_the_esp() -> None:
+    """OVMF (Debian's UEFI firmware) with nothing but the ESP the demo install filled: it finds
+    the fallback loader (EFI/BOOT/BOOTX64.EFI, shim), shim starts GRUB, and GRUB reads its
+    configuration from the ESP, which says so and stops. Debian's GRUB has no blscfg, so the boot
+    goes no further here; an EL boot.iso's GRUB boots onn's BLS entry (README: Manual checks)."""
+    esp = Path(os.environ["ONN_VM_WORK"]) / "demo" / "esp.img"
+    assert esp.exists(), f"no {esp}: run the guest tier (make guest) first"
+    console = boot_uefi(esp, timeout=300, log=esp.with_suffix(".log"))
+    assert "ONN-ESP-GRUB started from the EFI system partition" in console, console[-3000:]
 
 
 def test_boot_layer_installed_in_anacondas_order() -> None:
     """The disk the install-order driver left (tests/guest/test_vm_anaconda_order.py): /boot is
-    its first partition, the VG the installer's; the default entry is onn's, not Anaconda's."""
+    its second partition, the VG the installer's; the default entry is onn's, not Anaconda's,
+    with the host's initramfs."""
     work = Path(os.environ["ONN_VM_WORK"]) / "anaconda"
     disk = work / "disk.img"
     assert disk.exists(), f"no {disk}: run the guest tier (make guest) first"
@@ -44,3 +57,5 @@ def test_boot_layer_installed_in_anacondas_order() -> None:
     assert result.report["lv"] == f"{layout['vg']}/{layout['layer']}"
     assert result.report["target"] == "multi-user:active"
     assert result.report["state"] in ("running", "degraded"), result.report
+    # The system came up from the initramfs the host's dracut made in the layer (its mark).
+    assert result.report["initramfs"] == "host"

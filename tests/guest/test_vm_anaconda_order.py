@@ -68,21 +68,30 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     assert check_requests(requests, image) == []
     tarball = installer.export_payload()
 
-    # 2. Early storage: a partitioned disk, /boot, a VG with a thin pool and thin LVs (small
-    # pool metadata, as autopart makes it), mounted at the physical root and bound to sysroot.
-    disk = disks.partitioned("disk", 30 * GIB, "label: gpt\nsize=1GiB, name=boot\nname=lvm\n")
-    boot, pv = f"{disk}p1", f"{disk}p2"
+    # 2. Early storage: a partitioned disk, an ESP, /boot, a VG with a thin pool and thin LVs
+    # (small pool metadata, as autopart makes it), mounted at the physical root and bound to
+    # sysroot; the ESP as Anaconda mounts it (umask=0077).
+    disk = disks.partitioned(
+        "disk", 30 * GIB, "label: gpt\nsize=64MiB, type=U, name=esp\nsize=1GiB, name=boot\nname=lvm\n"
+    )
+    esp, boot, pv = f"{disk}p1", f"{disk}p2", f"{disk}p3"
+    run(["mkfs.vfat", esp])
     run(["mkfs.ext4", "-q", boot])
     lvm("vgcreate", VG, pv)
     lvm("lvcreate", "--type", "thin-pool", "--size", "24g", "--poolmetadatasize", "64m", "--name", "pool00", VG)
     for lv, size in [("root", "10g"), *((lv, s) for lv, (_m, s) in VOLUMES.items())]:
         lvm("lvcreate", "--type", "thin", "--virtualsize", size, "--thinpool", "pool00", "--name", lv, VG)
         run(["mkfs.ext4", "-q", f"/dev/{VG}/{lv}"])
-    mounts = [(f"/dev/{VG}/root", ""), (boot, "boot"), *((f"/dev/{VG}/{lv}", m[1:]) for lv, (m, _s) in VOLUMES.items())]
+    mounts = [
+        (f"/dev/{VG}/root", "", "defaults"),
+        (boot, "boot", "defaults"),
+        (esp, "boot/efi", "umask=0077,shortname=winnt"),
+        *((f"/dev/{VG}/{lv}", m[1:], "defaults") for lv, (m, _s) in VOLUMES.items()),
+    ]
     try:
-        for dev, rel in mounts:
+        for dev, rel, options in mounts:
             (sysimage / rel).mkdir(parents=True, exist_ok=True)
-            run(["mount", dev, str(sysimage / rel)])
+            run(["mount", "-o", options, dev, str(sysimage / rel)])
         for api in ("dev", "proc", "sys", "run"):
             (sysimage / api).mkdir(exist_ok=True)
             run(["mount", "--rbind", f"/{api}", str(sysimage / api)])
@@ -122,14 +131,29 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
         )
         write_grubenv(sysroot / "boot/grub2/grubenv", saved_entry=anaconda_entry[:-5])
 
-        # 7. System configuration: a user, network, through the system root.
+        # 7. System configuration: a user, network, through the system root; and what makes a
+        # host's initramfs its own (as multipath or iSCSI configuration would): a dracut module
+        # that leaves a mark in /run, which the boot tier reads.
         run(["useradd", "--root", str(sysroot), "--create-home", "nodeadmin"])
+        module = sysroot / "usr/lib/dracut/modules.d/99onnhost"
+        module.mkdir(parents=True)
+        (module / "module-setup.sh").write_text(
+            "#!/bin/bash\ncheck() { return 255; }\ndepends() { return 0; }\n"
+            'install() { inst_hook pre-pivot 99 "$moddir/onn-host-mark.sh"; }\n'
+        )
+        (module / "onn-host-mark.sh").write_text("#!/bin/sh\necho host > /run/onn-initramfs\n")
+        (sysroot / "etc/dracut.conf.d/99-onn-host.conf").write_text('add_dracutmodules+=" onnhost "\n')
         nm = sysroot / "etc/NetworkManager/system-connections/ens3.nmconnection"
         nm.parent.mkdir(parents=True, exist_ok=True)
         nm.write_text("[connection]\nid=ens3\ntype=ethernet\n[ipv4]\nmethod=auto\n")
 
-        # 8. Addon InstallWithTasks: onn's entry and default again; the installer's removed.
+        # 8. Addon InstallWithTasks: onn's entry and default again, its initramfs made by the
+        # host's dracut in the layer; the installer's entry removed.
         assert installer.finish() == [anaconda_entry]
+        host_initramfs = sysroot / "boot" / layer / f"initramfs-{kver}.img"
+        listing = run(["chroot", str(sysroot), "lsinitrd", f"/boot/{layer}/initramfs-{kver}.img"]).stdout
+        assert "onn-host-mark.sh" in listing, "the entry's initramfs is not the host's"
+        assert host_initramfs.stat().st_size > 1 << 20
 
         # 9. Initramfs, kickstart copy, %post: still through the system root.
         run(["chroot", str(sysroot), "dracut", "--force", "--no-hostonly", f"/boot/initramfs-{kver}.img", kver])
@@ -150,6 +174,9 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     run(["lvm", "lvchange", "--activate", "y", "--ignoreactivationskip", f"{VG}/{nvr}"])
     with Mounted(f"/dev/{VG}/{nvr}", tmp_path / "base", "ro,noload") as base:
         assert tree_manifest(base) == want
+        image_efi = {
+            p.relative_to(base / "boot/efi"): p.read_bytes() for p in (base / "boot/efi").rglob("*") if p.is_file()
+        }
     run(["lvm", "lvchange", "--activate", "n", f"{VG}/{nvr}"])
     later = ["etc/NetworkManager/system-connections/ens3.nmconnection", "root/anaconda-ks.cfg", "etc/post-script-ran"]
     with Mounted(f"/dev/{VG}/{layer}", tmp_path / "layer") as root:
@@ -168,10 +195,14 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
         assert files == ["etc/fstab"]
     with Mounted(f"/dev/{VG}/var", tmp_path / "var") as var:
         assert (var / "lib/dpkg/status").stat().st_size > 0  # /var got the image's content
+    # The payload put the image's EFI boot files onto the ESP, before the bootloader step.
+    with Mounted(esp, tmp_path / "esp") as e:
+        assert {p.relative_to(e): p.read_bytes() for p in e.rglob("*") if p.is_file()} == image_efi
+    assert any(str(p) == "EFI/BOOT/BOOTX64.EFI" for p in image_efi)
     with Mounted(boot, tmp_path / "boot") as b:
         assert sorted(p.name for p in (b / "loader/entries").iterdir()) == [f"{layer}-{kver}.conf"]
         assert f"saved_entry={layer}-{kver}\n" in (b / "grub2/grubenv").read_text()
         assert (b / f"initramfs-{kver}.img").stat().st_size > 1 << 20  # the initramfs step's
         assert onn("check", "--boot", str(b)).returncode == 0
-    (disks.where / "layout.json").write_text(json.dumps({"layer": layer, "vg": VG, "boot_partition": 1}))
+    (disks.where / "layout.json").write_text(json.dumps({"layer": layer, "vg": VG, "boot_partition": 2}))
     os.sync()

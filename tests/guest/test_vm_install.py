@@ -57,8 +57,22 @@ def test_vm_install_demo_image_boots_later(
     boot = disks.boot()
     pv0 = disks.add("pv0", 20 * GIB)
     pv1 = disks.add("pv1", 20 * GIB)
-    out = install(demo, [pv0, pv1], boot, "--sha256", str(demo["sha256"]))
+    # A UEFI machine's ESP: a GPT disk of its own, booted with OVMF in the boot tier.
+    esp = disks.partitioned("esp", 64 << 20, "label: gpt\n,,U\n") + "p1"
+    run(["mkfs.vfat", esp])
+    out = install(demo, [pv0, pv1], boot, "--sha256", str(demo["sha256"]), "--efi", esp)
     assert out["layer"] == DEMO_LAYER
+    # The ESP got the image's EFI boot files, file by file (the layer is the image's tree).
+    with Mounted(f"/dev/onn/{DEMO_LAYER}", tmp_path / "layer") as root, Mounted(esp, tmp_path / "esp") as e:
+        image_efi = {
+            p.relative_to(root / "boot/efi"): p.read_bytes() for p in (root / "boot/efi").rglob("*") if p.is_file()
+        }
+        on_esp = {p.relative_to(e): p.read_bytes() for p in e.rglob("*") if p.is_file()}
+    assert on_esp == image_efi
+    assert sorted(str(p) for p in on_esp) == sorted(out["efi_files"])
+    assert {"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "EFI/debian/shimx64.efi", "EFI/debian/grub.cfg"} <= set(
+        out["efi_files"]
+    )
     nvr = str(demo["nvr"])
     volumes = ["var", "var_crash", "var_log", "var_log_audit", "var_tmp", "home", "tmp"]
     assert_imgbased_layout(nvr, DEMO_LAYER, volumes)
@@ -322,9 +336,9 @@ def test_vm_adopt_an_installer_made_vg_and_pool(
     adopt = ("layout", "--adopt", "--vg", "anaconda")
     plan = json.loads(onn(*adopt, "--dry-run", "--json").stdout)
     # The default set completes the installer's volumes: it made /var, onn adds the others.
-    assert [s["step"] for s in plan["steps"]] == ["adopt-vg", "adopt-pool"] + ["create-volume"] * 6
+    assert [s["step"] for s in plan["steps"]] == ["vg.adopt", "pool.adopt"] + ["volume.create"] * 6
     plan = json.loads(onn(*adopt, "--volumes", "none", "--dry-run", "--json").stdout)
-    assert [s["step"] for s in plan["steps"]] == ["adopt-vg", "adopt-pool"]
+    assert [s["step"] for s in plan["steps"]] == ["vg.adopt", "pool.adopt"]
     onn(*adopt, "--volumes", "none")
     lv = lvs("anaconda")
     assert "imgbased:vg" in vg_tags("anaconda")

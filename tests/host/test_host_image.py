@@ -32,6 +32,19 @@ def test_image_facts_match_what_was_built(name: str) -> None:
         assert facts["rootfs_size"] == img["rootfs_size"]
 
 
+def test_onn_image_lists_the_efi_boot_files_an_esp_gets() -> None:
+    """The demo image carries shim, GRUB and the BOOT fallback in /boot/efi/EFI (Debian's
+    signed builds); a tiny test tree has none: BIOS only."""
+    facts = json.loads(onn("image", str(IMAGES["demo-1.0"]["path"]), "--json").stdout)
+    files = {f["path"]: f["size"] for f in facts["efi_files"]}
+    for path in ("EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", "EFI/debian/shimx64.efi", "EFI/debian/grub.cfg"):
+        assert files.get(path, 0) > 0, (path, files)
+    assert files["EFI/BOOT/BOOTX64.EFI"] == files["EFI/debian/shimx64.efi"]  # shim is the fallback
+    text = onn("image", str(IMAGES["demo-1.0"]["path"])).stdout
+    assert f"efi:     {len(files)} files" in text
+    assert "efi:     none (BIOS only)" in onn("image", str(IMAGES["tiny-ext4"]["path"])).stdout
+
+
 def test_a_log_reader_that_goes_away_does_not_break_onn() -> None:
     """If whoever reads onn's stderr dies (a closed pipe), onn still finishes and cleans up."""
     read_end, write_end = os.pipe()

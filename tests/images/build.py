@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -287,7 +287,7 @@ NODE_ITEMS_VERSION = 2
 class ImageSpec:
     name: str
     nvr: str
-    source: Literal["demo", "tiny"]
+    source: Literal["demo", "compat", "tiny"]
     layout: Literal["liveos", "tree"]
     fs: Literal["ext4", "xfs"] | None
     fs_size_mib: int | None  # None: computed from the tree (ext4 only)
@@ -368,6 +368,22 @@ IMAGES: dict[str, ImageSpec] = {
             None,
             "demo-1.0 with a newer NVR",
             node=True,
+        ),
+        # What `make imgbased-compat` installs and updates to (built only on request).
+        *(
+            ImageSpec(
+                f"compat-1.{i}",
+                f"onn-node-compat-1.{i}-0.20261203.0",
+                "compat",
+                "liveos",
+                "ext4",
+                None,
+                "the demo tree with what the host's imgbased runs on and calls (no kernel modules: "
+                f"updated, never booted), version 1.{i}",
+                default=False,
+                node=True,
+            )
+            for i in range(3)
         ),
         # What the host's imgbased needs for an update: all of it, then each without one item.
         ImageSpec(
@@ -504,7 +520,20 @@ DEBOOTSTRAP_INCLUDE = ["systemd-sysv", "udev", "lvm2", "e2fsprogs", "xfsprogs", 
 # Installed with apt inside the chroot rather than by debootstrap, whose simple
 # resolver may satisfy the kernel's "initramfs-tools | linux-initramfs-tool"
 # with initramfs-tools (which conflicts with dracut).
-APT_INSTALL = ["linux-image-amd64", "dracut"]
+APT_INSTALL = ["linux-image-amd64", "dracut", "shim-signed", "grub-efi-amd64-signed"]
+# What the host's imgbased imports (rpm, systemd.journal) and calls (rpm, rsync, grub2-editenv,
+# getenforce, restorecon) that a minbase tree lacks: the compat images' additions.
+COMPAT_APT = [
+    "python3",
+    "python3-rpm",
+    "python3-systemd",
+    "rpm",
+    "rsync",
+    "grub-common",
+    "selinux-utils",
+    "policycoreutils",
+]
+COMPAT_STANDINS = SCRIPT.parents[1] / "guest" / "imgbased-standins"
 DRACUT_MODULES = ["lvm"]
 DRACUT_DRIVERS = ["virtio_blk", "virtio_pci"]
 
@@ -557,7 +586,12 @@ set -- $(lvs --noheadings -o vg_name,lv_name "$root" 2>/dev/null)
 target=$(systemctl is-active multi-user.target 2>/dev/null)
 [ -n "$target" ] || target=unknown
 
-line="ONN-BOOT-REPORT state=$state root=$root lv=$lv target=multi-user:$target"
+# Which initramfs brought the system up: a host's own says so in /run (tests/guest's host
+# dracut module), the image's says nothing.
+initramfs=$(cat /run/onn-initramfs 2>/dev/null)
+[ -n "$initramfs" ] || initramfs=image
+
+line="ONN-BOOT-REPORT state=$state root=$root lv=$lv target=multi-user:$target initramfs=$initramfs"
 echo "$line" > /dev/ttyS0 2>/dev/null
 case " $(cat /sys/class/tty/console/active 2>/dev/null) " in
     *" ttyS0 "*) ;;
@@ -583,18 +617,32 @@ def demo_base_params() -> dict[str, Any]:
 
 def ensure_demo_base() -> Path:
     """The cached Debian root tree shared by the demo images (everything but the NVR)."""
-    key = cache_key(demo_base_params())
-    final = cache_root() / "trees" / f"demo-base-{key}"
+    return _cached_tree("demo-base", demo_base_params(), build_demo_base)
+
+
+def compat_base_params() -> dict[str, Any]:
+    standins = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(COMPAT_STANDINS.iterdir())}
+    return {"what": "compat-base-tree", "demo": demo_base_params(), "apt_install": COMPAT_APT, "standins": standins}
+
+
+def ensure_compat_base() -> Path:
+    """The cached tree of the compat images: the demo tree and what imgbased needs."""
+    return _cached_tree("compat-base", compat_base_params(), build_compat_base)
+
+
+def _cached_tree(prefix: str, params: dict[str, Any], build: Callable[[Path], None]) -> Path:
+    key = cache_key(params)
+    final = cache_root() / "trees" / f"{prefix}-{key}"
     if final.is_dir():
-        log(f"demo base tree cached: {final}")
+        log(f"{prefix} tree cached: {final}")
         return final
     with cache_lock():
         if final.is_dir():
             return final
-        work = work_dir(f"demo-base-{key}")
+        work = work_dir(f"{prefix}-{key}")
         try:
             root = work / "root"
-            build_demo_base(root)
+            build(root)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(root, final)
         finally:
@@ -654,6 +702,7 @@ def build_demo_base(root: Path) -> None:
             # /initrd.img -> boot/initrd.img-<kver>, as the skipped hook would do
             run_chroot(root, ["linux-update-symlinks", "install", kver, f"/boot/vmlinuz-{kver}"])
 
+    add_efi_files(root)
     log("configuring the demo root")
     (root / "usr/sbin/policy-rc.d").unlink()
     (etc / "resolv.conf").unlink(missing_ok=True)  # debootstrap copied the host's
@@ -671,6 +720,62 @@ def build_demo_base(root: Path) -> None:
     if not (etc / "systemd/system/multi-user.target.wants/onn-boot-report.service").is_symlink():
         raise BuildError("systemctl enable did not link onn-boot-report.service into multi-user.target")
     log(f"demo base tree built in {time.monotonic() - t:.0f}s")
+
+
+# The ESP's GRUB configuration in the demo image. Debian's GRUB has no blscfg, so it cannot boot
+# a BLS entry: it says where it started from and stops (tests/boot's UEFI boot waits for this).
+ESP_GRUB_CFG = """\
+echo "ONN-ESP-GRUB started from the EFI system partition"
+halt
+"""
+
+
+def add_efi_files(root: Path) -> None:
+    """/boot/efi/EFI as an EL image's build leaves it: shim, GRUB and MokManager (Debian's
+    signed builds) in the distribution's directory and in the BOOT fallback, shim as
+    BOOTX64.EFI, and GRUB's configuration."""
+    signed = {
+        "shimx64.efi": "usr/lib/shim/shimx64.efi.signed",
+        "mmx64.efi": "usr/lib/shim/mmx64.efi.signed",
+        "grubx64.efi": "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
+    }
+    efi = root / "boot/efi/EFI"
+    for name, src in signed.items():
+        data = (root / src).read_bytes()
+        _write(efi / "debian" / name, data)
+        _write(efi / "BOOT" / ("BOOTX64.EFI" if name == "shimx64.efi" else name), data)
+    _write(efi / "debian/grub.cfg", ESP_GRUB_CFG)
+
+
+def build_compat_base(root: Path) -> None:
+    """The demo tree with what the host's imgbased imports and calls, and the three stand-ins
+    of tests/guest/imgbased-standins (grubby, systemctl, dracut) in /usr/local/sbin, ahead of
+    any real one on PATH: imgbased runs dracut in the layer it makes from the next image, so
+    they have to be in every image. The kernel's modules are left out (this image is updated,
+    never booted)."""
+    run([tool("cp"), "-a", "--reflink=auto", str(ensure_demo_base()), str(root)])
+    _write(root / "usr/sbin/policy-rc.d", POLICY_RC_D, 0o755)
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    with chroot_mounts(root):
+        log(f"apt-get install {' '.join(COMPAT_APT)}")
+        run_chroot(root, ["apt-get", "update", "-q"])
+        run_chroot(root, ["apt-get", "install", "-y", "-q", "--no-install-recommends", *COMPAT_APT])
+        run_chroot(root, ["apt-get", "clean"])
+    (root / "usr/sbin/policy-rc.d").unlink()
+    (root / "etc/resolv.conf").unlink()
+    for lists in (root / "var/lib/apt/lists").glob("*_*"):
+        lists.unlink()
+    for kernel in (root / "usr/lib/modules").glob("*/kernel"):
+        shutil.rmtree(kernel)
+    for p in COMPAT_STANDINS.iterdir():
+        _write(root / "usr/local/sbin" / p.name, p.read_bytes(), 0o755)
+    # EL's names: grub2-tools' editenv and its link to the BIOS grub.cfg, grubby's BLS mode
+    # marker (imgbased edits entry files itself only when it is there).
+    os.symlink("grub-editenv", root / "usr/bin/grub2-editenv")
+    os.symlink("../boot/grub2/grub.cfg", root / "etc/grub2.cfg")
+    _write(root / "usr/libexec/grubby/grubby-bls", '#!/bin/sh\nexec grubby "$@"\n', 0o755)
+    # Debian's rpm keeps its database elsewhere; EL's, and imgbased, read /usr/share/rpm.
+    _write(root / "etc/rpm/macros.dbpath", "%_dbpath /usr/share/rpm\n")
 
 
 def add_node_items(root: Path, nvr: str, lacks: str | None, work: Path) -> None:
@@ -875,12 +980,12 @@ def _complete(path: Path) -> bool:
 def _build(spec: ImageSpec, path: Path) -> None:
     t = time.monotonic()
     key = cache_key(spec.params())
-    base = ensure_demo_base() if spec.source == "demo" else None
+    base = {"demo": ensure_demo_base, "compat": ensure_compat_base}.get(spec.source, lambda: None)()
     work = work_dir(path.name)
     try:
         tree = work / "tree"
         if base is not None:
-            log(f"{spec.name}: copying the demo base tree")
+            log(f"{spec.name}: copying the {spec.source} base tree")
             run([tool("cp"), "-a", "--reflink=auto", str(base), str(tree)])
             _write(tree / NVR_FILE, spec.nvr)
             if spec.bulk_bytes:

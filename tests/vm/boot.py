@@ -45,6 +45,8 @@ MOUNT = "/usr/bin/mount"
 UMOUNT = "/usr/bin/umount"
 SFDISK = "/usr/sbin/sfdisk"
 QEMU = "/usr/bin/qemu-system-x86_64"
+# Debian's UEFI firmware for x86_64 (package ovmf), code and an empty variable store in one.
+OVMF = "/usr/share/ovmf/OVMF.fd"
 
 REPORT_MARKER = "ONN-BOOT-REPORT"
 GRUBENV_HEADER = "# GRUB Environment Block"
@@ -403,6 +405,18 @@ def run_qemu(
     finally:
         if logfile is not None:
             logfile.close()
+
+
+def boot_uefi(disk: Path, timeout: float = 300, *, log: Path | None = None) -> str:
+    """Boot `disk` with the UEFI firmware, as a machine with no boot entries in its NVRAM
+    does: from the ESP's fallback loader. Returns the console once qemu stops (the firmware or
+    what it started powered off) or the timeout passed."""
+    cmd = [
+        QEMU, *QEMU_MACHINE, "-m", QEMU_MEM, "-nographic", "-serial", "mon:stdio", "-nic", "none",
+        "-no-reboot", "-bios", OVMF, "-drive", _qemu_drive(disk),
+    ]  # fmt: skip
+    _status, console, _timed_out = run_qemu(cmd, timeout, log)
+    return console
 
 
 def boot_default_entry(

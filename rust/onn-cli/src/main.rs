@@ -167,6 +167,10 @@ struct InstallArgs {
     layout: LayoutOpts,
     #[command(flatten)]
     boot: BootOpts,
+    /// The EFI system partition, or the directory where it is mounted: it gets the image's
+    /// EFI boot files (/boot/efi/EFI: shim, GRUB, the BOOT fallback). For UEFI machines.
+    #[arg(long, value_name = "DEVICE|DIR")]
+    efi: Option<String>,
     #[command(flatten)]
     out: Output,
 }
@@ -375,6 +379,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 strict: a.image.strict,
                 boot: Some(a.boot.boot),
                 kernel_args: a.boot.kernel_args,
+                efi: a.efi,
                 ..layout_request(Action::Install, a.layout)
             };
             execute(&runner, &req, &a.out, &mut reporter)
@@ -500,6 +505,12 @@ fn run(command: Command) -> Result<ExitCode> {
                 for k in &facts.kernels {
                     println!("kernel:  {}", k.version);
                 }
+                if facts.efi_files.is_empty() {
+                    println!("efi:     none (BIOS only)");
+                } else {
+                    let total: Bytes = facts.efi_files.iter().map(|f| f.size).sum();
+                    println!("efi:     {} files, {total}", facts.efi_files.len());
+                }
                 if let Some(s) = &facts.sha256 {
                     println!("sha256:  {s} (verified)");
                 }
@@ -555,6 +566,9 @@ fn execute(
         }
         if let Some(l) = &outcome.layer {
             println!("Layer:      {}/{l}", outcome.vg);
+        }
+        if !outcome.efi_files.is_empty() {
+            println!("EFI files:  {}", outcome.efi_files.join(", "));
         }
         if let Some(b) = &outcome.boot_entry {
             println!("Boot entry: {b} (default)");

@@ -100,6 +100,8 @@ pub struct Outcome {
     pub layer: Option<String>,
     /// The BLS entry, relative to the /boot filesystem.
     pub boot_entry: Option<String>,
+    /// The EFI boot files written onto the ESP (`EFI/…`).
+    pub efi_files: Vec<String>,
     pub copy: Option<CopyStats>,
 }
 
@@ -170,6 +172,9 @@ pub fn inspect<'r>(
                 boot::grubenv_target(Path::new(b))?;
             }
         }
+    }
+    if let Some(e) = &req.efi {
+        facts.efi = Some(crate::efi::inspect(runner, e)?);
     }
     Ok((facts, image))
 }
@@ -565,6 +570,7 @@ impl Exec<'_, '_> {
                 volumes,
                 kernel_args,
             } => self.configure_layer(vg, layer, volumes, kernel_args)?,
+            Step::InstallEfi { vg, layer } => self.install_efi(vg, layer)?,
             Step::InstallBoot {
                 vg,
                 layer,
@@ -692,6 +698,7 @@ impl Exec<'_, '_> {
         let fs = probe_fs(self.runner, &dev)?;
         let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
         let skip_volumes = names::needs_skip_volumes(volumes.iter().map(|v| v.mount.as_str()));
+        fsops::make_mount_points(root.path(), "/", volumes.iter().map(|v| v.mount.as_str()))?;
         // Data volumes made by this run start empty: give them the image's content.
         let mut fstab_volumes = Vec::new();
         for v in volumes {
@@ -702,6 +709,9 @@ impl Exec<'_, '_> {
             if from.is_dir() {
                 fsops::fill_volume(self.runner, &from, m.path())?;
             }
+            // The mount points of the volumes nested in this one, where the image has none
+            // (a Debian /var has no crash/), so that a plain `mount -a` mounts them too.
+            fsops::make_mount_points(m.path(), &v.mount, volumes.iter().map(|w| w.mount.as_str()))?;
             if skip_volumes && v.mount == "/var" {
                 write_skip_volumes_mark(m.path())?;
             }
@@ -754,6 +764,21 @@ impl Exec<'_, '_> {
         root.close()
     }
 
+    fn install_efi(&mut self, vg: &str, layer: &str) -> Result<()> {
+        let facts = self
+            .plan
+            .efi
+            .as_ref()
+            .context("EFI files need the ESP's facts")?;
+        let dev = PathBuf::from(lvm::lv_path(vg, layer));
+        let fs = probe_fs(self.runner, &dev)?;
+        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.read_only_options())?;
+        let written = crate::efi::install(self.runner, facts, root.path());
+        root.close()?;
+        self.outcome.efi_files = written?;
+        Ok(())
+    }
+
     fn install_boot(
         &mut self,
         vg: &str,
@@ -779,13 +804,18 @@ impl Exec<'_, '_> {
                 )
             })?;
         let bootdir = BootDir::open(self.runner, facts)?;
+        let host = self.plan.request.host_root.as_deref().map(Path::new);
         let written = write_boot_files(
+            self.runner,
             root.path(),
             bootdir.path(),
-            vg,
-            layer,
-            nvr,
-            kernel_args,
+            host,
+            EntryFor {
+                vg,
+                layer,
+                nvr,
+                kernel_args,
+            },
             &kernel,
             facts,
         );
@@ -829,17 +859,29 @@ fn write_skip_volumes_mark(var: &Path) -> Result<()> {
     boot::write_atomic(&path, b"").with_context(|| format!("writing {}", path.display()))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Whose boot entry: the layer and what its entry carries.
+struct EntryFor<'a> {
+    vg: &'a str,
+    layer: &'a str,
+    nvr: &'a str,
+    kernel_args: &'a [String],
+}
+
 fn write_boot_files(
+    runner: &dyn Runner,
     root: &Path,
     bootdir: &Path,
-    vg: &str,
-    layer: &str,
-    nvr: &str,
-    kernel_args: &[String],
+    host: Option<&Path>,
+    to: EntryFor<'_>,
     kernel: &image::Kernel,
     facts: &boot::BootFacts,
 ) -> Result<String> {
+    let EntryFor {
+        vg,
+        layer,
+        nvr,
+        kernel_args,
+    } = to;
     let kver = &kernel.version;
     let copy_in = |from: &str, name: String| -> Result<()> {
         boot::copy_atomic(
@@ -848,7 +890,11 @@ fn write_boot_files(
         )
     };
     copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
-    copy_in(&kernel.initrd, format!("initramfs-{kver}.img"))?;
+    let initramfs = format!("initramfs-{kver}.img");
+    match host {
+        Some(host) => boot::host_initramfs(runner, host, bootdir, layer, kver)?,
+        None => copy_in(&kernel.initrd, initramfs)?,
+    }
     // FIPS mode checks the kernel against the HMAC file beside it (EL's kernel-core ships one
     // in /boot and beside the modules).
     let hmac = [

@@ -319,6 +319,58 @@ pub fn grubenv_target(boot_dir: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// Make a layer's initramfs for its host: the host's dracut, run in `host` (the layer as its
+/// host runs it, with its /boot, /proc, /sys and /dev), writes `<layer>/initramfs-<kver>.img`
+/// of the /boot at `boot_dir` under a temporary name, renamed over the entry's file once whole.
+/// `host`'s /boot must be that /boot.
+pub fn host_initramfs(
+    runner: &dyn Runner,
+    host: &Path,
+    boot_dir: &Path,
+    layer: &str,
+    kver: &str,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let same = |a: &Path, b: &Path| -> Result<bool> {
+        let (a, b) = (fs::metadata(a)?, fs::metadata(b)?);
+        Ok((a.dev(), a.ino()) == (b.dev(), b.ino()))
+    };
+    let inside = host.join("boot").join(layer);
+    if !same(&inside, &boot_dir.join(layer)).unwrap_or(false) {
+        anyhow::bail!(
+            "{} is not the /boot onn writes ({}): mount it there to make the host's initramfs",
+            host.join("boot").display(),
+            boot_dir.display()
+        );
+    }
+    let tmp = format!("{layer}/.initramfs-{kver}.img.onn");
+    let _ = fs::remove_file(boot_dir.join(&tmp));
+    runner
+        .run(&crate::runner::Cmd::new("chroot").arg(host).args([
+            "dracut",
+            "--force",
+            &format!("/boot/{tmp}"),
+            kver,
+        ]))
+        .with_context(|| {
+            format!(
+                "making the host's initramfs for {kver} in {}",
+                host.display()
+            )
+        })?;
+    let built = boot_dir.join(&tmp);
+    fs::File::open(&built)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("flushing {}", built.display()))?;
+    fs::rename(
+        &built,
+        boot_dir.join(layer).join(format!("initramfs-{kver}.img")),
+    )
+    .with_context(|| format!("renaming {}", built.display()))?;
+    crate::fault::point(&|| format!("made the host's initramfs of {layer}"));
+    Ok(())
+}
+
 /// Write GRUB's environment block of the /boot at `boot_dir` (through a link: [`grubenv_target`]).
 pub fn write_grubenv(boot_dir: &Path, content: &str) -> Result<()> {
     write_atomic(&grubenv_target(boot_dir)?, content.as_bytes())
@@ -332,7 +384,7 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
 /// [`write_atomic`] with a given mode (e.g. a kernel's or a 0600 initramfs's own), set before
 /// the file appears under its name.
 pub fn write_atomic_mode(path: &Path, content: &[u8], mode: u32) -> Result<()> {
-    atomically(path, mode, |f| f.write_all(content))
+    atomically(path, Some(mode), |f| f.write_all(content))
 }
 
 /// Copy `src` to `dst` atomically, keeping its mode (RHEL's initramfs is 0600). Streamed in
@@ -346,14 +398,22 @@ pub fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
         .permissions()
         .mode()
         & 0o7777;
-    atomically(dst, mode, |f| std::io::copy(&mut from, f).map(drop))
+    atomically(dst, Some(mode), |f| std::io::copy(&mut from, f).map(drop))
         .with_context(|| format!("copying {}", src.display()))
 }
 
-/// Fill a temp file next to `path`, give it `mode`, flush it and rename it to `path`.
+/// [`copy_atomic`] onto a filesystem without modes of its own (FAT: the mount's umask
+/// decides, and a mode it cannot show is refused).
+pub fn copy_atomic_without_mode(src: &Path, dst: &Path) -> Result<()> {
+    let mut from = fs::File::open(src).with_context(|| format!("reading {}", src.display()))?;
+    atomically(dst, None, |f| std::io::copy(&mut from, f).map(drop))
+        .with_context(|| format!("copying {}", src.display()))
+}
+
+/// Fill a temp file next to `path`, give it `mode` (if any), flush it and rename it to `path`.
 fn atomically(
     path: &Path,
-    mode: u32,
+    mode: Option<u32>,
     fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -362,9 +422,11 @@ fn atomically(
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
     fill(tmp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    if let Some(mode) = mode {
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("flushing {}", path.display()))?;

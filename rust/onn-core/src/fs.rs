@@ -1,5 +1,6 @@
 //! Filesystem operations on LVs: make, grow, fresh UUIDs.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -171,6 +172,33 @@ pub fn fill_volume(runner: &dyn Runner, from: &Path, root: &Path) -> Result<bool
     Ok(true)
 }
 
+/// Make, below `root` (the filesystem mounted at `at`), the mount points of the volumes in
+/// `mounts` that lie directly in it, where missing (mode 0755, as systemd makes them). A mount
+/// inside a nested volume is that volume's to make.
+pub fn make_mount_points<'a>(
+    root: &Path,
+    at: &str,
+    mounts: impl Iterator<Item = &'a str> + Clone,
+) -> Result<()> {
+    let inside = |m: &str, parent: &str| {
+        m != parent && (parent == "/" || m.starts_with(&format!("{parent}/")))
+    };
+    for m in mounts.clone().filter(|m| inside(m, at)) {
+        if mounts.clone().any(|n| inside(n, at) && inside(m, n)) {
+            continue;
+        }
+        let dir = crate::rootfs::resolve(root, m.strip_prefix(at).unwrap_or(m))?;
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&dir)
+                .with_context(|| format!("making the mount point {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Remove every file below `dir` but keep the directories (a nested volume may be mounted on
 /// one) and, at the top, `lost+found` and the fill marker.
 fn clear_tree(dir: &Path, top: bool) -> Result<()> {
@@ -215,6 +243,30 @@ pub fn is_empty_fs(root: &Path) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_of_nested_volumes_are_made_in_their_parent_only() {
+        let d = tempfile::tempdir().unwrap();
+        let mounts = ["/var", "/var/log", "/var/log/audit", "/var/crash", "/home"];
+        make_mount_points(d.path(), "/var", mounts.iter().copied()).unwrap();
+        let mut made: Vec<_> = walkdir(d.path());
+        made.sort();
+        assert_eq!(made, ["crash", "log"]);
+        make_mount_points(&d.path().join("log"), "/var/log", mounts.iter().copied()).unwrap();
+        assert!(d.path().join("log/audit").is_dir());
+        let r = tempfile::tempdir().unwrap();
+        make_mount_points(r.path(), "/", mounts.iter().copied()).unwrap();
+        let mut top: Vec<_> = walkdir(r.path());
+        top.sort();
+        assert_eq!(top, ["home", "var"]);
+    }
+
+    fn walkdir(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
 
     #[test]
     fn a_filesystem_with_only_mount_points_is_empty_but_one_file_is_not() {

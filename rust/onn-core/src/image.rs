@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -57,6 +58,9 @@ pub struct ImageFacts {
     /// What the image lacks for the host's imgbased to update it later (it installs).
     #[serde(default)]
     pub warnings: Vec<crate::updatable::Warning>,
+    /// Its EFI boot files (`/boot/efi/EFI`), as paths on the ESP.
+    #[serde(default)]
+    pub efi_files: Vec<crate::efi::EfiFile>,
 }
 
 /// Hash a file with SHA-256 (the `sha2` crate uses the CPU's SHA extensions when present).
@@ -234,8 +238,9 @@ impl<'r> OpenImage<'r> {
     }
 
     /// Copy each kernel and its initramfs into `dest/boot/` under the names an installer's
-    /// tarball payload uses (`vmlinuz-<kver>`, `initramfs-<kver>.img`), keeping their modes.
-    /// Returns the paths written, relative to `dest`.
+    /// tarball payload uses (`vmlinuz-<kver>`, `initramfs-<kver>.img`), keeping their modes,
+    /// and the image's EFI boot files into `dest/boot/efi/EFI/`. Returns the paths written,
+    /// relative to `dest`.
     pub fn export_boot(&self, runner: &dyn Runner, dest: &Path) -> Result<Vec<String>> {
         let source = self.source();
         let mounted = match self.facts.layout {
@@ -264,6 +269,21 @@ impl<'r> OpenImage<'r> {
                     .with_context(|| format!("copying {} from the image", src.display()))?;
                 written.push(format!("boot/{name}"));
             }
+        }
+        // The ESP's files (Anaconda's payload unpacks them onto the ESP mounted at /boot/efi),
+        // mode 0700: what Anaconda's ESP mount (umask=0077) shows, so unpacking sets no mode
+        // FAT cannot keep.
+        for f in &self.facts.efi_files {
+            let rel = format!("boot/efi/{}", f.path);
+            let src = rootfs::resolve(root, &rel)?;
+            let dst = dest.join(&rel);
+            std::fs::create_dir_all(dst.parent().context("an EFI file has a directory")?)
+                .with_context(|| format!("creating the directory of {}", dst.display()))?;
+            std::fs::copy(&src, &dst)
+                .with_context(|| format!("copying {} from the image", src.display()))?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("setting the mode of {}", dst.display()))?;
+            written.push(rel);
         }
         if let Some(m) = mounted {
             m.close()?;
@@ -358,6 +378,7 @@ fn read_root(
         kernels,
         cmdline,
         warnings,
+        efi_files: crate::efi::list_files(root, crate::efi::IMAGE_EFI_DIR)?,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod blockdev;
 pub mod boot;
 pub mod copy;
+pub mod efi;
 pub mod error;
 pub mod fault;
 pub mod fetch;

@@ -2,7 +2,7 @@
 //! `inspect`, it decides every step or refuses with a precondition error, before anything is
 //! written. The plan is serde data with a schema version (`onn … --dry-run --json`).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::blockdev::Device;
 use crate::boot::BootFacts;
@@ -13,7 +13,7 @@ use crate::lvm::{self, LvmState};
 use crate::names::{self, ImageName, Nvr, VolumeSet};
 use crate::units::{Bytes, GIB, MIB};
 
-pub const SCHEMA: u32 = 2;
+pub const SCHEMA: u32 = 3;
 /// The volume group onn creates unless told otherwise.
 pub const DEFAULT_VG: &str = "onn";
 /// LVM's default extent size; sizes are rounded to it.
@@ -90,6 +90,16 @@ pub struct Request {
     /// Refuse an image the host's imgbased could not update (its warnings become refusals).
     #[serde(default)]
     pub strict: bool,
+    /// For `Install`: the EFI system partition (a device or where it is mounted) that gets the
+    /// image's EFI boot files.
+    #[serde(default)]
+    pub efi: Option<String>,
+    /// The layer as its host runs it, mounted here with its /boot, /proc, /sys and /dev (an
+    /// installer's system root after the switch to the layer): the entry's initramfs is made
+    /// there by the host's dracut, as imgbased makes one per layer, instead of copied from the
+    /// image. It carries the host's storage (multipath, iSCSI, LUKS) and configuration.
+    #[serde(default)]
+    pub host_root: Option<String>,
 }
 
 fn default_pool() -> String {
@@ -119,6 +129,8 @@ impl Request {
             base: None,
             root: None,
             strict: false,
+            efi: None,
+            host_root: None,
         }
     }
     pub fn needs_image(&self) -> bool {
@@ -149,6 +161,8 @@ pub struct Facts {
     /// Data volumes (`vg/lv`, tagged by onn) that hold no filesystem: an interrupted run made
     /// them and never formatted them.
     pub blank_volumes: Vec<String>,
+    /// The ESP of `Request::efi`.
+    pub efi: Option<crate::efi::EfiFacts>,
 }
 
 /// One data volume in the plan.
@@ -159,28 +173,29 @@ pub struct PlannedVolume {
     pub size: Bytes,
 }
 
-/// One step of the plan. Its `id()` is stable (progress events and translations use it).
+/// One step of the plan. Its `id()` is stable (progress events and translations use it) and
+/// is its `step` in the plan's JSON.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "step", rename_all = "kebab-case")]
+#[serde(tag = "step")]
 pub enum Step {
-    CreateVg {
-        vg: String,
-        pvs: Vec<String>,
-    },
-    AdoptVg {
-        vg: String,
-    },
+    #[serde(rename = "vg.create")]
+    CreateVg { vg: String, pvs: Vec<String> },
+    #[serde(rename = "vg.adopt")]
+    AdoptVg { vg: String },
+    #[serde(rename = "pool.create")]
     CreatePool {
         vg: String,
         pool: String,
         data: Bytes,
         metadata: Bytes,
     },
+    #[serde(rename = "pool.adopt")]
     AdoptPool {
         vg: String,
         pool: String,
         grow_metadata_to: Option<Bytes>,
     },
+    #[serde(rename = "volume.create")]
     CreateVolume {
         vg: String,
         pool: String,
@@ -189,12 +204,10 @@ pub enum Step {
         fs: FsType,
     },
     /// A data volume an interrupted run created but never formatted.
-    FormatVolume {
-        vg: String,
-        lv: String,
-        fs: FsType,
-    },
+    #[serde(rename = "volume.format")]
+    FormatVolume { vg: String, lv: String, fs: FsType },
     /// `replace`: an untagged LV of this name is what an interrupted run left; remove it first.
+    #[serde(rename = "base.write")]
     WriteBase {
         vg: String,
         pool: String,
@@ -205,6 +218,7 @@ pub enum Step {
         replace: bool,
     },
     /// `replace`: an untagged LV of this name is what an interrupted run left; remove it first.
+    #[serde(rename = "layer.create")]
     CreateLayer {
         vg: String,
         origin: String,
@@ -212,6 +226,7 @@ pub enum Step {
         #[serde(default)]
         replace: bool,
     },
+    #[serde(rename = "layer.configure")]
     ConfigureLayer {
         vg: String,
         layer: String,
@@ -220,6 +235,10 @@ pub enum Step {
         /// layer's entry from the layer's /etc/default/grub.
         kernel_args: Vec<String>,
     },
+    /// The image's EFI boot files from the layer onto the ESP (`Plan::efi`).
+    #[serde(rename = "efi.files")]
+    InstallEfi { vg: String, layer: String },
+    #[serde(rename = "boot.entry")]
     InstallBoot {
         vg: String,
         layer: String,
@@ -227,9 +246,8 @@ pub enum Step {
         kernel_args: Vec<String>,
     },
     /// The VG this run (or an interrupted one) created is complete: drop its unfinished mark.
-    Finish {
-        vg: String,
-    },
+    #[serde(rename = "vg.finish")]
+    Finish { vg: String },
 }
 
 /// Progress ids that are not a step of their own: the base's copy and its filesystem check.
@@ -238,7 +256,7 @@ pub const BASE_FINISH: &str = "base.finish";
 
 /// Every id a progress event can carry: each step's `id()`, then the base's sub-steps. The
 /// addon has a translated message for each (its tests read this list through `onn.STEP_IDS`).
-pub const PROGRESS_IDS: [&str; 14] = [
+pub const PROGRESS_IDS: [&str; 15] = [
     crate::fetch::STEP,
     "vg.create",
     "vg.adopt",
@@ -251,6 +269,7 @@ pub const PROGRESS_IDS: [&str; 14] = [
     BASE_FINISH,
     "layer.create",
     "layer.configure",
+    "efi.files",
     "boot.entry",
     "vg.finish",
 ];
@@ -267,6 +286,7 @@ impl Step {
             Step::WriteBase { .. } => "base.write",
             Step::CreateLayer { .. } => "layer.create",
             Step::ConfigureLayer { .. } => "layer.configure",
+            Step::InstallEfi { .. } => "efi.files",
             Step::InstallBoot { .. } => "boot.entry",
             Step::Finish { .. } => "vg.finish",
         }
@@ -297,6 +317,9 @@ impl Step {
             Step::WriteBase { vg, lv, .. } => format!("writing base {vg}/{lv}"),
             Step::CreateLayer { vg, layer, .. } => format!("creating layer {vg}/{layer}"),
             Step::ConfigureLayer { vg, layer, .. } => format!("configuring layer {vg}/{layer}"),
+            Step::InstallEfi { layer, .. } => {
+                format!("copying the EFI boot files of {layer} onto the EFI system partition")
+            }
             Step::InstallBoot { layer, .. } => format!("installing the boot entry of {layer}"),
             Step::Finish { vg } => format!("marking volume group {vg} complete"),
         }
@@ -335,6 +358,8 @@ pub struct Plan {
     /// The kernel the boot entry will use, when known from the image.
     pub kernel: Option<String>,
     pub boot: Option<BootFacts>,
+    /// The ESP that gets the image's EFI boot files.
+    pub efi: Option<crate::efi::EfiFacts>,
     /// Things the request wants that already exist (a re-run is a no-op for them).
     pub present: Vec<String>,
     pub steps: Vec<Step>,
@@ -422,6 +447,26 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
     } else {
         None
     };
+    let efi = match (&req.efi, &facts.efi) {
+        (None, _) => None,
+        (Some(_), _) if req.action != Action::Install => {
+            return Err(precondition(
+                "request.conflict",
+                "the EFI boot files are installed with the image: give --efi to onn install",
+            ))
+        }
+        (Some(given), None) => {
+            return Err(not_found(
+                "device.missing",
+                format!("EFI system partition {given} was not inspected; plan with its facts"),
+            ))
+        }
+        (Some(_), Some(e)) => {
+            let i = image.context("an install has an image")?;
+            crate::efi::check(e, &i.efi_files, &i.path)?;
+            Some(e.clone())
+        }
+    };
     if let Some(i) = image {
         crate::updatable::refuse_if_strict(&i.warnings, req.strict)?;
         if i.kernels.is_empty() && req.action == Action::Install {
@@ -474,6 +519,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
             .and_then(|i| i.kernels.first())
             .map(|k| k.version.clone()),
         boot,
+        efi,
         present: Vec::new(),
         steps: Vec::new(),
     };
@@ -598,6 +644,12 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
             volumes,
             kernel_args: req.kernel_args.clone(),
         });
+        if p.efi.is_some() {
+            p.steps.push(Step::InstallEfi {
+                vg: p.vg.clone(),
+                layer: layer.clone(),
+            });
+        }
         p.steps.push(Step::InstallBoot {
             vg: p.vg.clone(),
             layer: layer.clone(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::efi::{EfiFacts, EfiFile};
 use crate::error::{id_of, kind_of, Kind};
 use crate::image::Kernel;
 use crate::lvm::{LvRow, LvmState, PvRow};
@@ -32,6 +33,20 @@ fn image() -> ImageFacts {
         }],
         cmdline: "console=ttyS0".into(),
         warnings: Vec::new(),
+        efi_files: vec![EfiFile {
+            path: "EFI/BOOT/BOOTX64.EFI".into(),
+            size: Bytes::mib(1),
+        }],
+    }
+}
+
+fn esp(free_mib: u64, fstype: &str) -> EfiFacts {
+    EfiFacts {
+        given: "/dev/vda1".into(),
+        device: "/dev/vda1".into(),
+        fstype: fstype.into(),
+        free: Bytes::mib(free_mib),
+        existing: Vec::new(),
     }
 }
 
@@ -54,6 +69,7 @@ fn fresh() -> Facts {
         root_lv: None,
         root_volumes: Vec::new(),
         blank_volumes: Vec::new(),
+        efi: None,
     }
 }
 
@@ -82,6 +98,7 @@ fn installed() -> Facts {
         root_lv: None,
         root_volumes: Vec::new(),
         blank_volumes: Vec::new(),
+        efi: None,
     }
 }
 
@@ -502,6 +519,55 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
     assert_eq!(refusal(&req, &f), "layer.name-taken");
 }
 
+fn efi_install(e: EfiFacts) -> (Request, Facts) {
+    let req = Request {
+        efi: Some(e.given.clone()),
+        ..install_request()
+    };
+    let facts = Facts {
+        efi: Some(e),
+        ..fresh()
+    };
+    (req, facts)
+}
+
+#[test]
+fn an_esp_gets_the_image_efi_files_after_the_layer_and_before_the_entry() {
+    let (req, facts) = efi_install(esp(200, "vfat"));
+    let ids: Vec<_> = plan(&req, &facts)
+        .unwrap()
+        .steps
+        .iter()
+        .map(Step::id)
+        .collect();
+    assert_eq!(
+        &ids[ids.len() - 4..],
+        ["layer.configure", "efi.files", "vg.finish", "boot.entry"]
+    );
+    assert!(!plan(&install_request(), &fresh())
+        .unwrap()
+        .steps
+        .iter()
+        .any(|s| s.id() == "efi.files"));
+}
+
+#[test]
+fn an_esp_that_is_not_fat_too_full_or_an_image_without_efi_files_is_refused() {
+    let (req, facts) = efi_install(esp(200, "ext4"));
+    assert_eq!(refusal(&req, &facts), "efi.not-vfat");
+    let (req, facts) = efi_install(esp(0, "vfat"));
+    assert_eq!(refusal(&req, &facts), "efi.too-small");
+    let (req, mut facts) = efi_install(esp(200, "vfat"));
+    facts.image.as_mut().unwrap().efi_files.clear();
+    assert_eq!(refusal(&req, &facts), "image.no-efi");
+    // Only an install puts them there.
+    let layer = Request {
+        efi: Some("/dev/vda1".into()),
+        ..Request::new(Action::AddLayer)
+    };
+    assert_eq!(refusal(&layer, &installed()), "request.conflict");
+}
+
 #[test]
 fn every_step_id_is_a_progress_id() {
     // Exhaustive: a new step kind does not compile until it is listed here, and then its id
@@ -517,11 +583,14 @@ fn every_step_id_is_a_progress_id() {
             | Step::WriteBase { .. }
             | Step::CreateLayer { .. }
             | Step::ConfigureLayer { .. }
+            | Step::InstallEfi { .. }
             | Step::InstallBoot { .. }
             | Step::Finish { .. } => s.id(),
         }
     }
     let mut steps = plan(&install_request(), &fresh()).unwrap().steps;
+    let (req, facts) = efi_install(esp(200, "vfat"));
+    steps.extend(plan(&req, &facts).unwrap().steps);
     let adopt = Request {
         adopt: true,
         vg: Some("onn".into()),
@@ -537,9 +606,13 @@ fn every_step_id_is_a_progress_id() {
     };
     steps.extend(plan(&rerun, &blank).unwrap().steps);
     let kinds: std::collections::BTreeSet<&str> = steps.iter().map(sample).collect();
-    assert_eq!(kinds.len(), 11, "one of each step kind: {kinds:?}");
+    assert_eq!(kinds.len(), 12, "one of each step kind: {kinds:?}");
     for id in kinds {
         assert!(PROGRESS_IDS.contains(&id), "{id} is not in PROGRESS_IDS");
+    }
+    // One name for a step: the plan's JSON says what progress events say.
+    for s in &steps {
+        assert_eq!(serde_json::to_value(s).unwrap()["step"], s.id());
     }
 }
 

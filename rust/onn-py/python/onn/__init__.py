@@ -102,6 +102,9 @@ class RequestArgs(TypedDict, total=False):
     kernel_args: Iterable[str]
     base: str | None
     root: str | None
+    strict: bool
+    efi: str | None
+    host_root: str | None
 
 
 def _request(action: Action, args: RequestArgs) -> str:
@@ -119,7 +122,9 @@ def _request(action: Action, args: RequestArgs) -> str:
 def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     """Inspect the system (and verify and read the image) and plan a request, as the CLI does.
     Keywords: image, sha256, pvs, vg, pool, volumes, fs, boot, adopt, root_size, pool_size,
-    pool_metadata, kernel_args, base, root (the CLI's options). Sizes are bytes or strings
+    pool_metadata, kernel_args, base, root, strict, efi (the CLI's options) and host_root
+    (where the layer is mounted as its host runs it: the entry's initramfs is made there by
+    the host's dracut). Sizes are bytes or strings
     such as ``"10G"``. Raises PreconditionError when the request cannot be carried out;
     nothing is written. With ``adopt=True``, ``root`` is where the installer's root file
     system is mounted: its VG and thin pool are the ones adopted."""
