@@ -31,6 +31,9 @@ ERROR_MESSAGES = {
     "image.rootfs-truncated": N_("LiveOS/rootfs.img is shorter than its file system: the image is damaged."),
     "image.fs-unsupported": N_("The image's file system is neither ext4 nor xfs."),
     "fs.mismatch": N_("The file system asked for is not the image's."),
+    "fs.sector-size": N_(
+        "The disks' sectors are larger than the image's file system can be read in (4Kn disks); it would not mount."
+    ),
     "nvr.invalid": N_("The image's NVR is not name-version-release."),
     "nvr.too-long": N_("The image's NVR is too long for imgbased's LV names."),
     "nvr.different-names": N_("Bases of different names cannot be ordered; name the base."),
@@ -41,7 +44,10 @@ ERROR_MESSAGES = {
     "kernel-arg.invalid": N_("A kernel argument is not one word, or holds a character /etc/default/grub cannot carry."),
     "device.missing": N_("A disk of the installation destination does not exist."),
     "device.not-block": N_("A disk of the installation destination is not a block device."),
-    "disk.too-small": N_("The disks cannot hold the thin pool's metadata and data; use larger disks."),
+    "disk.too-small": N_(
+        "The disks cannot hold the thin pool as LVM places it (its metadata and their spare each on one disk); "
+        "use larger disks."
+    ),
     "pv.required": N_("No disk was given for the volume group."),
     "pv.duplicate": N_("A disk is named twice."),
     "pv.in-use": N_("A disk is in use (mounted, swap, or part of another device)."),

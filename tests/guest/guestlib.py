@@ -153,13 +153,14 @@ class Disks:
         self.files: list[Path] = []
         self.loops: list[str] = []
 
-    def add(self, name: str, size: int) -> str:
+    def add(self, name: str, size: int, sector_size: int = 512) -> str:
+        """A disk of `size` bytes with logical sectors of `sector_size` (4096: a 4Kn disk)."""
         path = self.where / f"{name}.img"
         path.unlink(missing_ok=True)
         with path.open("wb") as f:
             f.truncate(size)
         self.files.append(path)
-        loop = run(["losetup", "--find", "--show", str(path)]).stdout.strip()
+        loop = run(["losetup", "--sector-size", str(sector_size), "--find", "--show", str(path)]).stdout.strip()
         self.loops.append(loop)
         return loop
 

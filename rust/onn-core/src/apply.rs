@@ -999,6 +999,7 @@ mod journal_tests {
             mounts: vec![],
             holders: vec![],
             busy: false,
+            logical_sector: 512,
         };
         let req = Request {
             pvs: vec!["/dev/vdb".into()],

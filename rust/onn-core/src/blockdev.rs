@@ -29,6 +29,22 @@ pub struct Device {
     pub holders: Vec<String>,
     /// The kernel refused an exclusive open: something holds it.
     pub busy: bool,
+    /// Its logical sector size: the smallest unit a filesystem on it can be read in.
+    #[serde(default = "default_sector")]
+    pub logical_sector: u32,
+}
+
+fn default_sector() -> u32 {
+    512
+}
+
+/// A block device's logical sector size (a partition's is its disk's), from sysfs.
+fn logical_sector(sys: &Path) -> u32 {
+    [sys.join("queue"), sys.join("../queue")]
+        .iter()
+        .find_map(|q| fs::read_to_string(q.join("logical_block_size")).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default_sector())
 }
 
 fn dev_numbers(meta: &fs::Metadata) -> (u64, u64) {
@@ -238,6 +254,7 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
         mounts,
         holders,
         busy,
+        logical_sector: logical_sector(&sys),
     })
 }
 

@@ -137,6 +137,24 @@ fn fs_span(path: &Path, fs: FsType) -> Result<u64> {
     }
 }
 
+/// The smallest logical sector size of a disk the filesystem in `path` mounts from: ext4 reads
+/// in blocks (1 KiB to 64 KiB), xfs in its sector size (`mkfs.xfs -s size=`, 512 by default).
+pub fn fs_sector_size(path: &Path, fs: FsType) -> Result<u32> {
+    match fs {
+        FsType::Ext4 => {
+            let mut sb = [0u8; 32];
+            read_at(path, 1024, &mut sb)?;
+            Ok(1024 << le32(&sb, 0x18).min(6))
+        }
+        FsType::Xfs => {
+            // Big-endian sb_sectsize at 102.
+            let mut sb = [0u8; 104];
+            read_at(path, 0, &mut sb)?;
+            Ok(u32::from(u16::from_be_bytes([sb[102], sb[103]])))
+        }
+    }
+}
+
 /// Check that a `rootfs.img` holds its whole filesystem (a truncated copy mounts, or not,
 /// and fails fsck only after it was written).
 pub fn check_fs_image(path: &Path, fs: FsType, what: &str) -> Result<()> {

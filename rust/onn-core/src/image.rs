@@ -61,6 +61,10 @@ pub struct ImageFacts {
     /// Its EFI boot files (`/boot/efi/EFI`), as paths on the ESP.
     #[serde(default)]
     pub efi_files: Vec<crate::efi::EfiFile>,
+    /// The largest logical sector size of a disk its filesystem mounts from (None: a plain
+    /// tree, whose filesystem onn makes for the disks).
+    #[serde(default)]
+    pub fs_sector: Option<u32>,
 }
 
 /// Hash a file with SHA-256 (the `sha2` crate uses the CPU's SHA extensions when present).
@@ -309,7 +313,8 @@ fn read_liveos(runner: &dyn Runner, image: &Path, rootfs_img: &Path) -> Result<I
         &format!("{},loop", fs.read_only_options()),
     )
     .with_context(|| format!("reading {} in {}", names::ROOTFS_IMG, image.display()))?;
-    let facts = read_root(runner, root.path(), image, Layout::Liveos, Some(fs), size)?;
+    let mut facts = read_root(runner, root.path(), image, Layout::Liveos, Some(fs), size)?;
+    facts.fs_sector = Some(headers::fs_sector_size(rootfs_img, fs)?);
     root.close()?;
     Ok(facts)
 }
@@ -379,6 +384,7 @@ fn read_root(
         cmdline,
         warnings,
         efi_files: crate::efi::list_files(root, crate::efi::IMAGE_EFI_DIR)?,
+        fs_sector: None,
     })
 }
 

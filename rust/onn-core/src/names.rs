@@ -46,6 +46,10 @@ pub const KERNEL_CMDLINE_FILE: &str = "etc/kernel/cmdline";
 pub const LV_NAME_MAX: usize = 55;
 /// imgbased's `imgbase check` threshold for pool data and metadata usage, in percent.
 pub const POOL_USAGE_LIMIT_PERCENT: u64 = 80;
+/// The profile's `thin_pool_autoextend_threshold`: lvm2 refuses to create a thin LV in a pool
+/// whose data use has reached it ("free space in thin pool reached threshold"), so an install
+/// must create its last LV, the layer, below it.
+pub const POOL_THRESHOLD_PERCENT: u64 = 70;
 /// imgbased grows pool metadata to at least this before adding a layer.
 pub const POOL_METADATA_MIN: Bytes = Bytes::gib(1);
 /// Anaconda's `ovirt` profile and imgbased both want a separate /boot of at least 1 GiB.

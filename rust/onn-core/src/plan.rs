@@ -528,7 +528,22 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
     } else {
         find_layout(req, facts, &mut p)?
     };
-    let mut pool_used = pool_used;
+
+    // What the new data volumes' filesystems take of the pool before any file.
+    let volumes_cost: Bytes = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::CreateVolume { size, fs, .. } => Some(crate::fs::mkfs_cost(*fs, *size)),
+            _ => None,
+        })
+        .sum();
+    let mut pool_used = pool_used + volumes_cost;
+    // lvm2 creates no thin LV in a pool past its threshold, and the layer is created last.
+    let threshold = p.pool_size.scale(names::POOL_THRESHOLD_PERCENT, 100);
+    if image.is_none() && pool_used > threshold {
+        return Err(pool_too_small(&p, pool_used, volumes_cost, None));
+    }
 
     // Base.
     let mut base_nvr: Option<Nvr> = None;
@@ -538,31 +553,17 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         if existing.is_some_and(|l| l.has_tag(names::TAG_BASE)) {
             p.present.push(format!("base {lv}"));
         } else {
-            let need = i.rootfs_size.scale(IMAGE_HEADROOM_PERCENT, 100);
-            let limit = p.pool_size.scale(names::POOL_USAGE_LIMIT_PERCENT, 100);
-            if pool_used + need > limit {
-                return Err(precondition(
-                    "pool.too-small",
-                    format!(
-                        "thin pool {}/{} ({}, {} used) cannot take image {} ({} plus headroom) and stay under imgbased's {} % limit; use larger disks or a larger --pool-size",
-                        p.vg, p.pool, p.pool_size, pool_used, i.nvr, i.rootfs_size, names::POOL_USAGE_LIMIT_PERCENT
-                    ),
-                ));
+            // The image with headroom, and what growing its filesystem to the LV takes.
+            let size = base_size(req, facts, &p, i);
+            let fs_kind = fs.unwrap_or(FsType::Ext4);
+            let need = i.rootfs_size.scale(IMAGE_HEADROOM_PERCENT, 100)
+                + crate::fs::grow_cost(fs_kind, size.saturating_sub(i.rootfs_size));
+            if pool_used + need > threshold {
+                return Err(pool_too_small(&p, pool_used, volumes_cost, Some(i)));
             }
             let replace = unfinished(facts, &p, &lv)
                 .ok_or_else(|| precondition("base.name-taken", name_taken(&p, &lv)))?;
             pool_used = pool_used + need;
-            let newest_base = facts
-                .lvm
-                .lvs_of(&p.vg)
-                .filter(|l| l.has_tag(names::TAG_BASE))
-                .map(|l| l.lv_size)
-                .max()
-                .unwrap_or_default();
-            let size = req
-                .root_size
-                .unwrap_or_else(|| i.rootfs_size.scale(2, 1).max(ROOT_MIN).max(newest_base))
-                .round_up(EXTENT);
             if size < i.rootfs_size {
                 return Err(precondition(
                     "root-size.too-small",
@@ -687,6 +688,49 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
     Ok(p)
 }
 
+/// The base LV's size: `--root-size`, else twice the image's filesystem, at least ROOT_MIN and
+/// the newest base's size.
+fn base_size(req: &Request, facts: &Facts, p: &Plan, i: &ImageFacts) -> Bytes {
+    let newest_base = facts
+        .lvm
+        .lvs_of(&p.vg)
+        .filter(|l| l.has_tag(names::TAG_BASE))
+        .map(|l| l.lv_size)
+        .max()
+        .unwrap_or_default();
+    req.root_size
+        .unwrap_or_else(|| i.rootfs_size.scale(2, 1).max(ROOT_MIN).max(newest_base))
+        .round_up(EXTENT)
+}
+
+/// The refusal of a pool that cannot take the new volumes' filesystems and the image below
+/// lvm2's threshold for creating thin LVs (the layer is created after the base is written).
+fn pool_too_small(
+    p: &Plan,
+    used: Bytes,
+    volumes: Bytes,
+    image: Option<&ImageFacts>,
+) -> anyhow::Error {
+    let what = match image {
+        Some(i) => format!(
+            "image {} ({} plus headroom and its growth to the root LV) and the new volumes' filesystems ({volumes})",
+            i.nvr, i.rootfs_size
+        ),
+        None => format!("the new volumes' filesystems ({volumes})"),
+    };
+    precondition(
+        "pool.too-small",
+        format!(
+            "thin pool {}/{} ({}, {} in use once its volumes are made) cannot take {what} and stay under the {} % at which lvm2 stops creating volumes in it; use larger disks or a larger --pool-size",
+            p.vg,
+            p.pool,
+            p.pool_size,
+            used.saturating_sub(volumes),
+            names::POOL_THRESHOLD_PERCENT
+        ),
+    )
+}
+
 /// Is an LV named like the base or layer about to be made the leftover of an interrupted run
 /// (in the pool, no tags: the tag is the commit point)? `Some(true)`: it is, and is replaced;
 /// `None`: an LV of that name is somebody's, and the caller refuses.
@@ -783,7 +827,15 @@ fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
             .filter(|l| l.has_tag(names::TAG_POOL));
         let Some(pool) = pool else {
             // The VG is ours but the pool never got made: carry on from there.
-            return plan_new_pool(req, facts, p, existing.vg_size, existing.vg_extent_size);
+            let extent = existing.vg_extent_size;
+            let free = facts
+                .lvm
+                .pvs
+                .iter()
+                .filter(|pv| pv.vg_name == vg)
+                .map(|pv| pv.pv_size.0 / extent.0.max(1))
+                .collect();
+            return plan_new_pool(req, facts, p, free, extent);
         };
         p.present.push(format!("thin pool {vg}/{}", req.pool));
         p.pool_size = pool.lv_size;
@@ -795,44 +847,76 @@ fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
     for d in facts.devices.iter().filter(|d| pvs.contains(&d.path)) {
         check_free_disk(d, &facts.lvm)?;
     }
-    let vg_size: Bytes = facts
+    // A filesystem is read in units no smaller than the disk's logical sector: an xfs made
+    // with 512-byte sectors does not mount from a 4Kn disk (the base's LV has the largest
+    // sector of its PVs).
+    let sector = facts
         .devices
         .iter()
         .filter(|d| pvs.contains(&d.path))
-        .map(|d| d.size.saturating_sub(PV_OVERHEAD).round_down(EXTENT))
-        .sum();
+        .map(|d| d.logical_sector)
+        .max()
+        .unwrap_or(512);
+    if let Some((i, fs_sector)) = p.image.as_ref().and_then(|i| Some((i, i.fs_sector?))) {
+        if fs_sector < sector {
+            return Err(precondition(
+                "fs.sector-size",
+                format!(
+                    "the disks have {sector}-byte logical sectors, but the {} filesystem of image {} reads {fs_sector}-byte units and would not mount from them; use disks with {fs_sector}-byte sectors, or an image whose filesystem is made for {sector} (mkfs.xfs -s size={sector}, or ext4 with 4 KiB blocks)",
+                    i.fs.map_or("image's", |f| f.name()),
+                    i.nvr
+                ),
+            ));
+        }
+    }
+    // Free extents per PV, in the order given.
+    let free = pvs
+        .iter()
+        .filter_map(|pv| facts.devices.iter().find(|d| &d.path == pv))
+        .map(|d| d.size.saturating_sub(PV_OVERHEAD).0 / EXTENT.0)
+        .collect();
     p.layout = LayoutMode::Create;
     p.steps.push(Step::CreateVg {
         vg: vg.clone(),
         pvs,
     });
-    plan_new_pool(req, facts, p, vg_size, EXTENT)
+    plan_new_pool(req, facts, p, free, EXTENT)
 }
 
 fn plan_new_pool(
     req: &Request,
     facts: &Facts,
     p: &mut Plan,
-    vg_size: Bytes,
+    free: Vec<u64>,
     extent: Bytes,
 ) -> Result<Bytes> {
+    let vg_size = Bytes(free.iter().sum::<u64>() * extent.0);
     let metadata = match req.pool_metadata {
         Some(m) => m.round_up(extent),
         None => lvm::pool_metadata_size(vg_size, extent),
     };
     // Metadata and its spare copy (LVM keeps one for repairs).
     let usable = vg_size.saturating_sub(Bytes(2 * metadata.0));
-    let data = match req.pool_size {
+    let want = match req.pool_size {
         Some(s) => s.round_up(extent),
         None => usable.scale(POOL_SHARE_PERCENT, 100).round_down(extent),
     };
-    if data < POOL_MIN || data > usable {
+    // What lvm2 can place of it, PV by PV (the metadata and its spare each whole on one PV).
+    let meta_extents = metadata.0 / extent.0;
+    let fits = Bytes(alloc::max_pool_data(&free, want.0 / extent.0, meta_extents) * extent.0);
+    let data = if req.pool_size.is_some() { want } else { fits };
+    if data < POOL_MIN || data > fits {
+        let sizes: Vec<String> = free
+            .iter()
+            .map(|f| Bytes(f * extent.0).to_string())
+            .collect();
         return Err(precondition(
             "disk.too-small",
             format!(
-                "the disks give a volume group of {vg_size}: after {} of pool metadata (and its spare) it cannot hold a thin pool of {}; use larger disks",
-                metadata,
-                data.max(POOL_MIN)
+                "the disks ({}) give a volume group of {vg_size}, where lvm2 places {metadata} of pool metadata and a spare as large each whole on one disk: a thin pool of {} does not fit ({} short); use larger disks",
+                sizes.join(", "),
+                data.max(POOL_MIN),
+                data.max(POOL_MIN).saturating_sub(fits)
             ),
         ));
     }
@@ -1192,5 +1276,6 @@ pub fn existing_volumes(lvm: &LvmState, vg: &str) -> Vec<PlannedVolume> {
     v
 }
 
+mod alloc;
 #[cfg(test)]
 mod tests;

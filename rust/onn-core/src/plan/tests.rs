@@ -14,6 +14,7 @@ fn disk(path: &str, gib: u64) -> Device {
         mounts: vec![],
         holders: vec![],
         busy: false,
+        logical_sector: 512,
     }
 }
 
@@ -37,6 +38,7 @@ fn image() -> ImageFacts {
             path: "EFI/BOOT/BOOTX64.EFI".into(),
             size: Bytes::mib(1),
         }],
+        fs_sector: Some(4096),
     }
 }
 
@@ -529,6 +531,22 @@ fn efi_install(e: EfiFacts) -> (Request, Facts) {
         ..fresh()
     };
     (req, facts)
+}
+
+#[test]
+fn a_filesystem_that_reads_smaller_units_than_the_disks_sectors_is_refused() {
+    let mut facts = fresh();
+    for d in &mut facts.devices {
+        d.logical_sector = 4096;
+    }
+    // ext4 with 4 KiB blocks mounts from 4Kn disks.
+    assert!(plan(&install_request(), &facts).is_ok());
+    // xfs made with 512-byte sectors does not.
+    facts.image.as_mut().unwrap().fs_sector = Some(512);
+    assert_eq!(refusal(&install_request(), &facts), "fs.sector-size");
+    // One 4Kn disk among 512-byte ones is enough: the LV gets the largest sector.
+    facts.devices[0].logical_sector = 512;
+    assert_eq!(refusal(&install_request(), &facts), "fs.sector-size");
 }
 
 #[test]
