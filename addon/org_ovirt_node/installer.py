@@ -100,7 +100,8 @@ class MountRequest:
 
 
 def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> list[str]:
-    """Everything wrong with the storage requests for a Node, each with what to do."""
+    """Everything wrong with the storage requests for a Node, each with what to do (the
+    pool's room is the engine's to judge: VerifyImageTask plans the storage with it)."""
     by_mount = {r.mount_point: r for r in requests}
     problems = []
     root = by_mount.get("/")
@@ -120,21 +121,6 @@ def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> li
                 size=boot.size >> 20
             )
         )
-    if root is not None and root.thin and root.pool_size:
-        # The figures onn's plan checks again, exactly, once the pool exists.
-        need = image.rootfs_size * onn.IMAGE_HEADROOM_PERCENT / 100
-        if need > root.pool_size * onn.POOL_USAGE_LIMIT_PERCENT / 100:
-            problems.append(
-                _(
-                    # xgettext:no-python-format
-                    "the pool ({pool} GiB) is too small: {nvr} needs {need} GiB, under {limit} % of the pool; grow it"
-                ).format(
-                    pool=round(root.pool_size / GIB, 1),
-                    nvr=image.nvr,
-                    need=round(need / GIB, 1),
-                    limit=onn.POOL_USAGE_LIMIT_PERCENT,
-                )
-            )
     return problems
 
 

@@ -10,9 +10,10 @@ from pyanaconda.modules.common.task import Task
 
 from org_ovirt_node.i18n import _
 from org_ovirt_node.installer import InstallError, NodeInstaller, check_requests
-from org_ovirt_node.preview import image_data, image_failure
+from org_ovirt_node.messages import error_text
+from org_ovirt_node.preview import image_data, image_failure, storage_facts, storage_preview
 from org_ovirt_node.service import anaconda
-from org_ovirt_node.structures import IMAGE_VERIFYING, NodeImageData
+from org_ovirt_node.structures import IMAGE_VERIFYING, PREVIEW_REFUSED, NodeImageData
 
 
 class _NodeTask(Task):
@@ -67,6 +68,13 @@ class VerifyImageTask(_NodeTask):
         self.report_progress(_("Verifying the Node image"))
         image = self._installer.verify_image(progress=self.report_progress)
         problems = check_requests(anaconda.storage_requests(), image)
+        if not problems:
+            # onn's own plan of the storage the installer will create: the pool's room, the
+            # disks' sectors, the names, all as the install will check them.
+            facts = storage_facts(*anaconda.storage_devices())
+            preview = storage_preview(self._installer.ks, image, facts)
+            if preview.state == PREVIEW_REFUSED:
+                problems.append(error_text(preview.message_id, preview.message))
         if problems:
             raise InstallError("\n".join(problems))
         self._installer.export_payload()
