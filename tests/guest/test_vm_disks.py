@@ -6,10 +6,11 @@ set, the boundary where the plan starts to accept, and installs on both sides of
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-from guestlib import Disks, Mounted, onn, pool_used
+from guestlib import Disks, Mounted, onn, pool_used, run
 
 MIB = 1 << 20
 STEP = 4  # MiB: one extent
@@ -132,3 +133,46 @@ def test_vm_4kn_disks_take_an_ext4_image_and_refuse_xfs_made_for_512_byte_sector
     layer = json.loads(out.stdout)["layer"]
     with Mounted(f"/dev/onn/{layer}", tmp_path / "layer", "ro") as root:
         assert (root / "usr/share/imgbase/build/meta/nvr").read_text().strip() == images["tiny-ext4"]["nvr"]
+
+
+def test_vm_disks_named_as_operators_name_them_and_a_multipath_map_as_the_pv(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """A disk by /dev/disk/by-id and by-path (links udev makes; the guest has no udev, so the
+    test makes them), and a device-mapper map as the PV, standing for a multipath map (the
+    guest cannot run multipathd: a linear map with a multipath uuid over one path): the map
+    installs, its member path is refused as in use, naming the map."""
+    img = str(images["tiny-ext4"]["path"])
+    member = disks.add("mpath-member", 12 << 30)
+    sectors = run(["blockdev", "--getsz", member]).stdout.strip()
+    # multipathd's kind of map; lvm2 on a multipath host does not scan the member paths
+    # (multipath_component_detection, or a filter): here a filter in a copy of the guest's
+    # lvm.conf, for onn and the test's lvm calls alike.
+    table = f"0 {sectors} linear {member} 0"
+    run(["dmsetup", "create", "onn-test-mpatha", "--uuid", "mpath-onntest0001", "--table", table])
+    conf = tmp_path / "lvm"
+    conf.mkdir()
+    base = (Path(os.environ["LVM_SYSTEM_DIR"]) / "lvm.conf").read_text()
+    (conf / "lvm.conf").write_text(base.replace("devices {", f'devices {{\n    global_filter = [ "r|^{member}$|" ]', 1))
+    env = {"LVM_SYSTEM_DIR": str(conf)}
+    links = [Path("/dev/disk/by-id/wwn-0x5000c500onntest"), Path("/dev/disk/by-path/pci-0000:00:1f.2-ata-1")]
+    try:
+        boot = disks.boot()
+        for link in links:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(boot if "by-path" in str(link) else "/dev/mapper/onn-test-mpatha")
+        held = onn("install", "--image", img, "--pv", member, "--boot", boot, check=False, env=env)
+        assert held.returncode == 2 and "(pv.in-use)" in held.stderr, held.stderr
+        assert "/dev/mapper/onn-test-mpatha" in held.stderr
+        # The map, named by id; /boot by path.
+        onn("install", "--image", img, "--pv", str(links[0]), "--boot", str(links[1]), env=env)
+        pvs = run(["lvm", "pvs", "--noheadings", "-o", "pv_name", "--select", "vg_name=onn"], env=env).stdout.split()
+        assert pvs == ["/dev/mapper/onn-test-mpatha"]
+        with Mounted(boot, tmp_path / "boot") as b:
+            check = onn("check", "--boot", str(b), check=False, env=env)
+        assert check.returncode == 0, check.stdout
+    finally:
+        run(["lvm", "vgchange", "--activate", "n", "onn"], check=False, env=env)
+        run(["dmsetup", "remove", "onn-test-mpatha"], check=False)
+        for link in links:
+            link.unlink(missing_ok=True)

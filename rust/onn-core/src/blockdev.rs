@@ -218,7 +218,11 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
     }
     let (maj, min) = dev_numbers(&meta);
     let sys = PathBuf::from(format!("/sys/dev/block/{maj}:{min}"));
-    let mut holders = list_dir(&sys.join("holders"));
+    // Holders by the names users know: a device-mapper map (multipath, crypt) as /dev/mapper/NAME.
+    let mut holders: Vec<String> = list_dir(&sys.join("holders"))
+        .into_iter()
+        .map(|h| holder_name(&h))
+        .collect();
     // Partitions are subdirectories that have a `partition` file.
     let mut numbers = vec![(maj, min)];
     let mut paths = vec![path.clone()];
@@ -236,7 +240,7 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
         }
     }
     let mounts = mounts_of(&numbers, &paths);
-    holders.extend(loops_backed_by(&numbers));
+    holders.extend(loops_backed_by(&numbers).iter().map(|l| format!("/dev/{l}")));
     // The kernel's own "in use" test: an exclusive open fails while the device is mounted,
     // held by device-mapper/md, or opened exclusively by anyone else.
     let busy = OpenOptions::new()
@@ -272,6 +276,14 @@ fn loops_backed_by(numbers: &[(u64, u64)]) -> Vec<String> {
                 })
         })
         .collect()
+}
+
+/// `/dev/mapper/<name> (dm-N)` for a device-mapper holder, `/dev/<h>` for any other.
+fn holder_name(h: &str) -> String {
+    match fs::read_to_string(Path::new("/sys/class/block").join(h).join("dm/name")) {
+        Ok(name) => format!("/dev/mapper/{} ({h})", name.trim()),
+        Err(_) => format!("/dev/{h}"),
+    }
 }
 
 fn list_dir(dir: &Path) -> Vec<String> {
