@@ -240,7 +240,11 @@ pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
         }
     }
     let mounts = mounts_of(&numbers, &paths);
-    holders.extend(loops_backed_by(&numbers).iter().map(|l| format!("/dev/{l}")));
+    holders.extend(
+        loops_backed_by(&numbers)
+            .iter()
+            .map(|l| format!("/dev/{l}")),
+    );
     // The kernel's own "in use" test: an exclusive open fails while the device is mounted,
     // held by device-mapper/md, or opened exclusively by anyone else.
     let busy = OpenOptions::new()
