@@ -240,10 +240,12 @@ class NodeInstaller:
         staging = self.workdir / "boot-files"
         written = onn.export_boot(image.path, str(staging))
         tar_path = self.workdir / self.PAYLOAD_NAME
-        with tarfile.open(tar_path, "w") as tar:
+        partial = tar_path.with_name(f".{tar_path.name}.partial")
+        with tarfile.open(partial, "w") as tar:
             tar.add(staging / "boot", arcname="./boot", recursive=False)
             for rel in written:
                 tar.add(staging / rel, arcname=f"./{rel}")
+        partial.replace(tar_path)
         for rel in written:
             (staging / rel).unlink()
         return str(tar_path)
@@ -252,6 +254,17 @@ class NodeInstaller:
     def payload_url(self) -> str:
         """Where export_payload() puts the tarball the installer's payload unpacks."""
         return f"file://{self.workdir / self.PAYLOAD_NAME}"
+
+    def reserve_payload(self) -> str:
+        """payload_url, which holds an empty archive until export_payload() fills it: Anaconda
+        sets up the payload's source (the file must exist) right after the kickstart is
+        processed, before the configuration task has verified the image (docs/anaconda.md)."""
+        tar_path = self.workdir / self.PAYLOAD_NAME
+        if not tar_path.exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(tar_path, "w"):
+                pass
+        return self.payload_url
 
     # -- bootloader hook (storage created and mounted, payload installed) -------------------
 

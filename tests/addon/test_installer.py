@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -182,3 +183,21 @@ def test_an_image_the_host_could_not_update_is_logged_and_refused_only_when_stri
     with pytest.raises(InstallError, match=r"cannot be used \(--strict\): Its name has neither") as e:
         NodeInstaller(strict, workdir=str(tmp_path / "onn")).verify_image()
     assert e.value.id == "image.update.name"
+
+
+def test_the_payloads_tarball_exists_before_the_image_is_verified_and_is_filled_in_place(tmp_path: Path) -> None:
+    """Anaconda sets up the payload's source (the file must exist) right after the kickstart,
+    before the addon's configuration task has verified the image: an empty archive is there
+    until the boot files replace it, at the same URL."""
+    img = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["demo-1.0"]
+    installer = NodeInstaller(NodeKickstart(seen=True, image=f"file://{img['path']}"), workdir=str(tmp_path / "onn"))
+    url = installer.reserve_payload()
+    path = Path(url.removeprefix("file://"))
+    with tarfile.open(path) as tar:
+        assert tar.getnames() == []
+    assert installer.reserve_payload() == url
+    assert installer.export_payload() == str(path)
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+    assert f"./boot/vmlinuz-{img['kernel_versions'][0]}" in names
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []

@@ -55,6 +55,14 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     )
     installer = NodeInstaller(ks, sysroot=str(sysroot), sysimage=str(sysimage), workdir=str(tmp_path / "onn"))
 
+    # 0. Kickstart processed: the addon makes its payload the active one, and Anaconda sets up
+    # that payload's source right away, before any task runs (a LIVE_TAR source must exist):
+    # the tarball is there, an empty archive.
+    reserved = installer.reserve_payload()
+    assert reserved.startswith("file://")
+    with tarfile.open(reserved[len("file://") :]) as tar:
+        assert tar.getnames() == []
+
     # 1. Addon ConfigureWithTasks: image verified, storage requests checked, boot files exported.
     image = installer.verify_image()
     requests = [
@@ -67,6 +75,7 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     ]
     assert check_requests(requests, image) == []
     tarball = installer.export_payload()
+    assert f"file://{tarball}" == reserved
 
     # 2. Early storage: a partitioned disk, an ESP, /boot, a VG with a thin pool and thin LVs
     # (small pool metadata, as autopart makes it), mounted at the physical root and bound to

@@ -63,8 +63,9 @@ class OvirtNode(KickstartService):
     def process_kickstart(self, data: object) -> None:
         section: NodeKickstart = getattr(data.addons, ADDON_NAME)  # type: ignore[attr-defined]
         self._set_kickstart(NodeKickstart(**{f.name: getattr(section, f.name) for f in _FIELDS}, seen=True))
-        # The payload must be active before the installation queue is built; its tarball is
-        # made by the configuration task, before the payload is installed (docs/anaconda.md).
+        # The payload must be active before Anaconda sets up its source, right after this; its
+        # tarball is filled by the configuration task, before the payload is installed
+        # (docs/anaconda.md).
         try:
             self.activate_payload()
         except DBusError as e:
@@ -119,7 +120,7 @@ class OvirtNode(KickstartService):
         """Make the boot-files payload the installer's (once: its tarball's place is fixed)."""
         if self._payload_active and anaconda.active_payload_type() == PAYLOAD_TYPE_LIVE_IMAGE:
             return
-        anaconda.activate_boot_files_payload(self._node_installer().payload_url)
+        anaconda.activate_boot_files_payload(self._node_installer().reserve_payload())
         self._payload_active = True
         self.payload_active_changed.emit()
 
