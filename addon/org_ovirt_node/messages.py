@@ -20,7 +20,10 @@ ERROR_MESSAGES = {
     "boot.required": N_("/boot must be a partition of its own."),
     "boot.too-small": N_("/boot must be at least 1 GiB: imgbased keeps a kernel per layer there."),
     "pool.too-small": N_("The thin pool is too small for the image; make it larger."),
-    "pool.metadata-no-room": N_("The volume group has no free space to grow the pool's metadata to 1 GiB."),
+    "pool.metadata-no-room": N_(
+        "The volume group has no free space to grow the pool's metadata to 1 GiB: give the thin pool "
+        "--metadatasize=1024 in the kickstart, or leave free space in the volume group."
+    ),
     "pool.not-thin": N_("The pool named is not a thin pool."),
     "root-size.too-small": N_("root-size is smaller than the image's file system."),
     "image.required": N_("No Node image was given."),
