@@ -148,6 +148,8 @@ class NodeInstaller:
         self.run = runner
         self.mountinfo = mountinfo
         self.image_path: str | None = None
+        #: the image as onn downloaded it (with its digest): not hashed again while unchanged
+        self.download: onn.Download | None = None
         self.image: onn.ImageInfo | None = None
         self.outcome: onn.Outcome | None = None
 
@@ -176,13 +178,14 @@ class NodeInstaller:
                 self.run(["mount", "-t", "nfs", "-o", "ro,nolock", directory, str(mnt)])
             path = str(mnt / name)
         else:
-            path = self._download(url, progress)
+            self.download = self._download(url, progress)
+            path = self.download.path
         if not Path(path).is_file():
             raise InstallError(_("the Node image {path} does not exist; check --image").format(path=path))
         self.image_path = path
         return path
 
-    def _download(self, url: str, progress: Callable[[str], object]) -> str:
+    def _download(self, url: str, progress: Callable[[str], object]) -> onn.Download:
         """onn downloads the image into the work directory (RAM in the installer: onn checks the
         room first): resumed after a dropped connection, retried, verified against --sha256
         while it arrives, so the verification that follows does not read it again."""
@@ -216,7 +219,7 @@ class NodeInstaller:
         """Read the image and check its checksum: a bad image stops the install here."""
         path = self.image_path or self.locate_image(progress)
         try:
-            self.image = onn.read_image(path, sha256=self.ks.sha256)
+            self.image = onn.read_image(self.download or path, sha256=self.ks.sha256)
         except onn.Error as e:
             raise InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e)) from e
         for warning_id, message in self.image.warnings:
@@ -238,7 +241,7 @@ class NodeInstaller:
         itself is written once, by onn, into the base."""
         image = self.image or self.verify_image()
         staging = self.workdir / "boot-files"
-        written = onn.export_boot(image.path, str(staging))
+        written = onn.export_boot(self.download or image.path, str(staging))
         tar_path = self.workdir / self.PAYLOAD_NAME
         partial = tar_path.with_name(f".{tar_path.name}.partial")
         with tarfile.open(partial, "w") as tar:
@@ -272,7 +275,7 @@ class NodeInstaller:
         image = self.image or self.verify_image()
         return onn.plan(
             "install",
-            image=image.path,
+            image=self.download or image.path,
             sha256=self.ks.sha256,
             adopt=True,
             root=self.sysimage,

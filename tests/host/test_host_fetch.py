@@ -36,7 +36,7 @@ MIB = 1 << 20
 FAST = {"timeout": 1.0, "retries": 3, "backoff": 0.01}
 
 
-def sha256(path: Path | str) -> str:
+def sha256(path: os.PathLike[str] | str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(8 * MIB):
@@ -73,7 +73,7 @@ def fresh(parent: Path, name: str) -> Path:
     return parent / name
 
 
-def fetch(srv: ImageServer, dest: Path, **kw: object) -> str:
+def fetch(srv: ImageServer, dest: Path, **kw: object) -> onn.Download:
     return onn.fetch_image(srv.url("node.squashfs.img"), str(dest), **{"sha256": TINY_SHA, **FAST, **kw})  # type: ignore[arg-type]
 
 
@@ -86,15 +86,23 @@ def refused(srv: ImageServer, dest: Path, **kw: object) -> onn.Error:
 
 def test_a_download_is_verified_and_named_after_the_url(srv: ImageServer, tmp_path: Path) -> None:
     events: list[onn.Event] = []
-    path = fetch(srv, tmp_path, progress=events.append)
-    assert path == str(tmp_path / "node.squashfs.img") and sha256(path) == TINY_SHA
+    download = fetch(srv, tmp_path, progress=events.append)
+    assert download.path == str(tmp_path / "node.squashfs.img") and sha256(download) == TINY_SHA
+    assert (download.sha256, download.size) == (TINY_SHA, SIZE)
     assert [p.name for p in tmp_path.iterdir()] == ["node.squashfs.img"]
     assert [(r.range, r.status) for r in srv.requests] == [(None, 200)]
     assert {e.step for e in events} == {"image.download"}
     assert [e.done for e in events] == sorted(e.done for e in events)
     assert (events[-1].done, events[-1].size) == (SIZE, SIZE)
-    # What the engine reads next is the file it verified while downloading.
-    assert onn.read_image(path, sha256=TINY_SHA).sha256 == TINY_SHA
+    # What the engine reads next is the file it verified while downloading (by its path, or as
+    # the download, whose digest spares a second read while the file is unchanged).
+    assert onn.read_image(download.path, sha256=TINY_SHA).sha256 == TINY_SHA
+    assert onn.read_image(download, sha256=TINY_SHA).sha256 == TINY_SHA
+    with open(download, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(onn.PreconditionError) as e:
+        onn.read_image(download, sha256=TINY_SHA)
+    assert e.value.id == "sha256.mismatch", "a download changed since is hashed again"
 
 
 def test_a_dropped_connection_is_resumed_where_it_stopped(srv: ImageServer, tmp_path: Path) -> None:
@@ -124,7 +132,7 @@ def test_a_stalled_read_times_out_and_is_resumed(srv: ImageServer, tmp_path: Pat
 def test_a_server_that_ignores_range_is_read_again_from_the_start(srv: ImageServer, tmp_path: Path) -> None:
     srv.reset(Fault(drop_at=5 * MIB, ignore_range=True))
     path = fetch(srv, tmp_path)
-    assert sha256(path) == TINY_SHA and Path(path).stat().st_size == SIZE
+    assert sha256(path) == TINY_SHA and Path(path.path).stat().st_size == SIZE
     assert [(r.range, r.status) for r in srv.requests] == [(None, 200), (f"bytes={5 * MIB}-", 200)]
 
 

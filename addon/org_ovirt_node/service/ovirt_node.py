@@ -138,7 +138,8 @@ class OvirtNode(KickstartService):
                 media_dirs=MEDIA_DIRS,
             )
             if previous is not None and _same_image(previous.ks, self._ks):
-                self._installer.image_path, self._installer.image = previous.image_path, previous.image
+                for known in ("image_path", "download", "image"):
+                    setattr(self._installer, known, getattr(previous, known))
         return self._installer
 
     def configure_with_tasks(self) -> list[VerifyImageTask]:

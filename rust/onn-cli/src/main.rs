@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use onn_core::digest::FileDigest;
 use onn_core::fetch::{self, DownloadDir, FetchOptions};
 use onn_core::fs::FsType;
 use onn_core::lvm::LvmState;
@@ -272,9 +273,11 @@ fn layout_request(action: Action, o: LayoutOpts) -> Request {
     }
 }
 
-/// The image as a local file: the path given, or a download that lasts as long as this value.
+/// The image as a local file: the path given, or a download that lasts as long as this value
+/// (with its digest, so that opening it does not hash it again).
 struct LocalImage {
     path: PathBuf,
+    digest: Option<FileDigest>,
     _download: Option<DownloadDir>,
 }
 
@@ -288,6 +291,7 @@ impl LocalImage {
         if !fetch::is_url(image) {
             return Ok(LocalImage {
                 path: image.into(),
+                digest: None,
                 _download: None,
             });
         }
@@ -307,6 +311,7 @@ impl LocalImage {
         )?;
         Ok(LocalImage {
             path: fetched.path,
+            digest: fetched.digest,
             _download: Some(dir),
         })
     }
@@ -375,6 +380,7 @@ fn run(command: Command) -> Result<ExitCode> {
             let req = Request {
                 image: Some(image.path_string()),
                 sha256: a.image.sha256,
+                downloaded: image.digest.clone(),
                 root_size: a.image.root_size,
                 strict: a.image.strict,
                 boot: Some(a.boot.boot),
@@ -398,6 +404,7 @@ fn run(command: Command) -> Result<ExitCode> {
             let req = Request {
                 image: Some(image.path_string()),
                 sha256: a.sha256,
+                downloaded: image.digest.clone(),
                 root_size: a.root_size,
                 strict: a.strict,
                 vg: a.vg,
@@ -485,7 +492,12 @@ fn run(command: Command) -> Result<ExitCode> {
                 &a.fetch,
                 &mut Reporter::new(None)?,
             )?;
-            let img = image::OpenImage::open(&runner, &local.path, a.sha256.as_deref())?;
+            let img = image::OpenImage::open(
+                &runner,
+                &local.path,
+                a.sha256.as_deref(),
+                local.digest.as_ref(),
+            )?;
             let facts = img.facts.clone();
             img.close()?;
             if a.json {

@@ -4,16 +4,14 @@
 //! tagged only after its copy is checked, and the default boot entry is set last of all.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::atomic;
 use crate::blockdev;
 use crate::boot::{self, BootDir, EntrySpec, FstabVolume};
 use crate::copy::{self, CopyStats};
-use crate::error::{cancelled, precondition, RollbackError};
+use crate::error::{precondition, RollbackError};
 use crate::fault;
 use crate::fs::{self as fsops, FsType};
 use crate::guard::{self, Mount};
@@ -21,74 +19,10 @@ use crate::image::{self, Layout, OpenImage};
 use crate::lvm::{self, LvmState};
 use crate::names;
 use crate::plan::{self, Facts, Plan, PlannedVolume, Request, Step};
+use crate::progress::{self, CancelToken, Event, Throttle};
 use crate::rootfs;
 use crate::runner::{Cmd, Runner};
 use crate::units::Bytes;
-
-/// Progress events are throttled to this interval (the last one always comes).
-pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
-
-/// A progress event: a stable step id (translated by the addon), step n of m, bytes for the
-/// copy, and an English fallback message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Event {
-    pub step: &'static str,
-    pub index: usize,
-    pub total: usize,
-    pub done: u64,
-    pub size: u64,
-    pub message: String,
-}
-
-/// Version of the progress JSON-lines protocol (`onn --progress-fd`).
-pub const PROGRESS_VERSION: u32 = 1;
-
-impl Event {
-    /// One line of the progress protocol: `{"v":1,"step":…,"index":…,"total":…,"done":…,
-    /// "size":…,"message":…}`. Consumers translate by `step`; `message` is the English fallback.
-    pub fn to_json_line(&self) -> String {
-        #[derive(serde::Serialize)]
-        struct Line<'a> {
-            v: u32,
-            #[serde(flatten)]
-            event: &'a Event,
-        }
-        let mut s = serde_json::to_string(&Line {
-            v: PROGRESS_VERSION,
-            event: self,
-        })
-        .unwrap_or_default();
-        s.push('\n');
-        s
-    }
-}
-
-/// Cancels a running apply between steps and during the copy.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-    /// The flag itself, for a signal handler to set (storing to an atomic is async-signal-safe).
-    pub fn flag(&self) -> Arc<AtomicBool> {
-        self.0.clone()
-    }
-    pub(crate) fn check(&self) -> Result<()> {
-        if self.is_cancelled() {
-            Err(cancelled())
-        } else {
-            Ok(())
-        }
-    }
-}
 
 /// What an apply did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -115,6 +49,7 @@ pub fn inspect<'r>(
             runner,
             Path::new(path),
             req.sha256.as_deref(),
+            req.downloaded.as_ref(),
         )?),
         _ => None,
     };
@@ -589,7 +524,7 @@ impl Exec<'_, '_> {
         let dir = lvm::profile_dir(self.runner)?;
         let path = dir.join(format!("{}.profile", names::POOL_PROFILE));
         if !path.exists() {
-            boot::write_atomic(&path, names::POOL_PROFILE_CONTENT.as_bytes())
+            atomic::write(&path, names::POOL_PROFILE_CONTENT.as_bytes())
                 .with_context(|| format!("writing LVM profile {}", path.display()))?;
             self.journal.push(Undo::RemoveFile(path));
         }
@@ -626,7 +561,7 @@ impl Exec<'_, '_> {
                     .rootfs()
                     .context("the image's rootfs.img was not read")?;
                 let cancel = self.cancel.clone();
-                let mut last = Instant::now() - PROGRESS_INTERVAL;
+                let mut throttle = Throttle::default();
                 let mut halfway = false;
                 let mut report = |done: Bytes, total: Bytes| -> Result<()> {
                     cancel.check()?;
@@ -634,10 +569,9 @@ impl Exec<'_, '_> {
                         halfway = true;
                         fault::point(&|| format!("half of {} copied", names::ROOTFS_IMG));
                     }
-                    if done == total || last.elapsed() >= PROGRESS_INTERVAL {
-                        last = Instant::now();
+                    if throttle.due(done == total) {
                         self.emit(
-                            plan::BASE_COPY,
+                            progress::BASE_COPY,
                             done.0,
                             total.0,
                             format!("copying the image: {done} of {total}"),
@@ -658,7 +592,7 @@ impl Exec<'_, '_> {
                 );
                 self.outcome.copy = Some(stats);
                 self.emit(
-                    plan::BASE_FINISH,
+                    progress::BASE_FINISH,
                     0,
                     0,
                     format!("checking and growing the filesystem of {lv}"),
@@ -670,7 +604,7 @@ impl Exec<'_, '_> {
                 fsops::mkfs(self.runner, &dev, fs)?;
                 let m = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
                 self.emit(
-                    plan::BASE_COPY,
+                    progress::BASE_COPY,
                     0,
                     0,
                     format!("copying the image's files into {lv}"),
@@ -736,8 +670,7 @@ impl Exec<'_, '_> {
             boot,
             &fstab_volumes,
         );
-        boot::write_atomic(&fstab_path, text.as_bytes())
-            .context("writing the layer's /etc/fstab")?;
+        atomic::write(&fstab_path, text.as_bytes()).context("writing the layer's /etc/fstab")?;
         if skip_volumes && !volumes.iter().any(|v| v.mount == "/var") {
             write_skip_volumes_mark(&rootfs::resolve(root.path(), "var")?)?;
         }
@@ -745,7 +678,7 @@ impl Exec<'_, '_> {
         args.push(format!("rd.lvm.lv={vg}/{layer}"));
         let grub = rootfs::resolve(root.path(), names::DEFAULT_GRUB)?;
         let existing = std::fs::read_to_string(&grub).unwrap_or_default();
-        boot::write_atomic(
+        atomic::write(
             &grub,
             boot::render_default_grub(&existing, &args).as_bytes(),
         )
@@ -759,7 +692,7 @@ impl Exec<'_, '_> {
                 names::POOL_PROFILE
             ),
         )?;
-        boot::write_atomic(&profile, names::POOL_PROFILE_CONTENT.as_bytes())
+        atomic::write(&profile, names::POOL_PROFILE_CONTENT.as_bytes())
             .context("writing the layer's LVM profile")?;
         root.close()
     }
@@ -856,7 +789,7 @@ fn write_skip_volumes_mark(var: &Path) -> Result<()> {
     let path = var
         .join(names::VAR_STATE_DIR)
         .join(names::SKIP_VOLUMES_MARK);
-    boot::write_atomic(&path, b"").with_context(|| format!("writing {}", path.display()))
+    atomic::write(&path, b"").with_context(|| format!("writing {}", path.display()))
 }
 
 /// Whose boot entry: the layer and what its entry carries.
@@ -873,7 +806,7 @@ fn write_boot_files(
     bootdir: &Path,
     host: Option<&Path>,
     to: EntryFor<'_>,
-    kernel: &image::Kernel,
+    kernel: &boot::Kernel,
     facts: &boot::BootFacts,
 ) -> Result<String> {
     let EntryFor {
@@ -884,7 +817,7 @@ fn write_boot_files(
     } = to;
     let kver = &kernel.version;
     let copy_in = |from: &str, name: String| -> Result<()> {
-        boot::copy_atomic(
+        atomic::copy(
             &rootfs::resolve(root, from)?,
             &bootdir.join(layer).join(name),
         )
@@ -916,7 +849,7 @@ fn write_boot_files(
         image_args: image_args.join(" "),
     };
     let entry = names::bls_entry_path(layer, kver);
-    boot::write_atomic(&bootdir.join(&entry), boot::render_entry(&spec).as_bytes())?;
+    atomic::write(&bootdir.join(&entry), boot::render_entry(&spec).as_bytes())?;
     // The commit point of the whole install: the new layer becomes the default.
     let existing = std::fs::read_to_string(bootdir.join(names::GRUBENV)).ok();
     let env = boot::set_grubenv(

@@ -173,7 +173,7 @@ pub fn install(runner: &dyn Runner, facts: &EfiFacts, root: &Path) -> Result<Vec
         let rel = f.path.strip_prefix("EFI/").unwrap_or(&f.path);
         let src = rootfs::resolve(root, &format!("{IMAGE_EFI_DIR}/{rel}"))?;
         let dst = rootfs::resolve(esp.path(), &f.path)?;
-        crate::boot::copy_atomic_without_mode(&src, &dst)?;
+        crate::atomic::copy_without_mode(&src, &dst)?;
         written.push(f.path.clone());
     }
     esp.close()?;

@@ -22,9 +22,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -32,14 +30,11 @@ use sha2::{Digest, Sha256};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Proxy};
 
-use crate::apply::{CancelToken, Event, PROGRESS_INTERVAL};
+use crate::digest::{self, hex, FileDigest};
 use crate::error::{not_found, precondition};
-use crate::image;
+use crate::progress::{CancelToken, Event, Throttle, DOWNLOAD};
 use crate::units::Bytes;
 
-/// Progress step id of a download. Its events come before any plan exists: index and total
-/// are 0; `done`/`size` count bytes (`size` 0 while the length is unknown).
-pub const STEP: &str = "image.download";
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const CHUNK: usize = 256 << 10;
@@ -87,6 +82,9 @@ pub struct Fetched {
     /// Computed while downloading (equal to the expected one, when one was given).
     pub sha256: String,
     pub size: Bytes,
+    /// The digest with the file it belongs to, for opening the image without hashing it again
+    /// (None when the file could not be stat'ed).
+    pub digest: Option<FileDigest>,
 }
 
 /// Is this an image to download rather than a local path?
@@ -96,8 +94,9 @@ pub fn is_url(image: &str) -> bool {
 }
 
 /// Download `url` into the directory `dir` and return the file, complete and verified.
-/// `observer` gets [`STEP`] events (throttled to 4 per second; an error from it stops the
-/// download); `cancel` stops it between reads and during waits.
+/// `observer` gets throttled [`DOWNLOAD`] events, which come before any plan exists: index and
+/// total are 0; `done`/`size` count bytes (`size` 0 while the length is unknown). An error from
+/// the observer stops the download; `cancel` stops it between reads and during waits.
 pub fn fetch(
     url: &str,
     dir: &Path,
@@ -115,7 +114,7 @@ pub fn fetch(
     let want = opts
         .sha256
         .as_deref()
-        .map(image::parse_sha256)
+        .map(digest::parse_sha256)
         .transpose()?;
     if !opts.verify_tls {
         tracing::warn!(
@@ -144,7 +143,7 @@ pub fn fetch(
         requests: 0,
         observer,
         cancel,
-        last_event: None,
+        throttle: Throttle::default(),
     };
     d.emit(false)?;
     let mut failures = 0u32;
@@ -173,7 +172,7 @@ pub fn fetch(
     let sha256 = hex(&std::mem::take(&mut d.hasher).finalize());
     if let Some(want) = &want {
         if *want != sha256 {
-            return Err(image::sha256_mismatch(
+            return Err(digest::sha256_mismatch(
                 &format!("{shown} ({} bytes received)", d.done),
                 want,
                 &sha256,
@@ -189,12 +188,17 @@ pub fn fetch(
     temp.persist(&path)
         .map_err(|e| e.error)
         .with_context(|| format!("renaming the download to {}", path.display()))?;
-    remember(&path, &sha256);
+    let digest = FileDigest::of_current(&path, &sha256);
     tracing::info!(
         "downloaded {shown} to {} ({size}, {requests} requests)",
         path.display()
     );
-    Ok(Fetched { path, sha256, size })
+    Ok(Fetched {
+        path,
+        sha256,
+        size,
+        digest,
+    })
 }
 
 /// A private directory for one download, inside `parent`; removed with its content when
@@ -302,7 +306,7 @@ struct Download<'a> {
     requests: u32,
     observer: &'a mut dyn FnMut(&Event) -> Result<()>,
     cancel: &'a CancelToken,
-    last_event: Option<Instant>,
+    throttle: Throttle,
 }
 
 impl Download<'_> {
@@ -526,19 +530,14 @@ impl Download<'_> {
         }
     }
 
-    /// A progress event: at most every [`PROGRESS_INTERVAL`], and always the last one.
+    /// A progress event, when the throttle lets one through (the last one always).
     fn emit(&mut self, last: bool) -> Result<()> {
-        if !last
-            && self
-                .last_event
-                .is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL)
-        {
+        if !self.throttle.due(last) {
             return Ok(());
         }
-        self.last_event = Some(Instant::now());
         let size = self.total.unwrap_or(0);
         (self.observer)(&Event {
-            step: STEP,
+            step: DOWNLOAD,
             index: 0,
             total: 0,
             done: self.done,
@@ -737,10 +736,6 @@ fn status_text(status: u16) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The URL without `user:password@`, for messages and logs.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -775,47 +770,6 @@ fn file_name(url: &str) -> String {
     } else {
         name
     }
-}
-
-/// A file this process downloaded and hashed: the identity it had then, and its digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileId {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileId {
-    fn of(path: &Path) -> Option<FileId> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
-    }
-}
-
-static DOWNLOADED: Mutex<Vec<(FileId, String)>> = Mutex::new(Vec::new());
-
-fn remember(path: &Path, sha256: &str) {
-    if let (Some(id), Ok(mut known)) = (FileId::of(path), DOWNLOADED.lock()) {
-        known.retain(|(k, _)| (k.dev, k.ino) != (id.dev, id.ino));
-        known.push((id, sha256.to_owned()));
-    }
-}
-
-/// The SHA-256 computed while this process downloaded `path`, if the file is still exactly as
-/// the download left it (same inode, size, mtime and ctime: any write or rename changes them).
-/// It saves hashing a 1 GB image a second time right after downloading it.
-pub fn downloaded_sha256(path: &Path) -> Option<String> {
-    let id = FileId::of(path)?;
-    let known = DOWNLOADED.lock().ok()?;
-    known.iter().find(|(k, _)| *k == id).map(|(_, s)| s.clone())
 }
 
 #[cfg(test)]
@@ -997,23 +951,6 @@ mod tests {
         assert_eq!(redact("https://h/x"), "https://h/x");
         assert!(is_url("HTTPS://h/x") && is_url("http://h") && !is_url("/srv/x.img"));
         assert!(!is_url("file:///x") && !is_url("ftp://h/x"));
-    }
-
-    #[test]
-    fn a_downloaded_file_is_known_until_it_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("x.img");
-        std::fs::write(&f, b"abc").unwrap();
-        assert_eq!(downloaded_sha256(&f), None);
-        remember(&f, "digest");
-        assert_eq!(downloaded_sha256(&f).as_deref(), Some("digest"));
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&f)
-            .unwrap()
-            .write_all(b"d")
-            .unwrap();
-        assert_eq!(downloaded_sha256(&f), None);
     }
 
     #[test]

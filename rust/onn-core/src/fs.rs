@@ -206,7 +206,7 @@ pub fn fill_volume(runner: &dyn Runner, from: &Path, root: &Path) -> Result<bool
     } else if !is_empty_fs(root)? {
         return Ok(false);
     }
-    crate::boot::write_atomic(&marker, b"")?;
+    crate::atomic::write(&marker, b"")?;
     copy_tree(runner, from, root)?;
     std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
     std::fs::File::open(root)

@@ -1,14 +1,13 @@
 //! Reading a Node image: checksum, squashfs, `LiveOS/rootfs.img`, NVR, kernels.
 
-use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 
 use crate::blockdev;
+use crate::boot::Kernel;
+use crate::digest::{self, FileDigest};
 use crate::error::{not_found, precondition};
 use crate::fs::FsType;
 use crate::guard::Mount;
@@ -28,14 +27,6 @@ pub enum Layout {
     /// The root tree itself at the top of the squashfs: copied file by file into a new
     /// filesystem.
     Tree,
-}
-
-/// A kernel inside the image, with its paths relative to the image's root.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Kernel {
-    pub version: String,
-    pub linux: String,
-    pub initrd: String,
 }
 
 /// What onn knows about an image after reading it.
@@ -67,68 +58,6 @@ pub struct ImageFacts {
     pub fs_sector: Option<u32>,
 }
 
-/// Hash a file with SHA-256 (the `sha2` crate uses the CPU's SHA extensions when present).
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// A checksum as the user gave it, normalised to lowercase; refused unless 64 hex digits.
-pub fn parse_sha256(expected: &str) -> Result<String> {
-    let want = expected.trim().to_ascii_lowercase();
-    if want.len() != 64 || !want.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(precondition(
-            "sha256.malformed",
-            format!("{expected:?} is not a SHA-256 checksum: give 64 hexadecimal digits"),
-        ));
-    }
-    Ok(want)
-}
-
-/// The error for an image (a file, or a download) whose checksum is not the expected one.
-pub fn sha256_mismatch(what: &str, want: &str, got: &str) -> anyhow::Error {
-    precondition(
-        "sha256.mismatch",
-        format!(
-            "checksum mismatch for {what}: expected {want}, got {got}; the image is damaged or \
-             not the one you meant, download it again"
-        ),
-    )
-}
-
-/// An image's SHA-256: a file this process has just downloaded was hashed while its bytes
-/// arrived; any other is read now.
-fn image_sha256(path: &Path) -> Result<String> {
-    match crate::fetch::downloaded_sha256(path) {
-        Some(digest) => Ok(digest),
-        None => sha256_file(path),
-    }
-}
-
-fn check_sha256(path: &Path, want: &str, got: String) -> Result<String> {
-    if got != want {
-        return Err(sha256_mismatch(&path.display().to_string(), want, &got));
-    }
-    Ok(got)
-}
-
-/// Verify an image's checksum.
-pub fn verify_sha256(path: &Path, expected: &str) -> Result<String> {
-    let want = parse_sha256(expected)?;
-    check_sha256(path, &want, image_sha256(path)?)
-}
-
 /// An image opened for installation: its squashfs stays mounted while this lives.
 pub struct OpenImage<'r> {
     squash: Mount<'r>,
@@ -138,11 +67,13 @@ pub struct OpenImage<'r> {
 }
 
 impl<'r> OpenImage<'r> {
-    /// Verify (when a checksum is given), mount and read an image.
+    /// Verify (when a checksum is given), mount and read an image. `known`: its digest from
+    /// its download, used instead of hashing it again while the file is unchanged.
     pub fn open(
         runner: &'r dyn Runner,
         path: &Path,
         sha256: Option<&str>,
+        known: Option<&FileDigest>,
     ) -> Result<OpenImage<'r>> {
         let path = std::fs::canonicalize(path).map_err(|e| {
             not_found(
@@ -162,17 +93,19 @@ impl<'r> OpenImage<'r> {
                 ),
             ));
         }
-        let want = sha256.map(parse_sha256).transpose()?;
+        let want = sha256.map(digest::parse_sha256).transpose()?;
         // Hashing and reading the image only read it, so they run side by side. A mismatch
         // is reported first, whatever else failed: it explains the rest.
         let (got, opened) = std::thread::scope(|s| {
-            let hash = want.as_ref().map(|_| s.spawn(|| image_sha256(&path)));
+            let hash = want
+                .as_ref()
+                .map(|_| s.spawn(|| digest::sha256_of(&path, known)));
             let opened = Self::read(runner, &path);
             let got = hash.map(|h| h.join().expect("hashing the image panicked"));
             (got, opened)
         });
         let verified = match (want, got) {
-            (Some(want), Some(got)) => Some(check_sha256(&path, &want, got?)?),
+            (Some(want), Some(got)) => Some(digest::check(&path, &want, got?)?),
             _ => None,
         };
         let mut image = opened?;
@@ -447,20 +380,6 @@ pub fn find_kernels(root: &Path) -> Result<Vec<Kernel>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checksum_is_verified_and_mismatch_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("x.img");
-        std::fs::write(&f, b"abc").unwrap();
-        let good = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(verify_sha256(&f, &good.to_uppercase()).unwrap(), good);
-        let err = verify_sha256(&f, &good.replace('b', "c")).unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "sha256.mismatch");
-        assert!(err.to_string().contains("expected"));
-        let err = verify_sha256(&f, "xyz").unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "sha256.malformed");
-    }
 
     #[test]
     fn kernels_found_in_both_layouts_newest_first() {

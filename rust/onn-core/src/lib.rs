@@ -8,9 +8,11 @@
 //! The library never prints; it emits `tracing` events.
 
 pub mod apply;
+pub mod atomic;
 pub mod blockdev;
 pub mod boot;
 pub mod copy;
+pub mod digest;
 pub mod efi;
 pub mod error;
 pub mod fault;
@@ -22,6 +24,7 @@ pub mod image;
 pub mod lvm;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod rootfs;
 pub mod runner;
@@ -29,9 +32,8 @@ pub mod squash;
 pub mod units;
 pub mod updatable;
 
-pub use apply::{
-    prepare, prepare_again, recover, CancelToken, Event, Outcome, Prepared, Recovered,
-};
+pub use apply::{prepare, prepare_again, recover, Outcome, Prepared, Recovered};
 pub use error::{Kind, OnnError};
 pub use plan::{Action, Plan, Request, Step};
+pub use progress::{CancelToken, Event};
 pub use units::Bytes;

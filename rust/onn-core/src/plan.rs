@@ -6,11 +6,13 @@ use anyhow::{Context, Result};
 
 use crate::blockdev::Device;
 use crate::boot::BootFacts;
+use crate::digest::FileDigest;
 use crate::error::{not_found, precondition};
 use crate::fs::FsType;
 use crate::image::{ImageFacts, Layout};
 use crate::lvm::{self, LvmState};
 use crate::names::{self, ImageName, Nvr, VolumeSet};
+use crate::progress;
 use crate::units::{Bytes, GIB, MIB};
 
 pub const SCHEMA: u32 = 3;
@@ -54,6 +56,10 @@ pub struct Request {
     pub image: Option<String>,
     #[serde(default)]
     pub sha256: Option<String>,
+    /// The image's digest from its download, when this process downloaded it: the image is
+    /// then not hashed again while the file is unchanged. Not part of the plan's JSON.
+    #[serde(skip)]
+    pub downloaded: Option<FileDigest>,
     #[serde(default)]
     pub pvs: Vec<String>,
     /// None: "onn" when creating, the imgbased VG otherwise.
@@ -115,6 +121,7 @@ impl Request {
             action,
             image: None,
             sha256: None,
+            downloaded: None,
             pvs: Vec::new(),
             vg: None,
             pool: default_pool(),
@@ -173,30 +180,53 @@ pub struct PlannedVolume {
     pub size: Bytes,
 }
 
-/// One step of the plan. Its `id()` is stable (progress events and translations use it) and
-/// is its `step` in the plan's JSON.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "step")]
-pub enum Step {
-    #[serde(rename = "vg.create")]
-    CreateVg { vg: String, pvs: Vec<String> },
-    #[serde(rename = "vg.adopt")]
-    AdoptVg { vg: String },
-    #[serde(rename = "pool.create")]
-    CreatePool {
+/// Declares [`Step`] with each step's stable id written once: it is the step's `step` tag in
+/// the plan's JSON, its [`Step::id`] (progress events and translations use it) and an entry of
+/// [`Step::IDS`].
+macro_rules! steps {
+    ($(
+        $(#[$meta:meta])*
+        $id:literal => $variant:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty),* $(,)? }
+    ),* $(,)?) => {
+        /// One step of the plan.
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "step")]
+        pub enum Step {
+            $(
+                $(#[$meta])*
+                #[serde(rename = $id)]
+                $variant { $($(#[$fmeta])* $field: $ty),* },
+            )*
+        }
+
+        impl Step {
+            /// Every step's id, in the order of their declaration.
+            pub const IDS: &'static [&'static str] = &[$($id),*];
+
+            pub fn id(&self) -> &'static str {
+                match self {
+                    $(Step::$variant { .. } => $id,)*
+                }
+            }
+        }
+    };
+}
+
+steps! {
+    "vg.create" => CreateVg { vg: String, pvs: Vec<String> },
+    "vg.adopt" => AdoptVg { vg: String },
+    "pool.create" => CreatePool {
         vg: String,
         pool: String,
         data: Bytes,
         metadata: Bytes,
     },
-    #[serde(rename = "pool.adopt")]
-    AdoptPool {
+    "pool.adopt" => AdoptPool {
         vg: String,
         pool: String,
         grow_metadata_to: Option<Bytes>,
     },
-    #[serde(rename = "volume.create")]
-    CreateVolume {
+    "volume.create" => CreateVolume {
         vg: String,
         pool: String,
         lv: String,
@@ -204,11 +234,9 @@ pub enum Step {
         fs: FsType,
     },
     /// A data volume an interrupted run created but never formatted.
-    #[serde(rename = "volume.format")]
-    FormatVolume { vg: String, lv: String, fs: FsType },
+    "volume.format" => FormatVolume { vg: String, lv: String, fs: FsType },
     /// `replace`: an untagged LV of this name is what an interrupted run left; remove it first.
-    #[serde(rename = "base.write")]
-    WriteBase {
+    "base.write" => WriteBase {
         vg: String,
         pool: String,
         lv: String,
@@ -218,16 +246,14 @@ pub enum Step {
         replace: bool,
     },
     /// `replace`: an untagged LV of this name is what an interrupted run left; remove it first.
-    #[serde(rename = "layer.create")]
-    CreateLayer {
+    "layer.create" => CreateLayer {
         vg: String,
         origin: String,
         layer: String,
         #[serde(default)]
         replace: bool,
     },
-    #[serde(rename = "layer.configure")]
-    ConfigureLayer {
+    "layer.configure" => ConfigureLayer {
         vg: String,
         layer: String,
         volumes: Vec<PlannedVolume>,
@@ -236,62 +262,27 @@ pub enum Step {
         kernel_args: Vec<String>,
     },
     /// The image's EFI boot files from the layer onto the ESP (`Plan::efi`).
-    #[serde(rename = "efi.files")]
-    InstallEfi { vg: String, layer: String },
-    #[serde(rename = "boot.entry")]
-    InstallBoot {
+    "efi.files" => InstallEfi { vg: String, layer: String },
+    "boot.entry" => InstallBoot {
         vg: String,
         layer: String,
         nvr: String,
         kernel_args: Vec<String>,
     },
     /// The VG this run (or an interrupted one) created is complete: drop its unfinished mark.
-    #[serde(rename = "vg.finish")]
-    Finish { vg: String },
+    "vg.finish" => Finish { vg: String },
 }
 
-/// Progress ids that are not a step of their own: the base's copy and its filesystem check.
-pub const BASE_COPY: &str = "base.copy";
-pub const BASE_FINISH: &str = "base.finish";
-
-/// Every id a progress event can carry: each step's `id()`, then the base's sub-steps. The
-/// addon has a translated message for each (its tests read this list through `onn.STEP_IDS`).
-pub const PROGRESS_IDS: [&str; 15] = [
-    crate::fetch::STEP,
-    "vg.create",
-    "vg.adopt",
-    "pool.create",
-    "pool.adopt",
-    "volume.create",
-    "volume.format",
-    "base.write",
-    BASE_COPY,
-    BASE_FINISH,
-    "layer.create",
-    "layer.configure",
-    "efi.files",
-    "boot.entry",
-    "vg.finish",
-];
+/// Every id a progress event can carry: the download's, each step's, the base's sub-steps'.
+/// The addon has a translated message for each (its tests read this list as `onn.STEP_IDS`).
+pub fn progress_ids() -> Vec<&'static str> {
+    let mut ids = vec![progress::DOWNLOAD];
+    ids.extend(Step::IDS);
+    ids.extend([progress::BASE_COPY, progress::BASE_FINISH]);
+    ids
+}
 
 impl Step {
-    pub fn id(&self) -> &'static str {
-        match self {
-            Step::CreateVg { .. } => "vg.create",
-            Step::AdoptVg { .. } => "vg.adopt",
-            Step::CreatePool { .. } => "pool.create",
-            Step::AdoptPool { .. } => "pool.adopt",
-            Step::CreateVolume { .. } => "volume.create",
-            Step::FormatVolume { .. } => "volume.format",
-            Step::WriteBase { .. } => "base.write",
-            Step::CreateLayer { .. } => "layer.create",
-            Step::ConfigureLayer { .. } => "layer.configure",
-            Step::InstallEfi { .. } => "efi.files",
-            Step::InstallBoot { .. } => "boot.entry",
-            Step::Finish { .. } => "vg.finish",
-        }
-    }
-
     /// English description (the addon shows its own translation of `id()` instead).
     pub fn describe(&self) -> String {
         match self {

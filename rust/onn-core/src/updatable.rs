@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::image::Kernel;
+use crate::boot::Kernel;
 use crate::rootfs;
 use crate::runner::{resolve_tool, Cmd, Runner};
 

@@ -4,10 +4,11 @@
 
 use std::sync::Mutex;
 
+use onn_core::digest::FileDigest;
 use onn_core::error::{self, CommandError as CoreCommandError, Kind};
 use onn_core::lvm::LvmState;
 use onn_core::runner::SystemRunner;
-use onn_core::{apply as engine, fetch, image, report, Request};
+use onn_core::{apply as engine, fetch, image, progress, report, Request};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
@@ -274,7 +275,7 @@ impl Event {
 /// during the copy and between reads of a download.
 #[pyclass(module = "onn._native", frozen)]
 #[derive(Default)]
-struct CancelToken(engine::CancelToken);
+struct CancelToken(progress::CancelToken);
 
 #[pymethods]
 impl CancelToken {
@@ -291,12 +292,63 @@ impl CancelToken {
     }
 }
 
+/// A finished download (`fetch_image`): the file and its SHA-256, computed while its bytes
+/// arrived. It stands where an image path goes (`os.fspath` gives the path); given to
+/// `read_image`, `export_boot` or `plan`, the image is not hashed again while it is unchanged.
+#[pyclass(module = "onn._native", frozen)]
+struct Download(fetch::Fetched);
+
+#[pymethods]
+impl Download {
+    #[getter]
+    fn path(&self) -> String {
+        self.0.path.to_string_lossy().into_owned()
+    }
+    #[getter]
+    fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size.0
+    }
+    fn __fspath__(&self) -> String {
+        self.path()
+    }
+    fn __repr__(&self) -> String {
+        format!("Download({:?}, sha256={:?})", self.path(), self.0.sha256)
+    }
+}
+
+/// An image argument: a path, or a [`Download`] (which brings its digest).
+#[derive(FromPyObject)]
+enum ImageArg<'py> {
+    Download(PyRef<'py, Download>),
+    Path(String),
+}
+
+impl ImageArg<'_> {
+    fn path(&self) -> std::path::PathBuf {
+        match self {
+            ImageArg::Download(d) => d.0.path.clone(),
+            ImageArg::Path(p) => p.into(),
+        }
+    }
+    fn digest(&self) -> Option<FileDigest> {
+        match self {
+            ImageArg::Download(d) => d.0.digest.clone(),
+            ImageArg::Path(_) => None,
+        }
+    }
+}
+
 /// Verify (when `sha256` is given) and read an image; writes nothing.
 #[pyfunction]
 #[pyo3(signature = (path, sha256=None))]
-fn read_image(py: Python<'_>, path: &str, sha256: Option<&str>) -> PyResult<ImageInfo> {
+fn read_image(py: Python<'_>, path: ImageArg<'_>, sha256: Option<&str>) -> PyResult<ImageInfo> {
+    let (path, digest) = (path.path(), path.digest());
     py.detach(|| {
-        let img = image::OpenImage::open(&SystemRunner, std::path::Path::new(path), sha256)?;
+        let img = image::OpenImage::open(&SystemRunner, &path, sha256, digest.as_ref())?;
         let facts = img.facts.clone();
         img.close()?;
         Ok(facts)
@@ -321,12 +373,13 @@ fn mount_table(py: Python<'_>, path: &str) -> PyResult<Py<PyAny>> {
 #[pyo3(signature = (path, dest, sha256=None))]
 fn export_boot(
     py: Python<'_>,
-    path: &str,
+    path: ImageArg<'_>,
     dest: &str,
     sha256: Option<&str>,
 ) -> PyResult<Vec<String>> {
+    let (path, digest) = (path.path(), path.digest());
     py.detach(|| {
-        let img = image::OpenImage::open(&SystemRunner, std::path::Path::new(path), sha256)?;
+        let img = image::OpenImage::open(&SystemRunner, &path, sha256, digest.as_ref())?;
         let written = img.export_boot(&SystemRunner, std::path::Path::new(dest));
         img.close()?;
         written
@@ -357,11 +410,18 @@ fn inspect(py: Python<'_>) -> PyResult<Py<PyAny>> {
     json_to_py(py, &text)
 }
 
-/// Inspect the system (and the image) and plan a request given as JSON (see `onn.plan`).
+/// Inspect the system (and the image) and plan a request given as JSON (see `onn.plan`);
+/// `download`: the request's image, as `fetch_image` returned it.
 #[pyfunction]
-fn plan(py: Python<'_>, request_json: &str) -> PyResult<Plan> {
-    let req: Request = serde_json::from_str(request_json)
+#[pyo3(signature = (request_json, download=None))]
+fn plan(
+    py: Python<'_>,
+    request_json: &str,
+    download: Option<PyRef<'_, Download>>,
+) -> PyResult<Plan> {
+    let mut req: Request = serde_json::from_str(request_json)
         .map_err(|e| PreconditionError::new_err(format!("invalid request: {e}")))?;
+    req.downloaded = download.and_then(|d| d.0.digest.clone());
     py.detach(|| -> anyhow::Result<onn_core::Plan> {
         let prepared = engine::prepare(&SystemRunner, &req)?;
         Ok(prepared.plan)
@@ -385,7 +445,7 @@ impl Progress {
         }
     }
 
-    fn call(&self, e: &engine::Event) -> anyhow::Result<()> {
+    fn call(&self, e: &progress::Event) -> anyhow::Result<()> {
         let Some(cb) = &self.callback else {
             return Ok(());
         };
@@ -461,8 +521,8 @@ fn apply(
     })
 }
 
-/// Download an http(s) image into `dest_dir` and return its path, complete and verified
-/// against `sha256` (computed while downloading). The GIL is released meanwhile; `progress`
+/// Download an http(s) image into `dest_dir`, complete and verified against `sha256`
+/// (computed while downloading), and return it as a [`Download`]. The GIL is released meanwhile; `progress`
 /// gets `image.download` events; `cancel` stops it (the partial file is removed).
 #[pyfunction]
 #[pyo3(signature = (url, dest_dir, sha256=None, proxy=None, verify_tls=true, progress=None,
@@ -480,7 +540,7 @@ fn fetch_image(
     timeout: f64,
     retries: u32,
     backoff: f64,
-) -> PyResult<String> {
+) -> PyResult<Download> {
     let seconds = |name: &str, v: f64| {
         std::time::Duration::try_from_secs_f64(v).map_err(|_| {
             PreconditionError::new_err(format!("{name} must be a number of seconds ≥ 0, not {v}"))
@@ -505,8 +565,7 @@ fn fetch_image(
             &token,
         )
     });
-    let fetched = progress.result(py, result)?;
-    Ok(fetched.path.to_string_lossy().into_owned())
+    Ok(Download(progress.result(py, result)?))
 }
 
 /// Parse a size such as `5G`, `512MiB` or `1024` into bytes.
@@ -537,12 +596,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         onn_core::plan::IMAGE_HEADROOM_PERCENT,
     )?;
     // Every id a progress event can carry, for the addon's translations.
-    m.add("STEP_IDS", onn_core::plan::PROGRESS_IDS.to_vec())?;
+    m.add("STEP_IDS", onn_core::plan::progress_ids())?;
     m.add_class::<ImageInfo>()?;
     m.add_class::<Plan>()?;
     m.add_class::<Outcome>()?;
     m.add_class::<Event>()?;
     m.add_class::<CancelToken>()?;
+    m.add_class::<Download>()?;
     m.add_function(wrap_pyfunction!(read_image, m)?)?;
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
     m.add_function(wrap_pyfunction!(export_boot, m)?)?;

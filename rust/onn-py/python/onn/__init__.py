@@ -5,7 +5,8 @@
     plan = onn.plan("install", image=info.path, pvs=["/dev/vdb"], boot="/dev/vda1")
     print(plan.to_json())                      # the same JSON as `onn install … --dry-run --json`
     outcome = onn.apply(plan, progress=print)  # the GIL is released while disks are written
-    path = onn.fetch_image("https://…/node.squashfs.img", "/var/tmp", sha256="…")  # download
+    image = onn.fetch_image("https://…/node.squashfs.img", "/var/tmp", sha256="…")  # download
+    plan = onn.plan("install", image=image, …)  # a Download: its digest, no second read
 
 Errors are subclasses of :class:`onn.Error`. Nothing here configures logging, installs signal
 handlers or changes mount namespaces.
@@ -28,6 +29,7 @@ from ._native import (
     CancelledError,
     CancelToken,
     CommandError,
+    Download,
     Error,
     Event,
     ImageInfo,
@@ -55,6 +57,7 @@ __all__ = [
     "CancelToken",
     "CancelledError",
     "CommandError",
+    "Download",
     "Error",
     "Event",
     "ImageInfo",
@@ -87,7 +90,7 @@ def _size(value: Size | None) -> int | None:
 class RequestArgs(TypedDict, total=False):
     """The keywords of :func:`plan` (the CLI's options)."""
 
-    image: str | None
+    image: str | Download | None
     sha256: str | None
     pvs: Iterable[str]
     vg: str | None
@@ -111,7 +114,9 @@ def _request(action: Action, args: RequestArgs) -> str:
     sizes = ("root_size", "pool_size", "pool_metadata")
     request: dict[str, Any] = {"action": action, "pool": "pool00", "volumes": "default"}
     for key, value in args.items():
-        if key in ("pvs", "kernel_args"):
+        if isinstance(value, Download):
+            value = value.path
+        elif key in ("pvs", "kernel_args"):
             value = list(value)  # type: ignore[arg-type]
         elif key in sizes:
             value = _size(value)  # type: ignore[arg-type]
@@ -127,8 +132,10 @@ def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     the host's dracut). Sizes are bytes or strings
     such as ``"10G"``. Raises PreconditionError when the request cannot be carried out;
     nothing is written. With ``adopt=True``, ``root`` is where the installer's root file
-    system is mounted: its VG and thin pool are the ones adopted."""
-    return _plan(_request(action, request))
+    system is mounted: its VG and thin pool are the ones adopted. ``image`` may be the
+    :class:`Download` that :func:`fetch_image` returned: it is then not hashed again."""
+    image = request.get("image")
+    return _plan(_request(action, request), image if isinstance(image, Download) else None)
 
 
 def plan_from_facts(facts: Mapping[str, Any], action: Action, **request: Unpack[RequestArgs]) -> Plan:
