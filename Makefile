@@ -165,7 +165,8 @@ host: build-test images module
 ## `make fuzz` explores from a new seed each run). See fuzz/run.py.
 FUZZ_SECONDS ?= 180
 fuzz:
-	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+	@test -x $(VPY) || $(MAKE) --no-print-directory module  # the kickstart section asks the engine
+	$(VPY) fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 ## The release build: the onn binary and the Python module's wheel (maturin).
 build/wheel.stamp: $(shell find rust -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi') Cargo.lock

@@ -1,8 +1,9 @@
 """The `%addon org_ovirt_node` kickstart section: grammar, parsing and writing back.
 
-This module is pure Python on top of pykickstart; the Anaconda glue (`service/kickstart.py`)
-gives pyanaconda's `AddonData` these same methods. The normative grammar is in
-kickstart/README.md.
+This module keeps the section's grammar on top of pykickstart; what a name or a size may be is
+the engine's rule (`onn.check_lvm_name`, `onn.parse_size`). The Anaconda glue
+(`service/kickstart.py`) gives pyanaconda's `AddonData` these same methods. The normative
+grammar is in kickstart/README.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+import onn
 from pykickstart.errors import KickstartParseError
 from pykickstart.options import KSOptionParser
 from pykickstart.version import DEVEL
@@ -20,15 +22,6 @@ from .i18n import _
 ADDON_NAME = "org_ovirt_node"
 VOLUME_SETS = ("default", "minimal", "none")
 URL_SCHEMES = ("file://", "http://", "https://", "nfs:")
-_NAME = re.compile(r"^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]*$")
-# What LVM keeps for its own LVs (lvm(8) "VALID NAMES"; the engine's names.rs refuses the same).
-_LVM_RESERVED_PREFIXES = ("snapshot", "pvmove")
-_LVM_RESERVED_PARTS = (
-    "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_imeta", "_iorig", "_mimage", "_mlog",
-    "_pmspare", "_rimage", "_rmeta", "_tdata", "_tmeta", "_vdata", "_vorigin", "_wcorig",
-)  # fmt: skip
-_SIZE = re.compile(r"^(\d+)\s*([kKmMgGtT](?:i?[bB])?|[bB])?$")
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 # Keys of the section body; only kernel-arg may repeat.
 _KEYS = ("volumes", "vg", "pool", "pool-metadata", "root-size", "kernel-arg")
 
@@ -43,17 +36,20 @@ class SectionError(KickstartParseError):
 
 
 def _lvm_name_ok(value: str, lv: bool) -> bool:
-    if not _NAME.match(value) or len(value) > 55 or value in (".", ".."):
+    try:
+        onn.check_lvm_name(value, "lv" if lv else "vg")
+    except onn.PreconditionError:
         return False
-    return not lv or not (value.startswith(_LVM_RESERVED_PREFIXES) or any(p in value for p in _LVM_RESERVED_PARTS))
+    return True
 
 
 def parse_size(text: str) -> int | None:
-    """Bytes from `512MiB`, `5G`, `1T`, `4096` (binary multiples, like LVM and onn)."""
-    m = _SIZE.match(text.strip())
-    if not m:
+    """Bytes from `512MiB`, `5G`, `1T`, `4096` (binary multiples, like LVM), as the engine reads
+    them; None when it refuses the text."""
+    try:
+        return onn.parse_size(text)
+    except onn.PreconditionError:
         return None
-    return int(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()]
 
 
 def format_size(size: int) -> str:
@@ -187,9 +183,9 @@ class NodeKickstart:
                 raise SectionError(
                     "ks.name",
                     _(
-                        "{key} = {value} is not a valid LVM name; use up to 55 letters, digits and + _ . - "
+                        "{key} = {value} is not a valid LVM name; use up to {max} letters, digits and + _ . - "
                         "(not - first, not . or .., and no name LVM reserves: snapshot…, pvmove…, …_tmeta…)"
-                    ).format(key=key, value=value),
+                    ).format(key=key, value=value, max=onn.LV_NAME_MAX),
                     line_number,
                 )
             setattr(self, key, value)

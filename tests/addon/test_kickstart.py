@@ -73,6 +73,9 @@ def test_sizes_agree_with_the_engine() -> None:
     for text in ["1", "4096", "64k", "512M", "512MiB", "5G", "5GiB", "1T", "2gb"]:
         assert parse_size(text) == onn.parse_size(text), text
     assert parse_size("five") is None
+    # What the engine refuses, the section refuses too: digits of other scripts, overflow.
+    for text in ["١٢G", "99999999999999T", "-1"]:
+        assert parse_size(text) is None, text
     assert [format_size(s) for s in (1 << 30, 3 << 29, 1536, 1000)] == ["1GiB", "1536MiB", "1536", "1000"]
 
 

@@ -568,6 +568,23 @@ fn fetch_image(
     Ok(Download(progress.result(py, result)?))
 }
 
+/// Refuse an LVM name as the engine does (PreconditionError, `id` name.invalid, name.reserved
+/// or name.too-long): `kind` "vg" for a volume group's, "lv" for a logical volume's (a thin
+/// pool's too).
+#[pyfunction]
+fn check_lvm_name(py: Python<'_>, name: &str, kind: &str) -> PyResult<()> {
+    match kind {
+        "vg" => onn_core::names::validate_vg_name(name),
+        "lv" => onn_core::names::validate_lv_name(name),
+        _ => {
+            return Err(PreconditionError::new_err(format!(
+                "kind must be \"vg\" or \"lv\", not {kind:?}"
+            )))
+        }
+    }
+    .map_err(|e| to_py(py, e))
+}
+
 /// Parse a size such as `5G`, `512MiB` or `1024` into bytes.
 #[pyfunction]
 fn parse_size(text: &str) -> PyResult<u64> {
@@ -587,6 +604,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RollbackError", py.get_type::<RollbackError>())?;
     // The limits plan() enforces, for checks made before any disk exists (the addon's).
     m.add("BOOT_MIN", onn_core::names::BOOT_MIN.0)?;
+    m.add("LV_NAME_MAX", onn_core::names::LV_NAME_MAX)?;
     m.add(
         "POOL_USAGE_LIMIT_PERCENT",
         onn_core::names::POOL_USAGE_LIMIT_PERCENT,
@@ -612,5 +630,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(fetch_image, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add_function(wrap_pyfunction!(check_lvm_name, m)?)?;
     Ok(())
 }

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 from ._native import (
     BOOT_MIN,
     IMAGE_HEADROOM_PERCENT,
+    LV_NAME_MAX,
     POOL_USAGE_LIMIT_PERCENT,
     STEP_IDS,
     CancelledError,
@@ -39,6 +40,7 @@ from ._native import (
     PreconditionError,
     RollbackError,
     apply,
+    check_lvm_name,
     export_boot,
     fetch_image,
     inspect,
@@ -52,6 +54,7 @@ from ._native import plan_from_facts as _plan_from_facts
 __all__ = [
     "BOOT_MIN",
     "IMAGE_HEADROOM_PERCENT",
+    "LV_NAME_MAX",
     "POOL_USAGE_LIMIT_PERCENT",
     "STEP_IDS",
     "CancelToken",
@@ -67,6 +70,7 @@ __all__ = [
     "PreconditionError",
     "RollbackError",
     "apply",
+    "check_lvm_name",
     "export_boot",
     "fetch_image",
     "inspect",

@@ -1,9 +1,10 @@
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, Literal, final
 
 __all__ = [
     "BOOT_MIN",
     "IMAGE_HEADROOM_PERCENT",
+    "LV_NAME_MAX",
     "POOL_USAGE_LIMIT_PERCENT",
     "CancelToken",
     "CancelledError",
@@ -19,6 +20,7 @@ __all__ = [
     "RollbackError",
     "STEP_IDS",
     "apply",
+    "check_lvm_name",
     "export_boot",
     "fetch_image",
     "inspect",
@@ -32,6 +34,7 @@ __all__ = [
 BOOT_MIN: int
 POOL_USAGE_LIMIT_PERCENT: int
 IMAGE_HEADROOM_PERCENT: int
+LV_NAME_MAX: int
 STEP_IDS: list[str]
 
 class Error(Exception):
@@ -185,3 +188,4 @@ def fetch_image(
     backoff: float = 1.0,
 ) -> Download: ...
 def parse_size(text: str) -> int: ...
+def check_lvm_name(name: str, kind: Literal["vg", "lv"]) -> None: ...
