@@ -112,6 +112,19 @@ def test_exit_status_cwd_env(tmp_path: Path) -> None:
     assert (tmp_path / "console.log").read_text() == result.log
 
 
+def test_a_guest_asked_for_a_card_has_an_ethernet_one(tmp_path: Path) -> None:
+    body = (
+        "print('eth0 type', open('/sys/class/net/eth0/type').read().strip())\n"
+        "subprocess.run(['ip', 'link', 'set', 'eth0', 'up'], check=True)\n"
+        "print('eth0', open('/sys/class/net/eth0/operstate').read().strip())\n"
+    )
+    result = uml.run(guest_script(tmp_path, body), cwd=REPO, rw_dirs=[tmp_path], nic=True, mem="1G", timeout=120)
+    assert result.returncode == 0, result.log
+    assert "eth0 type 1\n" in result.log, result.log  # ARPHRD_ETHER: NetworkManager's "ethernet"
+    without = uml.run(["ls", "/sys/class/net"], cwd=REPO, mem="1G", timeout=120)
+    assert without.returncode == 0 and "eth0" not in without.log, without.log
+
+
 def test_missing_program_is_127() -> None:
     result = uml.run(["/nonexistent/prog"], cwd=REPO, mem="1G", timeout=120)
     assert result.returncode == 127

@@ -259,14 +259,18 @@ def run(
     timeout: float = 1800,
     log: Path | None = None,
     stream: bool = False,
+    nic: bool = False,
 ) -> GuestResult:
     """Run ``argv`` as root in a UML guest and return its status and console.
 
     ``disks`` are attached read-write as ubd0.. (/dev/ubda, /dev/ubdb, ...).
     ``rw_dirs`` are host directories mounted read-write at the same paths in
     the guest; everything else of the host is read-only and /tmp is a tmpfs
-    in guest RAM.  The returncode is the command's, or 125 when the guest
-    died without reporting one (kernel panic, timeout, setup failure).
+    in guest RAM.  ``nic`` gives the guest an Ethernet device, eth0, on UML's
+    multicast transport (no host device or privilege; TTL 0 keeps its frames on this
+    host), for what needs a network card rather than a network.  The returncode is the
+    command's, or 125 when the guest died without reporting one (kernel panic, timeout,
+    setup failure).
     """
     if not argv or not all(isinstance(a, str) for a in argv):
         raise UmlError("argv must be a non-empty list of strings")
@@ -317,6 +321,7 @@ def run(
             "con=null",
             "con0=fd:0,fd:1",
             *ubd,
+            *(["eth0=mcast,,239.255.77.1,1102,0"] if nic else []),
             f"onn_job={_cmdline_path(jobdir, 'job dir')}",
             # The job runner needs only the standard library: start it with the real
             # interpreter, not a venv's link that may sit under the guest-private /tmp.
