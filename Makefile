@@ -65,7 +65,7 @@ ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*
 UPDATES_TREE := $(CURDIR)/build/updates
 
 .PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot images build-test module demo \
-	clean addon-compat imgbased-compat bench fuzz pot po-check mo screenshots install updates.img
+	clean addon-compat imgbased-compat anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install updates.img
 
 all: test
 
@@ -235,6 +235,33 @@ imgbased-compat: build-test images module
 	$(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
 		--env IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) --env NODECTL_SRC=$(abspath $(NODECTL_SRC)) -- \
 		$(VPY) -m pytest -q -p no:cacheprovider -rA tests/guest/imgbased_compat.py $(PYTEST_ARGS)
+
+## The real Anaconda (45.21) runs kickstarts with the addon in the guest, and what it installed
+## boots (tests/anaconda/): ANACONDA_SRC an anaconda checkout, MEH_SRC a python-meh one (0.52;
+## neither is on PyPI). The toolchain (libblockdev 3 and pylibmount from Debian's sources, PyPI
+## packages) is built once into $(ONN_CACHE)/anaconda (about 9 min); the cases run two guests
+## side by side. About an hour.
+ANACONDA_DEB_PACKAGES := autoconf automake autoconf-archive autopoint libtool gtk-doc-tools pkg-config \
+	libglib2.0-dev libkmod-dev libparted-dev libudev-dev libcryptsetup-dev libdevmapper-dev libbytesize-dev \
+	libnvme-dev libext2fs-dev libkeyutils-dev libyaml-dev libblkid-dev libmount-dev libfdisk-dev libnss3-dev \
+	libsystemd-dev libxkbcommon-dev libxkbregistry-dev python3-dev python3-bytesize python3-rpm python3-pwquality \
+	python3-selinux gir1.2-nm-1.0 gir1.2-ostree-1.0 udev kbd network-manager policycoreutils
+ANACONDA_ROOT := $(VMWORK)/anaconda-root
+ANACONDA_E2E = ONN_ANACONDA=$(VMWORK)/anaconda-toolchain.json ONN_IMAGES=$(VMWORK)/images.json ONN_VM_WORK=$(VMWORK) \
+	$(PY) -m pytest -q -p no:cacheprovider -rA tests/anaconda/test_anaconda_e2e.py $(PYTEST_ARGS)
+anaconda-e2e: build-test images build/wheel.stamp mo
+	@test -d "$(ANACONDA_SRC)/pyanaconda" && test -f "$(MEH_SRC)/python-meh.spec" || \
+		{ echo "set ANACONDA_SRC to an anaconda checkout (45.21) and MEH_SRC to a python-meh one (0.52)"; exit 2; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(ANACONDA_DEB_PACKAGES) >/dev/null
+	rm -rf $(ANACONDA_ROOT)
+	$(MAKE) --no-print-directory install DESTDIR=$(ANACONDA_ROOT) PYTHON_SITEARCH=/usr/lib/onn/site-packages
+	$(PY) tests/anaconda/toolchain.py --anaconda-src $(ANACONDA_SRC) --meh-src $(MEH_SRC) --root $(ANACONDA_ROOT) \
+		> $(VMWORK)/anaconda-toolchain.json
+	@$(MAKE) --no-print-directory -j2 --output-sync=target anaconda-e2e-1 anaconda-e2e-2
+anaconda-e2e-1:
+	$(ANACONDA_E2E) -k "minimal-pxe or wrong_checksum"
+anaconda-e2e-2:
+	$(ANACONDA_E2E) -k "http-sha256 or autopart-thinp"
 
 ## The guest tier: each shard's output is shown when it ends, with its time; the timeout only
 ## catches a hung guest. A shard that PYTEST_ARGS leaves without a test (pytest's 5) passes.

@@ -1,0 +1,271 @@
+"""Run the real Anaconda on a kickstart inside the UML guest, then report what the disk holds.
+
+Started by tests/anaconda/test_anaconda_e2e.py through tests/vm/uml.py, with the guest's
+disks given as ubd devices (/dev/ubda, …). The installer's files (Anaconda's, from
+tests/anaconda/toolchain.py, and onn's `make install`) are overlaid on /usr and /etc in a
+private mount namespace, so neither the guest's nor the host's trees change. Writes, into
+--out: anaconda.json (exit status, what the disk holds) and Anaconda's logs.
+
+    python3 in_guest.py --config toolchain.json --kickstart KS --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "guest"))
+from guestlib import Mounted, tree_manifest  # noqa: E402
+
+STANDINS = HERE / "standins"
+#: what EL's Node image has and the demo image (Debian's) lacks, called by Anaconda in the target
+TARGET_STANDINS = STANDINS / "target"
+#: Anaconda's logs (anaconda.py's logging setup), copied out for the operator
+SYSTEMD_BUS_SERVICES = {
+    "org.freedesktop.locale1": "systemd-localed",
+    "org.freedesktop.hostname1": "systemd-hostnamed",
+    "org.freedesktop.timedate1": "systemd-timedated",
+}
+LOGS = ("anaconda.log", "storage.log", "program.log", "packaging.log", "dbus.log", "ks-script-*.log")
+
+
+def sh(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, text=True, capture_output=True, check=False, **kw)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{argv} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def overlay(root: Path) -> None:
+    """The installer's tree over /usr, /etc and /var; an empty /mnt for its targets."""
+    for top in ("usr", "etc", "var"):
+        lower = root / top
+        lower.mkdir(exist_ok=True)
+        up, work = Path("/tmp/overlay", top, "up"), Path("/tmp/overlay", top, "work")
+        up.mkdir(parents=True)
+        work.mkdir(parents=True)
+        sh(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={lower}:/{top},upperdir={up},workdir={work}",
+                f"/{top}",
+            ]
+        )
+    sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/mnt"])
+
+
+#: What makes a host's initramfs its own (as its multipath or iSCSI configuration would): a
+#: dracut module that leaves a mark in /run, which the boot tier reads (tests/vm/boot.py). The
+#: image's initramfs lacks it; the one dracut makes in the layer after Anaconda configured it
+#: (the addon's FinishBootTask) has it.
+HOST_DRACUT_MODULE = {
+    "usr/lib/dracut/modules.d/99onnhost/module-setup.sh": (
+        "#!/bin/bash\ncheck() { return 255; }\ndepends() { return 0; }\n"
+        'install() { inst_hook pre-pivot 99 "$moddir/onn-host-mark.sh"; }\n'
+    ),
+    "usr/lib/dracut/modules.d/99onnhost/onn-host-mark.sh": "#!/bin/sh\necho host > /run/onn-initramfs\n",
+    "etc/dracut.conf.d/99-onn-host.conf": 'add_dracutmodules+=" onnhost "\n',
+}
+
+
+def when_the_system_root_is_the_layer() -> threading.Thread:
+    """Once Anaconda's system root is the layer (the addon's InstallImageTask switched it):
+    bind standins/target over its /usr/local/sbin (which writes nothing into it; Anaconda
+    unmounts it with the system root), and give it HOST_DRACUT_MODULE, as its configuration."""
+
+    def watch() -> None:
+        while True:
+            for line in Path("/proc/self/mountinfo").read_text().splitlines():
+                fields = line.split()
+                source = fields[fields.index("-") + 2]
+                if fields[4] == "/mnt/sysroot" and source.endswith("+1"):
+                    sh(["mount", "--bind", str(TARGET_STANDINS), "/mnt/sysroot/usr/local/sbin"])
+                    for rel, text in HOST_DRACUT_MODULE.items():
+                        path = Path("/mnt/sysroot", rel)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_text(text)
+                        path.chmod(0o755)
+                    return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def start_udev() -> None:
+    """blivet and libblockdev wait for udev's events: a real udevd, as on the boot.iso."""
+    sh(["/lib/systemd/systemd-udevd", "--daemon"])
+    sh(["udevadm", "trigger", "--action=add"])
+    sh(["udevadm", "settle", "--timeout=60"])
+
+
+def start_network() -> None:
+    """The boot.iso's network stack: a system bus and NetworkManager, which Anaconda's network
+    module drives (over the system bus) and whose connection files it copies into the target."""
+    Path("/run/dbus").mkdir(exist_ok=True)
+    # systemd's services Anaconda asks on that bus (keyboard, hostname, clock) exit when idle
+    # and are started again by bus activation, which without systemd as PID 1 runs them
+    # itself: their activation files name the daemon instead of /bin/false.
+    services = Path("/usr/share/dbus-1/system-services")
+    for name, daemon in SYSTEMD_BUS_SERVICES.items():
+        (services / f"{name}.service").write_text(
+            f"[D-BUS Service]\nName={name}\nExec=/lib/systemd/{daemon}\nUser=root\n"
+        )
+    sh(["dbus-daemon", "--system", "--fork"])
+    sh(["NetworkManager"])
+    sh(["nm-online", "--startup", "--timeout", "30"], check=False)
+
+
+def anaconda_env(config: dict) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        # the guest's lvm setup for running without udev (tests/vm/guest-init); Anaconda has udev
+        if k not in ("DM_DISABLE_UDEV", "LVM_SYSTEM_DIR", "PYTHONPATH")
+    }
+    venv = Path(config["venv"])
+    env.update(config["env"])
+    env["PYTHONPATH"] = ":".join([str(STANDINS), "/usr/lib/anaconda-py", "/usr/lib/onn/site-packages"])
+    env["PATH"] = f"{venv / 'bin'}:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+    env["LANG"] = "en_US.UTF-8"
+    return env
+
+
+def lvm_report(vg: str) -> dict[str, dict[str, str]]:
+    fields = "lv_name,lv_attr,lv_tags,lv_permissions,lv_skip_activation,origin,pool_lv,lv_metadata_size,lv_profile"
+    report = ["--reportformat", "json", "--units", "b", "--nosuffix"]
+    lvs = json.loads(sh(["lvm", "lvs", *report, "-o", fields, vg]).stdout)
+    return {r["lv_name"]: r for r in lvs["report"][0]["lv"]}
+
+
+def imgbased_vg() -> tuple[str, list[str]] | None:
+    """The VG imgbased would find (its tag), and its tags: the kickstart's, or autopart's."""
+    vgs = json.loads(sh(["lvm", "vgs", "--reportformat", "json", "-o", "vg_name,vg_tags"]).stdout)
+    tagged = [v for v in vgs["report"][0]["vg"] if "imgbased:vg" in v["vg_tags"].split(",")]
+    return (tagged[0]["vg_name"], tagged[0]["vg_tags"].split(",")) if len(tagged) == 1 else None
+
+
+def inspect(image: Path) -> dict:
+    """What an operator would look at once the installer has finished: onn's LVs and their
+    tags, the base against the image, and what Anaconda wrote into the layer and /boot."""
+    found: dict = {}
+    # What the installer left mounted when it stopped (an error ends it without its clean-up).
+    sh(["umount", "--recursive", "/mnt/sysroot"], check=False)
+    sh(["umount", "--recursive", "/mnt/sysimage"], check=False)
+    tagged = imgbased_vg()
+    if tagged is None:
+        found["disks"] = sh(["lsblk", "--json", "-o", "NAME,TYPE,FSTYPE,SIZE"]).stdout
+        return found
+    vg, found["vg_tags"] = tagged
+    found["vg"] = vg
+    found["lvs"] = lvm_report(vg)
+    layers = [n for n in found["lvs"] if n.endswith("+1")]
+    if len(layers) != 1:
+        return found
+    layer = found["layer"] = layers[0]
+    base = found["lvs"][layer]["origin"]
+    work = Path("/tmp/inspect")
+    with Mounted(str(image), work / "squashfs", "ro,loop") as sq:
+        with Mounted(str(sq / "LiveOS/rootfs.img"), work / "image", "ro,loop,noload") as image_root:
+            want = tree_manifest(image_root)
+    sh(["lvm", "lvchange", "--activate", "y", "--ignoreactivationskip", f"{vg}/{base}"])
+    with Mounted(f"/dev/{vg}/{base}", work / "base", "ro,noload") as base_root:
+        found["base_is_image"] = tree_manifest(base_root) == want
+    sh(["lvm", "lvchange", "--activate", "n", f"{vg}/{base}"])
+    sh(["lvm", "lvchange", "--activate", "y", f"{vg}/{layer}"])
+    with Mounted(f"/dev/{vg}/{layer}", work / "layer", "ro,noload") as root:
+        etc = root / "etc"
+        found["passwd"] = (etc / "passwd").read_text()
+        found["shadow"] = [line.split(":")[:2] for line in (etc / "shadow").read_text().splitlines()]
+        found["fstab"] = (etc / "fstab").read_text()
+        connections = sorted((etc / "NetworkManager/system-connections").glob("*"))
+        found["connections"] = {p.name: p.read_text() for p in connections}
+        found["root_files"] = sorted(p.name for p in (root / "root").iterdir())
+        ks_copy = root / "root/anaconda-ks.cfg"
+        found["kickstart_copy"] = ks_copy.read_text() if ks_copy.exists() else None
+        boot_uuid = next(line.split()[0] for line in found["fstab"].splitlines() if line.split()[1:2] == ["/boot"])
+    boot_dev = sh(["blkid", "--match-token", boot_uuid, "--output", "device"]).stdout.strip()
+    with Mounted(boot_dev, work / "boot", "ro") as boot:  # ext4 or xfs (autopart's)
+        found["boot_device"] = boot_dev
+        found["entries"] = sorted(p.name for p in (boot / "loader/entries").iterdir())
+        found["grubenv"] = (boot / "grub2/grubenv").read_text()
+    return found
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--kickstart", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--image", type=Path, required=True, help="the image the kickstart installs, to compare")
+    ap.add_argument("--serve", type=Path, help="serve this directory over http://127.0.0.1:8080/")
+    ap.add_argument("--private", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if not args.private:
+        # A mount namespace of its own: the overlays and Anaconda's mounts end with it.
+        return subprocess.call(
+            ["unshare", "--mount", "--propagation", "private", sys.executable, __file__, "--private", *sys.argv[1:]]
+        )
+    config = json.loads(args.config.read_text())
+    args.out.mkdir(parents=True, exist_ok=True)
+    setup = time.monotonic()
+    overlay(Path(config["root"]))
+    start_udev()
+    start_network()
+    print(f"in_guest: udev, the system bus and NetworkManager up in {time.monotonic() - setup:.0f} s", flush=True)
+    env = anaconda_env(config)
+    if args.serve:
+        subprocess.Popen(
+            [sys.executable, "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", str(args.serve)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    when_the_system_root_is_the_layer()
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            str(Path(config["venv"]) / "bin" / "python3"),
+            "/usr/lib/anaconda-py/anaconda.py",
+            "--cmdline",
+            # No SELinux policy is loaded here (a boot.iso loads EL's): with it on, blivet mounts
+            # selinuxfs in the target and useradd there fails to label /etc/passwd.
+            "--noselinux",
+            "--profile",
+            "ovirt-node-onn",
+            "--kickstart",
+            str(args.kickstart.resolve()),
+        ],
+        env=env,
+        cwd="/tmp",
+        stdin=subprocess.DEVNULL,
+        stdout=(args.out / "console.log").open("w"),
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
+    report = {"returncode": proc.returncode, "seconds": round(time.monotonic() - started, 1)}
+    for pattern in LOGS:
+        for log in Path("/tmp").glob(pattern):
+            shutil.copy2(log, args.out / log.name)
+    print(f"in_guest: Anaconda exited {proc.returncode} after {report['seconds']} s", flush=True)
+    report["found"] = inspect(args.image)
+    (args.out / "anaconda.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: report[k] for k in ("returncode", "seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

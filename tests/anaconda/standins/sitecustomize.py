@@ -1,0 +1,47 @@
+"""Stand-ins, for every Python process of the Anaconda run in the guest (on its PYTHONPATH).
+
+- blivet.util.lsmod() reads /proc/modules, which the UML kernel does not have (its modules load
+  through `modprobe -d`, tests/vm/guest-init); blivet's FCoE start asks it for `bnx2x`. Here it
+  answers with no modules loaded, which is what the guest's /sys/module shows for that driver.
+- libnm 1.46 renamed NM.SettingConnection's get_master/get_slave_type to get_controller/
+  get_port_type, which Anaconda 45 calls; Debian 12's libnm is 1.42. The new names are given
+  to the old methods (the same properties, "master" and "slave-type", read by the same code).
+Nothing else is replaced.
+"""
+
+import importlib.abc
+import importlib.machinery
+import sys
+
+
+class _BlivetUtil(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "blivet.util":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            module.lsmod = lambda: []
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+def _libnm_146_names():
+    try:
+        import gi
+
+        gi.require_version("NM", "1.0")
+        from gi.repository import NM
+    except (ImportError, ValueError):
+        return
+    setting = NM.SettingConnection
+    if not hasattr(setting, "get_controller"):
+        setting.get_controller = setting.get_master
+        setting.get_port_type = setting.get_slave_type
+
+
+sys.meta_path.insert(0, _BlivetUtil())
+_libnm_146_names()

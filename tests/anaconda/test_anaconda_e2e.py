@@ -1,0 +1,163 @@
+"""The real Anaconda (45.21, from source) installs a Node from a kickstart, with the addon, in the
+UML guest on sparse disks with real lvm2 and udev; the result is then booted under qemu.
+
+Run by `make anaconda-e2e ANACONDA_SRC=… MEH_SRC=…`, which builds the toolchain
+(tests/anaconda/toolchain.py) and passes its description in ONN_ANACONDA. Each case is one
+guest (tests/anaconda/in_guest.py runs Anaconda there, then reports what the disk holds).
+
+What the test changes in a kickstart before the run, and why:
+- the image URL and --sha256 name the demo image (file://, or http:// from a server in the guest);
+- `bootloader --location=none`: Anaconda's GRUB2 step runs EL's grub2-install and grub2-mkconfig
+  in the target, and the demo image is Debian's. onn's own boot entry and grubenv are written
+  either way, and the boot below reads them;
+- a user and a %post script, whose results the test looks for in the layer.
+
+And in the guest, once the system root is the layer (tests/anaconda/in_guest.py): a dracut module
+that marks the initramfs it is in as the host's, as a host's own configuration (multipath,
+iSCSI) would make it its own; the boot below asserts that the entry's initramfs has it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "vm"))
+
+from boot import boot_default_entry  # noqa: E402
+from uml import run as guest  # noqa: E402
+
+GIB = 1 << 30
+WRONG_SHA256 = "0" * 64
+ADDED = """\
+bootloader --location=none
+user --name=nodeadmin --lock
+%post
+echo "post ran in $(cat /etc/onn-nvr 2>/dev/null || hostname)" > /root/onn-e2e-post.txt
+%end
+"""
+
+
+def kickstart(case: str, image: dict[str, object], url: str) -> str:
+    if case == "autopart-thinp":
+        text = (REPO / "kickstart" / "autopart-thinp.ks").read_text()
+    else:
+        text = (REPO / "kickstart" / "minimal-pxe.ks").read_text()
+    sha256 = WRONG_SHA256 if case == "wrong-sha256" else str(image["sha256"])
+    text = re.sub(r"--image=\S+", f"--image={url}", text)
+    text = re.sub(r"--sha256=\S+", f"--sha256={sha256}", text)
+    return text + ADDED
+
+
+CASES = {
+    # case: (disk size, serve the image over http from the guest)
+    "minimal-pxe": (24 * GIB, False),
+    "autopart-thinp": (80 * GIB, False),
+    "http-sha256": (24 * GIB, True),
+    "wrong-sha256": (24 * GIB, False),
+}
+
+
+@pytest.fixture(scope="module")
+def toolchain() -> Path:
+    path = os.environ.get("ONN_ANACONDA")
+    assert path, "run through `make anaconda-e2e ANACONDA_SRC=… MEH_SRC=…` (it builds the toolchain)"
+    return Path(path)
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict[str, object]:
+    return json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["demo-1.0"]
+
+
+def install(case: str, toolchain: Path, demo: dict[str, object]) -> tuple[dict, Path]:
+    size, http = CASES[case]
+    work = Path(os.environ["ONN_VM_WORK"]) / "anaconda-e2e" / case
+    out = work / "out"
+    work.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*"):
+        old.unlink()
+    disk = work / "disk0.img"
+    disk.unlink(missing_ok=True)
+    with disk.open("wb") as f:
+        f.truncate(size)
+    image = Path(str(demo["path"]))
+    url = f"http://127.0.0.1:8080/{image.name}" if http else f"file://{image}"
+    ks = work / "ks.cfg"
+    ks.write_text(kickstart(case, demo, url))
+    argv = [sys.executable, str(HERE / "in_guest.py"), "--config", str(toolchain), "--kickstart", str(ks)]
+    argv += ["--out", str(out), "--image", str(image)]
+    if http:
+        argv += ["--serve", str(image.parent)]
+    result = guest(
+        argv,
+        cwd=REPO,
+        disks=[disk],
+        nic=True,  # eth0, for the kickstart's `network` command
+        rw_dirs=[work],
+        mem="6G",
+        timeout=3000,
+        log=work / "console.log",
+    )
+    assert result.returncode == 0, f"the guest failed ({result.returncode}):\n{result.log[-4000:]}"
+    return json.loads((out / "anaconda.json").read_text()), disk
+
+
+def assert_installed(report: dict, demo: dict[str, object], disk: Path, work_log: Path) -> None:
+    assert report["returncode"] == 0, f"Anaconda exited {report['returncode']}; logs in {work_log}"
+    found = report["found"]
+    nvr = str(demo["nvr"])
+    layer = f"{nvr}+1"
+    assert "vg" in found, f"no VG tagged imgbased:vg; the disks: {found.get('disks')}"
+    vg, lvs = found["vg"], found["lvs"]
+    assert lvs["pool00"]["lv_tags"] == "imgbased:pool" and lvs["pool00"]["lv_profile"] == "imgbased-pool"
+    assert int(lvs["pool00"]["lv_metadata_size"]) >= GIB
+    assert lvs[nvr]["lv_tags"] == "imgbased:base"
+    assert (lvs[nvr]["lv_permissions"], lvs[nvr]["lv_skip_activation"]) == ("read-only", "skip activation")
+    assert lvs[layer]["lv_tags"] == "imgbased:layer" and lvs[layer]["origin"] == nvr
+    assert found["base_is_image"], "the base differs from the image's file system"
+    # What Anaconda wrote after the payload landed in the layer.
+    assert "nodeadmin:" in found["passwd"]
+    assert ["root", "!"] in [entry[:1] + [entry[1][:1]] for entry in found["shadow"]], "rootpw --lock"
+    assert "anaconda-ks.cfg" in found["root_files"] and "org_ovirt_node" in found["kickstart_copy"]
+    assert "onn-e2e-post.txt" in found["root_files"]
+    assert f"/dev/{vg}/{layer} / " in found["fstab"]
+    kver = str(demo["kernel_versions"][0])  # type: ignore[index]
+    assert found["entries"] == [f"{layer}-{kver}.conf"], "onn's entry is the only one"
+    assert f"saved_entry={layer}-{kver}\n" in found["grubenv"]
+
+
+@pytest.mark.parametrize("case", ["minimal-pxe", "http-sha256", "autopart-thinp"])
+def test_anaconda_installs_a_node_from_the_kickstart(case: str, toolchain: Path, demo: dict[str, object]) -> None:
+    report, disk = install(case, toolchain, demo)
+    assert_installed(report, demo, disk, disk.parent / "out")
+    boot_partition = int(re.sub(r"\D*", "", report["found"]["boot_device"].rsplit("/", 1)[1]) or 0)
+    result = boot_default_entry([disk], disk, timeout=900, log=disk.parent / "boot.log", boot_partition=boot_partition)
+    layer = f"{demo['nvr']}+1"
+    assert result.report is not None, f"no boot report; console tail:\n{result.log[-3000:]}"
+    assert result.report["lv"] == f"{report['found']['vg']}/{layer}"
+    assert result.report["target"] == "multi-user:active"
+    assert result.report["initramfs"] == "host"
+    # The kickstart's `network --bootproto=dhcp`, for the guest's one card, is the layer's.
+    connections = report["found"]["connections"]
+    assert any("interface-name=eth0" in text and "method=auto" in text for text in connections.values()), connections
+
+
+def test_anaconda_stops_at_a_wrong_checksum_before_any_disk_is_written(
+    toolchain: Path, demo: dict[str, object]
+) -> None:
+    report, disk = install("wrong-sha256", toolchain, demo)
+    assert report["returncode"] != 0
+    console = (disk.parent / "out" / "console.log").read_text()
+    # The Node spoke names the refusal; Anaconda's cmdline mode stops on the incomplete spoke.
+    assert "SHA-256 checksum" in console and "does not match" in console, console[-3000:]
+    assert "The following mandatory spokes are not completed:\nNode image." in console, console[-3000:]
+    assert "lvs" not in report["found"], "a VG was made"
+    assert os.stat(disk).st_blocks == 0, "the disk was written"
