@@ -242,7 +242,7 @@ class NodeInstaller:
         image = self.image or self.verify_image()
         staging = self.workdir / "boot-files"
         written = onn.export_boot(self.download or image.path, str(staging))
-        tar_path = self.workdir / self.PAYLOAD_NAME
+        tar_path = self._payload_path
         partial = tar_path.with_name(f".{tar_path.name}.partial")
         with tarfile.open(partial, "w") as tar:
             tar.add(staging / "boot", arcname="./boot", recursive=False)
@@ -254,15 +254,19 @@ class NodeInstaller:
         return str(tar_path)
 
     @property
+    def _payload_path(self) -> Path:
+        return self.workdir / self.PAYLOAD_NAME
+
+    @property
     def payload_url(self) -> str:
         """Where export_payload() puts the tarball the installer's payload unpacks."""
-        return f"file://{self.workdir / self.PAYLOAD_NAME}"
+        return f"file://{self._payload_path}"
 
     def reserve_payload(self) -> str:
         """payload_url, which holds an empty archive until export_payload() fills it: Anaconda
         sets up the payload's source (the file must exist) right after the kickstart is
         processed, before the configuration task has verified the image (docs/anaconda.md)."""
-        tar_path = self.workdir / self.PAYLOAD_NAME
+        tar_path = self._payload_path
         if not tar_path.exists():
             self.workdir.mkdir(parents=True, exist_ok=True)
             with tarfile.open(tar_path, "w"):
