@@ -12,6 +12,8 @@ GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py te
 GUEST_SHARD_2 := $(filter-out $(GUEST_SHARD_1),$(sort $(wildcard tests/guest/test_vm_*.py)))
 GUEST_TESTS ?= shards
 TEST_BIN := $(CURDIR)/target/debug/onn
+# What the Python module and the release build are made from.
+RUST_SOURCES = $(shell find rust -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi') Cargo.toml Cargo.lock
 # The Python module is installed into a venv of this checkout (with the system's packages
 # visible), so two checkouts never share it; the guest sees it at the same path.
 VENV    := $(CURDIR)/.venv
@@ -35,8 +37,9 @@ DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools
 	fdisk gcc libc6-dev dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync time openssl tinyproxy-bin \
 	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
-# is the text UI library of Anaconda's text mode; atheris fuzzes the kickstart section.
-PIP_PACKAGES := pytest ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' simpleline atheris
+# is the text UI library of Anaconda's text mode; atheris fuzzes the kickstart section;
+# pytest-xdist runs the boot tier's qemu guests side by side.
+PIP_PACKAGES := pytest pytest-xdist ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' simpleline atheris
 # Locales the tests run in: German for the spokes' translation, en_US for addon-compat.
 LOCALES := de_DE.UTF-8 en_US.UTF-8
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout
@@ -150,10 +153,13 @@ images:
 	mv $(VMWORK)/bad-images.json.new $(VMWORK)/bad-images.json
 
 ## The Python module `onn` (pyo3, built by maturin), installed for this Python; stubs checked.
-module:
+## Built again only when a Rust source changed (the build, host and guest tiers all ask for it).
+module: $(VENV)/onn-module.stamp
+$(VENV)/onn-module.stamp: $(RUST_SOURCES)
 	test -x $(VPY) || $(PY) -m venv --system-site-packages $(VENV)
 	$(VPY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./rust/onn-py
 	$(VPY) -m mypy.stubtest onn._native
+	touch $@
 
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
@@ -164,12 +170,11 @@ host: build-test images module
 ## (`make test` runs 20 s each from a fixed seed, so that a CI run can be repeated as it was;
 ## `make fuzz` explores from a new seed each run). See fuzz/run.py.
 FUZZ_SECONDS ?= 180
-fuzz:
-	@test -x $(VPY) || $(MAKE) --no-print-directory module  # the kickstart section asks the engine
+fuzz: module  # the kickstart section asks the engine
 	$(VPY) fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 ## The release build: the onn binary and the Python module's wheel (maturin).
-build/wheel.stamp: $(shell find rust -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi') Cargo.lock
+build/wheel.stamp: $(RUST_SOURCES)
 	cargo build --release -p onn-cli
 	rm -rf build/wheels
 	maturin build --release --quiet -m rust/onn-py/Cargo.toml -o build/wheels
@@ -238,9 +243,10 @@ imgbased-compat: build-test images module
 
 ## The real Anaconda (45.21) runs kickstarts with the addon in the guest, and what it installed
 ## boots (tests/anaconda/): ANACONDA_SRC an anaconda checkout, MEH_SRC a python-meh one (0.52;
-## neither is on PyPI). The toolchain (libblockdev 3 and pylibmount from Debian's sources, PyPI
-## packages) is built once into $(ONN_CACHE)/anaconda (about 9 min); the cases run two guests
-## side by side. About an hour.
+## neither is on PyPI). With IMGBASED_SRC and NODECTL_SRC (as for imgbased-compat), one more
+## install is then updated and rolled back by the host's own imgbased. The toolchain (libblockdev
+## 3 and pylibmount from Debian's sources, PyPI packages) is built once into
+## $(ONN_CACHE)/anaconda (about 9 min); the cases run two guests side by side. About two hours.
 ANACONDA_DEB_PACKAGES := autoconf automake autoconf-archive autopoint libtool gtk-doc-tools pkg-config \
 	libglib2.0-dev libkmod-dev libparted-dev libudev-dev libcryptsetup-dev libdevmapper-dev libbytesize-dev \
 	libnvme-dev libext2fs-dev libkeyutils-dev libyaml-dev libblkid-dev libmount-dev libfdisk-dev libnss3-dev \
@@ -248,7 +254,9 @@ ANACONDA_DEB_PACKAGES := autoconf automake autoconf-archive autopoint libtool gt
 	python3-selinux gir1.2-nm-1.0 gir1.2-ostree-1.0 udev kbd network-manager policycoreutils
 ANACONDA_ROOT := $(VMWORK)/anaconda-root
 ANACONDA_E2E = ONN_ANACONDA=$(VMWORK)/anaconda-toolchain.json ONN_IMAGES=$(VMWORK)/images.json ONN_VM_WORK=$(VMWORK) \
+	ONN_COMPAT_IMAGES=$(VMWORK)/compat-images.json IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) NODECTL_SRC=$(abspath $(NODECTL_SRC)) \
 	$(PY) -m pytest -q -p no:cacheprovider -rA tests/anaconda/test_anaconda_e2e.py $(PYTEST_ARGS)
+ANACONDA_UPDATE := $(if $(and $(IMGBASED_SRC),$(NODECTL_SRC)), or imgbased)
 anaconda-e2e: build-test images build/wheel.stamp mo
 	@test -d "$(ANACONDA_SRC)/pyanaconda" && test -f "$(MEH_SRC)/python-meh.spec" || \
 		{ echo "set ANACONDA_SRC to an anaconda checkout (45.21) and MEH_SRC to a python-meh one (0.52)"; exit 2; }
@@ -257,11 +265,16 @@ anaconda-e2e: build-test images build/wheel.stamp mo
 	$(MAKE) --no-print-directory install DESTDIR=$(ANACONDA_ROOT) PYTHON_SITEARCH=/usr/lib/onn/site-packages
 	$(PY) tests/anaconda/toolchain.py --anaconda-src $(ANACONDA_SRC) --meh-src $(MEH_SRC) --root $(ANACONDA_ROOT) \
 		> $(VMWORK)/anaconda-toolchain.json
+ifneq ($(and $(IMGBASED_SRC),$(NODECTL_SRC)),)
+	$(PY) tests/images/build.py --json compat-1.0 compat-1.1 > $(VMWORK)/compat-images.json
+else
+	@echo "anaconda-e2e: no IMGBASED_SRC and NODECTL_SRC, so no update by the host's imgbased"
+endif
 	@$(MAKE) --no-print-directory -j2 --output-sync=target anaconda-e2e-1 anaconda-e2e-2
 anaconda-e2e-1:
-	$(ANACONDA_E2E) -k "minimal-pxe or wrong_checksum"
+	$(ANACONDA_E2E) -k "minimal-pxe or wrong_checksum or tui"
 anaconda-e2e-2:
-	$(ANACONDA_E2E) -k "http-sha256 or autopart-thinp"
+	$(ANACONDA_E2E) -k "http-sha256 or autopart-thinp$(ANACONDA_UPDATE)"
 
 ## The guest tier: each shard's output is shown when it ends, with its time; the timeout only
 ## catches a hung guest. A shard that PYTEST_ARGS leaves without a test (pytest's 5) passes.
@@ -280,8 +293,9 @@ guest-1 guest-2:
 	echo "$@ ($(notdir $(GUEST_SHARD_$(subst guest-,,$@)))): $$(( $$(date +%s) - s )) s, exit $$rc"; \
 	[ $$rc = 0 ] || [ $$rc = 5 ]
 
+## The boot tier: each boot is one qemu (TCG, one core), two at a time.
 boot:
-	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider tests/boot
+	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider -n 2 tests/boot
 
 ## The main job: build the demo image, install it into sparse disks with real lvm2 in the
 ## guest, show `onn list` / `onn check`, then boot the installed layer in qemu.
