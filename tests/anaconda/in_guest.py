@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "guest"))
 from guestlib import Mounted, tree_manifest  # noqa: E402
+from hostlib import Host, entries, python_packages, saved_entry  # noqa: E402
 
 STANDINS = HERE / "standins"
 #: what EL's Node image has and the demo image (Debian's) lacks, called by Anaconda in the target
@@ -205,6 +207,113 @@ def inspect(image: Path) -> dict:
     return found
 
 
+class Terminal:
+    """Anaconda's text mode on an 80×24 terminal (a serial console's size) in tmux, as the
+    boot.iso runs it: what is on the screen is read, choices are typed."""
+
+    SESSION = "anaconda"
+
+    def __init__(self, argv: list[str], env: dict[str, str], out: Path) -> None:
+        self.out = out
+        conf = Path("/tmp/tmux.conf")
+        # the whole session kept (its history becomes console.log), and the pane's exit status
+        conf.write_text("set -g history-limit 100000\nset -g remain-on-exit on\n")
+        env = {**env, "TERM": "screen"}
+        self.tmux("-f", str(conf), "new-session", "-d", "-s", self.SESSION, "-x", "80", "-y", "24",
+                  "env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv)  # fmt: skip
+
+    def tmux(self, *args: str) -> str:
+        return sh(["tmux", "-u", "-L", "onn-e2e", *args]).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-J", "-t", self.SESSION)  # wrapped lines joined
+
+    def exit_status(self) -> int | None:
+        fields = self.tmux("display-message", "-p", "-t", self.SESSION, "#{pane_dead} #{pane_dead_status}").split()
+        return int(fields[1]) if fields[:1] == ["1"] else None
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        """The screen once `text` is on its last three lines and a prompt waits there (the last
+        line ends with a colon, nothing typed after it)."""
+        end = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            last = screen.rstrip().splitlines()[-3:]
+            if text in "\n".join(last) and last[-1].endswith(":"):
+                return screen
+            if self.exit_status() is not None or time.monotonic() > end:
+                raise TimeoutError(f"{text!r} not on the screen:\n{screen}")
+            time.sleep(0.5)
+
+    def type(self, keys: str) -> None:
+        if keys:
+            self.tmux("send-keys", "-t", self.SESSION, "-l", keys)
+        self.tmux("send-keys", "-t", self.SESSION, "Enter")
+
+    def converse(self, dialogue: list[dict]) -> str | None:
+        """Each step waits for its `wait` text, then types its `type` keys, or the number of the
+        menu entry titled `choose`; each screen a step saw is kept (out/tui-NN.txt). The error
+        that stopped the dialogue, if one did."""
+        for i, step in enumerate(dialogue):
+            try:
+                screen = self.wait_for(step["wait"], step.get("timeout", 600))
+            except TimeoutError as e:
+                (self.out / f"tui-{i:02}.txt").write_text(self.screen())
+                return f"step {i}: {e}"
+            (self.out / f"tui-{i:02}.txt").write_text(screen)
+            keys = step.get("type", "")
+            if "choose" in step:
+                entries = re.findall(rf"(\d+)\) (?:\[.\] )?{re.escape(step['choose'])}", screen)
+                if not entries:
+                    return f"step {i}: no menu entry {step['choose']!r} on the screen:\n{screen}"
+                keys = entries[-1]
+            self.type(keys)
+        return None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        end = time.monotonic() + timeout
+        while (status := self.exit_status()) is None and time.monotonic() < end:
+            time.sleep(1)
+        history = self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", self.SESSION)
+        (self.out / "console.log").write_text(history)
+        self.tmux("kill-server")
+        return status
+
+
+def update(found: dict, image: Path) -> dict:
+    """The installed host's own imgbased on what Anaconda installed, in a chroot of the layer
+    with its fstab mounted (tests/guest/hostlib.py): `imgbase check`, an update to IMAGE, a check
+    of the new layer, and a rollback. What each step showed, for the test to assert; a failed
+    step ends it, with its error."""
+    vg, layer = found["vg"], found["layer"]
+    work = Path("/tmp/update")
+    steps: dict = {}
+    sh(["lvm", "vgchange", "--activate", "y", vg])
+    packages = python_packages(work / "packages")
+    with Mounted(found["boot_device"], work / "boot", "rw") as boot:
+        # The one file of /boot that imgbased's grubby wrapper copies around each call and that
+        # Anaconda's bootloader step writes, which `bootloader --location=none` leaves out here.
+        (boot / "grub2/grub.cfg").write_text("# Anaconda's bootloader step writes this\n")
+        steps["entries_before"] = entries(boot)
+        try:
+            with Host(layer, work / "root1", packages, image.parent, vg=vg) as host:
+                steps["check"] = host.imgbase("check").splitlines()
+                steps["w"] = host.imgbase("w").strip()
+                host.imgbase("--debug", "update", "--format", "liveimg", f"/run/onn-images/{image.name}")
+            steps["lvs"] = lvm_report(vg)
+            steps["entries"] = entries(boot)
+            steps["saved_entry"] = saved_entry(boot)
+            (new_layer,) = [n for n in steps["lvs"] if n.endswith("+1") and n != layer]
+            with Host(new_layer, work / "root2", packages, image.parent, vg=vg) as host:
+                steps["new_check"] = host.imgbase("check").splitlines()
+                steps["new_w"] = host.imgbase("w").strip()
+                host.imgbase("rollback")
+            steps["rolled_back_to"] = saved_entry(boot)
+        except (AssertionError, ValueError) as e:
+            steps["error"] = str(e)
+    return steps
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", type=Path, required=True)
@@ -212,6 +321,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--image", type=Path, required=True, help="the image the kickstart installs, to compare")
     ap.add_argument("--serve", type=Path, help="serve this directory over http://127.0.0.1:8080/")
+    ap.add_argument("--update-to", type=Path, help="then update with the host's imgbased to this image")
+    ap.add_argument("--tui", type=Path, help="run the text mode in tmux, with this dialogue (JSON)")
     ap.add_argument("--private", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.private:
@@ -236,32 +347,43 @@ def main() -> int:
         )
     when_the_system_root_is_the_layer()
     started = time.monotonic()
-    proc = subprocess.run(
-        [
-            str(Path(config["venv"]) / "bin" / "python3"),
-            "/usr/lib/anaconda-py/anaconda.py",
-            "--cmdline",
-            # No SELinux policy is loaded here (a boot.iso loads EL's): with it on, blivet mounts
-            # selinuxfs in the target and useradd there fails to label /etc/passwd.
-            "--noselinux",
-            "--profile",
-            "ovirt-node-onn",
-            "--kickstart",
-            str(args.kickstart.resolve()),
-        ],
-        env=env,
-        cwd="/tmp",
-        stdin=subprocess.DEVNULL,
-        stdout=(args.out / "console.log").open("w"),
-        stderr=subprocess.STDOUT,
-        check=False,
-    )
-    report = {"returncode": proc.returncode, "seconds": round(time.monotonic() - started, 1)}
+    argv = [
+        str(Path(config["venv"]) / "bin" / "python3"),
+        "/usr/lib/anaconda-py/anaconda.py",
+        "--text" if args.tui else "--cmdline",
+        # No SELinux policy is loaded here (a boot.iso loads EL's): with it on, blivet mounts
+        # selinuxfs in the target and useradd there fails to label /etc/passwd.
+        "--noselinux",
+        "--profile",
+        "ovirt-node-onn",
+        "--kickstart",
+        str(args.kickstart.resolve()),
+    ]
+    report: dict = {}
+    if args.tui:
+        os.chdir("/tmp")
+        terminal = Terminal(argv, env, args.out)
+        report["tui_error"] = terminal.converse(json.loads(args.tui.read_text()))
+        returncode = terminal.wait_exit(timeout=60 if report["tui_error"] else 3000)
+    else:
+        with (args.out / "console.log").open("w") as console:
+            returncode = subprocess.run(
+                argv,
+                env=env,
+                cwd="/tmp",
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+    report.update(returncode=returncode, seconds=round(time.monotonic() - started, 1))
     for pattern in LOGS:
         for log in Path("/tmp").glob(pattern):
             shutil.copy2(log, args.out / log.name)
-    print(f"in_guest: Anaconda exited {proc.returncode} after {report['seconds']} s", flush=True)
+    print(f"in_guest: Anaconda exited {returncode} after {report['seconds']} s", flush=True)
     report["found"] = inspect(args.image)
+    if args.update_to and returncode == 0 and "layer" in report["found"]:
+        report["update"] = update(report["found"], args.update_to)
     (args.out / "anaconda.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({k: report[k] for k in ("returncode", "seconds")}))
     return 0

@@ -51,6 +51,8 @@ def kickstart(case: str, image: dict[str, object], url: str) -> str:
     else:
         text = (REPO / "kickstart" / "minimal-pxe.ks").read_text()
     sha256 = WRONG_SHA256 if case == "wrong-sha256" else str(image["sha256"])
+    if case == "tui":  # the Node spoke is where the image is chosen
+        text = re.sub(r"%addon org_ovirt_node.*?%end\n", "", text, flags=re.S)
     text = re.sub(r"--image=\S+", f"--image={url}", text)
     text = re.sub(r"--sha256=\S+", f"--sha256={sha256}", text)
     return text + ADDED
@@ -62,6 +64,8 @@ CASES = {
     "autopart-thinp": (80 * GIB, False),
     "http-sha256": (24 * GIB, True),
     "wrong-sha256": (24 * GIB, False),
+    "imgbased-update": (24 * GIB, False),
+    "tui": (24 * GIB, False),
 }
 
 
@@ -77,7 +81,24 @@ def demo() -> dict[str, object]:
     return json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["demo-1.0"]
 
 
-def install(case: str, toolchain: Path, demo: dict[str, object]) -> tuple[dict, Path]:
+@pytest.fixture(scope="module")
+def compat() -> tuple[dict[str, object], dict[str, object]]:
+    """The images of the update case: compat-1.0 (installed) and compat-1.1 (updated to), made
+    for the host's imgbased (tests/images/build.py); imgbased's and nodectl's checkouts."""
+    path = os.environ.get("ONN_COMPAT_IMAGES")
+    sources = [os.environ.get(name) for name in ("IMGBASED_SRC", "NODECTL_SRC")]
+    assert path and all(sources), "run through `make anaconda-e2e … IMGBASED_SRC=… NODECTL_SRC=…`"
+    images = json.loads(Path(path).read_text())
+    return images["compat-1.0"], images["compat-1.1"]
+
+
+def install(
+    case: str,
+    toolchain: Path,
+    demo: dict[str, object],
+    update_to: dict[str, object] | None = None,
+    dialogue: list[dict[str, object]] | None = None,
+) -> tuple[dict, Path]:
     size, http = CASES[case]
     work = Path(os.environ["ONN_VM_WORK"]) / "anaconda-e2e" / case
     out = work / "out"
@@ -96,9 +117,17 @@ def install(case: str, toolchain: Path, demo: dict[str, object]) -> tuple[dict, 
     argv += ["--out", str(out), "--image", str(image)]
     if http:
         argv += ["--serve", str(image.parent)]
+    if dialogue is not None:
+        (work / "dialogue.json").write_text(json.dumps(dialogue, indent=1))
+        argv += ["--tui", str(work / "dialogue.json")]
+    env = {}
+    if update_to is not None:
+        argv += ["--update-to", str(update_to["path"])]
+        env = {name: os.environ[name] for name in ("IMGBASED_SRC", "NODECTL_SRC")}
     result = guest(
         argv,
         cwd=REPO,
+        env=env,
         disks=[disk],
         nic=True,  # eth0, for the kickstart's `network` command
         rw_dirs=[work],
@@ -148,6 +177,75 @@ def test_anaconda_installs_a_node_from_the_kickstart(case: str, toolchain: Path,
     # The kickstart's `network --bootproto=dhcp`, for the guest's one card, is the layer's.
     connections = report["found"]["connections"]
     assert any("interface-name=eth0" in text and "method=auto" in text for text in connections.values()), connections
+
+
+def test_an_operator_chooses_the_image_in_the_text_spoke_of_anacondas_tui(
+    toolchain: Path, demo: dict[str, object]
+) -> None:
+    """Anaconda's text mode in tmux on an 80×24 terminal, the minimal PXE kickstart without its
+    %addon section: the hub waits on the incomplete Node spoke; the operator gives the image's
+    URL and SHA-256 there, continues and begins the installation."""
+    nvr = str(demo["nvr"])
+    hub, spoke = "to begin installation", "to continue"
+    dialogue: list[dict[str, object]] = [
+        {"wait": hub, "choose": "Node image", "timeout": 1800},
+        {"wait": spoke, "choose": "An image at a URL"},
+        {"wait": "Image URL", "type": f"file://{demo['path']}"},
+        {"wait": spoke, "choose": "SHA-256"},
+        {"wait": "SHA-256 of the image", "type": str(demo["sha256"])},
+        {"wait": spoke, "type": "c", "timeout": 900},
+        {"wait": hub, "type": "b"},
+        {"wait": "Installation complete", "type": "", "timeout": 3000},
+    ]
+    report, disk = install("tui", toolchain, demo, dialogue=dialogue)
+    out = disk.parent / "out"
+    assert report["tui_error"] is None, f"{report['tui_error']}\n(screens in {out})"
+    screens = [(out / f"tui-{i:02}.txt").read_text() for i in range(len(dialogue))]
+    assert re.search(r"\d+\) \[!\] Node image", screens[0]), screens[0]
+    verified = screens[5][screens[5].rindex("Node image") :]
+    assert f"[x] An image at a URL: file://{demo['path']}" in verified, verified
+    assert f"Image: {nvr}" in verified, verified
+    assert re.search(r"\d+\) \[x\] Node image", screens[6]), screens[6]
+    assert_installed(report, demo, disk, out)
+    assert f"--image=file://{demo['path']}" in report["found"]["kickstart_copy"]
+
+
+def assert_imgbase_check_ok(lines: list[str]) -> None:
+    """`imgbase check`: every group and every check of it OK."""
+    assert lines[0] == "Status: OK", lines
+    assert len(lines) >= 14 and all(line.endswith(" ... OK") for line in lines[1:]), lines
+
+
+def test_the_hosts_imgbased_updates_and_rolls_back_what_anaconda_installed(
+    toolchain: Path, compat: tuple[dict[str, object], dict[str, object]]
+) -> None:
+    """The minimal PXE kickstart installs compat-1.0; then, in a chroot of the layer as the host
+    boots it, the host's own imgbased (IMGBASED_SRC) checks it, updates it to compat-1.1 and rolls
+    back (tests/anaconda/in_guest.py `update`; its stand-ins are those of `make imgbased-compat`,
+    built into the compat images: grubby, systemctl, dracut). These images are not booted: they
+    lack the kernel's modules."""
+    old, new = compat
+    report, disk = install("imgbased-update", toolchain, old, update_to=new)
+    assert_installed(report, old, disk, disk.parent / "out")
+    steps = report["update"]
+    assert "error" not in steps, f"{steps['error']}; the guest's output in {disk.parent / 'console.log'}"
+    layer1, layer2 = f"{old['nvr']}+1", f"{new['nvr']}+1"
+    kver = str(old["kernel_versions"][0])  # type: ignore[index]
+    assert_imgbase_check_ok(steps["check"])
+    assert steps["w"] == f"You are on {layer1}"
+    lvs = steps["lvs"]
+    assert lvs[str(new["nvr"])]["lv_tags"] == "imgbased:base"
+    assert lvs[str(new["nvr"])]["lv_permissions"] == "read-only"
+    assert lvs[layer2]["lv_tags"] == "imgbased:layer" and lvs[layer2]["origin"] == new["nvr"]
+    before = steps["entries_before"]
+    assert all(steps["entries"][eid] == entry for eid, entry in before.items()), "onn's entry was changed"
+    (new_id,) = set(steps["entries"]) - set(before)
+    entry = steps["entries"][new_id]
+    assert entry["linux"].lstrip("/") == f"{layer2}/vmlinuz-{kver}"
+    assert steps["saved_entry"] in (new_id, entry["title"])
+    assert_imgbase_check_ok(steps["new_check"])
+    assert steps["new_w"] == f"You are on {layer2}"
+    assert steps["rolled_back_to"] in (f"{layer1}-{kver}", before[f"{layer1}-{kver}"]["title"])
 
 
 def test_anaconda_stops_at_a_wrong_checksum_before_any_disk_is_written(
