@@ -101,7 +101,7 @@ class MountRequest:
 
 def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> list[str]:
     """Everything wrong with the storage requests for a Node, each with what to do (the
-    pool's room is the engine's to judge: VerifyImageTask plans the storage with it)."""
+    pool's room is the engine's to judge: VerifyInstallationTask plans the storage with it)."""
     by_mount = {r.mount_point: r for r in requests}
     problems = []
     root = by_mount.get("/")

@@ -284,7 +284,7 @@ def test_the_image_check_reports_verifying_then_the_image_facts(anaconda: Anacon
     img = _configure_image(anaconda)
     seen = _watch(anaconda, "ImageInfo")
     assert get_native(anaconda.node.ImageInfo)["state"] == "unverified"
-    task = anaconda.task(anaconda.node.VerifyImageWithTask())
+    task = anaconda.task(anaconda.node.CheckImageWithTask())
     assert task.Name == "Check the Node image"
     _run(task)
     _wait(lambda: len(seen) == 2, "PropertiesChanged for ImageInfo twice")
@@ -301,7 +301,7 @@ def test_the_image_check_reports_verifying_then_the_image_facts(anaconda: Anacon
 
 def test_a_wrong_checksum_is_a_mismatch_with_onns_error_id(anaconda: Anaconda) -> None:
     _configure_image(anaconda, sha256="0" * 64)
-    _run(anaconda.task(anaconda.node.VerifyImageWithTask()))
+    _run(anaconda.task(anaconda.node.CheckImageWithTask()))
     info = get_native(anaconda.node.ImageInfo)
     assert (info["state"], info["message-id"]) == ("mismatch", "sha256.mismatch")
     assert "0" * 64 in info["message"]
@@ -311,7 +311,7 @@ def test_a_missing_image_is_an_error_that_says_what_to_check(anaconda: Anaconda)
     native = _config(anaconda.node)
     native["image-url"] = "file:///nonexistent/node.squashfs.img"
     anaconda.node.Configuration = _structure(native)
-    _run(anaconda.task(anaconda.node.VerifyImageWithTask()))
+    _run(anaconda.task(anaconda.node.CheckImageWithTask()))
     info = get_native(anaconda.node.ImageInfo)
     assert info["state"] == "error"
     assert "/nonexistent/node.squashfs.img does not exist; check --image" in info["message"]
@@ -320,7 +320,7 @@ def test_a_missing_image_is_an_error_that_says_what_to_check(anaconda: Anaconda)
 def test_the_storage_preview_is_onns_plan_for_the_installers_devices(anaconda: Anaconda) -> None:
     assert get_native(anaconda.node.GetStoragePreview())["state"] == "no-image"
     img = _configure_image(anaconda)
-    _run(anaconda.task(anaconda.node.VerifyImageWithTask()))
+    _run(anaconda.task(anaconda.node.CheckImageWithTask()))
     preview = get_native(anaconda.node.GetStoragePreview())
     assert preview["state"] == "ready", preview
     assert (preview["vg"], preview["pool"], preview["pool-size"]) == ("onn", "pool00", 40 * GIB)
@@ -350,7 +350,7 @@ def test_the_storage_preview_says_when_there_is_no_plan_and_why(
     a = Anaconda(tmp_path, layout)
     try:
         _configure_image(a)
-        _run(a.task(a.node.VerifyImageWithTask()))
+        _run(a.task(a.node.CheckImageWithTask()))
         preview = get_native(a.node.GetStoragePreview())
         assert (preview["state"], preview["message-id"]) == (state, message_id), preview
     finally:

@@ -23,7 +23,7 @@ class _NodeTask(Task):
 
 
 class CheckImageTask(_NodeTask):
-    """VerifyImageWithTask (the spoke's): locate, read and verify the image; the outcome,
+    """CheckImageWithTask (the spoke's): locate, read and verify the image; the outcome,
     failures included, goes to the ImageInfo property. Writes nothing."""
 
     def __init__(self, installer: NodeInstaller, report: Callable[[NodeImageData], None]) -> None:
@@ -48,7 +48,7 @@ class CheckImageTask(_NodeTask):
             self._report(image_data(image))
 
 
-class VerifyImageTask(_NodeTask):
+class VerifyInstallationTask(_NodeTask):
     """ConfigureWithTasks: the image and the storage requests are checked before any disk is
     written; the payload's boot-files tarball is made."""
 

@@ -21,7 +21,7 @@ from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import ADDON_NAME, NodeKickstart
 from org_ovirt_node.preview import storage_facts, storage_preview
 from org_ovirt_node.service import anaconda
-from org_ovirt_node.service.installation import CheckImageTask, FinishBootTask, InstallImageTask, VerifyImageTask
+from org_ovirt_node.service.installation import CheckImageTask, FinishBootTask, InstallImageTask, VerifyInstallationTask
 from org_ovirt_node.service.kickstart import OvirtNodeKickstartSpecification
 from org_ovirt_node.service.ovirt_node_interface import OvirtNodeInterface
 from org_ovirt_node.structures import (
@@ -103,7 +103,7 @@ class OvirtNode(KickstartService):
         # Set from the check's thread too, outside any D-Bus method: send it now.
         self.module_properties_changed.emit()
 
-    def verify_image_with_task(self) -> CheckImageTask:
+    def check_image_with_task(self) -> CheckImageTask:
         return CheckImageTask(self._node_installer(), self.set_image_info)
 
     def storage_preview(self) -> StoragePreviewData:
@@ -142,8 +142,8 @@ class OvirtNode(KickstartService):
                     setattr(self._installer, known, getattr(previous, known))
         return self._installer
 
-    def configure_with_tasks(self) -> list[VerifyImageTask]:
-        return [VerifyImageTask(self._node_installer())]
+    def configure_with_tasks(self) -> list[VerifyInstallationTask]:
+        return [VerifyInstallationTask(self._node_installer())]
 
     def configure_bootloader_with_tasks(self, kernel_versions: list[str]) -> list[InstallImageTask]:
         log.debug("Kernel versions from the payload: %s", kernel_versions)

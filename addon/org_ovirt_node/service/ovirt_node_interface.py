@@ -33,9 +33,9 @@ class OvirtNodeInterface(KickstartModuleInterface):
         """The image that will be installed and the state of its check (NodeImageData)."""
         return NodeImageData.to_structure(self.implementation.image_info)
 
-    def VerifyImageWithTask(self) -> ObjPath:  # noqa: N802
+    def CheckImageWithTask(self) -> ObjPath:  # noqa: N802
         """A task that locates, reads and verifies the image; its outcome is ImageInfo."""
-        return TaskContainer.to_object_path(self.implementation.verify_image_with_task())
+        return TaskContainer.to_object_path(self.implementation.check_image_with_task())
 
     def GetStoragePreview(self) -> Structure:  # noqa: N802
         """onn's plan for the storage the installer is about to create (StoragePreviewData)."""

@@ -159,7 +159,7 @@ class OvirtNodeSpoke(ServiceSpoke, NormalSpoke):
     def _check(self) -> None:
         """In a thread: the service's check, then its plan for the storage as it is now."""
         try:
-            sync_run_task(OVIRT_NODE.get_proxy(self._proxy.VerifyImageWithTask()))
+            sync_run_task(OVIRT_NODE.get_proxy(self._proxy.CheckImageWithTask()))
         except DBusError as e:
             log.error("The Node image check failed: %s", e)
         self._checked(self._proxy.GetStoragePreview())

@@ -145,7 +145,7 @@ class OvirtNodeSpoke(ServiceSpoke, NormalTUISpoke):
         print(_("Verifying the Node image…"), flush=True)
         self._model.checking = True
         try:
-            sync_run_task(OVIRT_NODE.get_proxy(self._proxy.VerifyImageWithTask()))
+            sync_run_task(OVIRT_NODE.get_proxy(self._proxy.CheckImageWithTask()))
         except DBusError as e:
             log.error("The Node image check failed: %s", e)
         finally:
