@@ -12,6 +12,9 @@ GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py te
 GUEST_SHARD_2 := $(filter-out $(GUEST_SHARD_1),$(sort $(wildcard tests/guest/test_vm_*.py)))
 GUEST_TESTS ?= shards
 TEST_BIN := $(CURDIR)/target/debug/onn
+# The tests' shared helpers and the image builder, for the scripts the tiers start outside pytest
+# (pytest itself reads them from pytest.ini).
+SUPPORT_PATH := $(CURDIR)/tests/support:$(CURDIR)/tests/images
 # What the Python module and the release build are made from.
 RUST_SOURCES = $(shell find rust -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi') Cargo.toml Cargo.lock
 # The Python module is installed into a venv of this checkout (with the system's packages
@@ -164,7 +167,7 @@ $(VENV)/onn-module.stamp: $(RUST_SOURCES)
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
 		ONN_BAD_IMAGES=$(VMWORK)/bad-images.json \
-		$(VPY) -m pytest -q -p no:cacheprovider tests/host tests/python tests/addon tests/vm tests/bad
+		$(VPY) -m pytest -q -p no:cacheprovider -m host
 
 ## Fuzz the NVR/name rules (cargo fuzz) and the kickstart section (atheris), FUZZ_SECONDS each
 ## (`make test` runs 20 s each from a fixed seed, so that a CI run can be repeated as it was;
@@ -217,7 +220,7 @@ screenshots: build-test images module
 bench: setup images
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) tests/images/build.py --json demo-1.0 demo-xz big-zstd big-xz > $(VMWORK)/bench-images.json
-	$(PY) tests/vm/uml.py --mem 3G --rw $(VMWORK) --env ONN_IMAGES=$(VMWORK)/bench-images.json \
+	$(PY) tests/support/uml.py --mem 3G --rw $(VMWORK) --env ONN_IMAGES=$(VMWORK)/bench-images.json \
 		--env ONN_VM_WORK=$(VMWORK) -- $(PY) bench/alloc.py
 
 ## The addon's service tests against a real anaconda source tree instead of the stand-ins
@@ -237,7 +240,7 @@ imgbased-compat: build-test images module
 	@test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
 		{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
 	$(PY) tests/images/build.py --json $(COMPAT_IMAGES) > $(VMWORK)/compat-images.json
-	$(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
+	$(PY) tests/support/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
 		--env IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) --env NODECTL_SRC=$(abspath $(NODECTL_SRC)) -- \
 		$(VPY) -m pytest -q -p no:cacheprovider -rA tests/guest/imgbased_compat.py $(PYTEST_ARGS)
 
@@ -278,8 +281,8 @@ anaconda-e2e-2:
 
 ## The guest tier: each shard's output is shown when it ends, with its time; the timeout only
 ## catches a hung guest. A shard that PYTEST_ARGS leaves without a test (pytest's 5) passes.
-GUEST_RUN = $(PY) tests/vm/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) -- \
-	$(VPY) -m pytest -q -p no:cacheprovider --durations=10
+GUEST_RUN = $(PY) tests/support/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) -- \
+	$(VPY) -m pytest -q -p no:cacheprovider -m guest --durations=10
 ifeq ($(GUEST_TESTS),shards)
 guest: build-test images module
 	@$(MAKE) --no-print-directory -j2 --output-sync=target guest-1 guest-2
@@ -295,16 +298,16 @@ guest-1 guest-2:
 
 ## The boot tier: each boot is one qemu (TCG, one core), two at a time.
 boot:
-	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider -n 2 tests/boot
+	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider -n 2 -m boot tests/boot
 
 ## The main job: build the demo image, install it into sparse disks with real lvm2 in the
 ## guest, show `onn list` / `onn check`, then boot the installed layer in qemu.
 demo: setup images
 	cargo build --release -p onn-cli
-	$(PY) tests/vm/uml.py --mem 6G --rw $(VMWORK) --env ONN_BIN=$(CURDIR)/target/release/onn \
-		--env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK) -- \
+	$(PY) tests/support/uml.py --mem 6G --rw $(VMWORK) --env ONN_BIN=$(CURDIR)/target/release/onn \
+		--env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK) --env PYTHONPATH=$(SUPPORT_PATH) -- \
 		$(PY) tests/guest/demo.py
-	$(PY) tests/vm/boot.py --boot $(VMWORK)/demo-run/boot.img \
+	$(PY) tests/support/boot.py --boot $(VMWORK)/demo-run/boot.img \
 		--disk $(VMWORK)/demo-run/pv0.img --disk $(VMWORK)/demo-run/pv1.img --timeout 900
 
 clean:

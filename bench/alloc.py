@@ -5,7 +5,7 @@ filesystem itself marks in use. Then a whole `onn install` of each image onto a 
 peak memory and the pool data it allocates. Runs inside the User-Mode-Linux guest (real lvm2),
 with the release builds of `onn` and of onn-core's `copy_bench` example:
 
-    python3 tests/vm/uml.py --mem 3G --rw vm-work --env ONN_IMAGES=vm-work/bench-images.json \
+    python3 tests/support/uml.py --mem 3G --rw vm-work --env ONN_IMAGES=vm-work/bench-images.json \
         --env ONN_VM_WORK=vm-work -- python3 bench/alloc.py
 
 (`make bench` does this.) A script, not a test: it prints, it asserts nothing.

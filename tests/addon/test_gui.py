@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_service import GOOD_LAYOUT, IMAGES, ROOT, Anaconda
+from test_service import GOOD_LAYOUT, ROOT, Anaconda
+from testdata import Image
 
 # An image the installed host can update (one it could not: test_spoke_model.py).
-IMAGE = IMAGES["node-tiny"]
+IMAGE = Image("node-tiny")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

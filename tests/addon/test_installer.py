@@ -4,10 +4,8 @@ its download of an http(s) image, by onn, from a real server on loopback."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import sys
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +13,10 @@ from types import SimpleNamespace
 
 import onn
 import pytest
+from imageserver import Fault, ImageServer, make_test_ca, tinyproxy
 from org_ovirt_node.installer import DOWNLOAD_ERRORS, InstallError, NodeInstaller, _entry_boots
 from org_ovirt_node.ksdata import NodeKickstart
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
-from imageserver import Fault, ImageServer, make_test_ca, tinyproxy  # noqa: E402
+from testdata import IMAGES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,7 +94,7 @@ def test_the_mount_table_undoes_octal_escapes_and_keeps_utf8(tmp_path: Path) -> 
 
 
 def _tiny() -> dict[str, str]:
-    return json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["tiny-ext4"]
+    return IMAGES["tiny-ext4"]
 
 
 def test_an_http_image_is_downloaded_by_onn_resumed_and_verified(tmp_path: Path) -> None:
@@ -189,7 +186,7 @@ def test_the_payloads_tarball_exists_before_the_image_is_verified_and_is_filled_
     """Anaconda sets up the payload's source (the file must exist) right after the kickstart,
     before the addon's configuration task has verified the image: an empty archive is there
     until the boot files replace it, at the same URL."""
-    img = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["demo-1.0"]
+    img = IMAGES["demo-1.0"]
     installer = NodeInstaller(NodeKickstart(seen=True, image=f"file://{img['path']}"), workdir=str(tmp_path / "onn"))
     url = installer.reserve_payload()
     path = Path(url.removeprefix("file://"))

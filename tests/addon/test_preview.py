@@ -3,17 +3,14 @@ planned by the real engine (onn.plan_from_facts) with a real image's facts."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import onn
 import pytest
 from org_ovirt_node.ksdata import NodeKickstart
 from org_ovirt_node.preview import Device, image_data, image_failure, storage_facts, storage_preview
+from testdata import Image
 
 GIB = 1 << 30
-IMAGE = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["tiny-ext4"]
+IMAGE = Image("tiny-ext4")
 
 
 def _tree(vg: str = "node-vg") -> tuple[dict[str, str], dict[str, Device]]:

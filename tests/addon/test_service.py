@@ -19,12 +19,12 @@ from dasbus.connection import AddressedMessageBus
 from dasbus.error import DBusError
 from dasbus.typing import get_native
 from gi.repository import GLib
+from testdata import IMAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "org.fedoraproject.Anaconda.Addons.OvirtNode"
 OBJECT = "/org/fedoraproject/Anaconda/Addons/OvirtNode"
 PAYLOADS = "org.fedoraproject.Anaconda.Modules.Payloads"
-IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
 GIB = 1 << 30
 GOOD_LAYOUT = {
     "/": {"type": "lvmthinlv", "size": 20 * GIB, "pool_size": 40 * GIB, "path": "/dev/mapper/onn-root"},

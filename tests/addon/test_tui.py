@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_service import GOOD_LAYOUT, IMAGES, ROOT, Anaconda
+from test_service import GOOD_LAYOUT, ROOT, Anaconda
+from testdata import Image
 
-IMAGE = IMAGES["tiny-ext4"]
+IMAGE = Image("tiny-ext4")
 PROMPT = "Please make a selection from the above"
 
 

@@ -1,12 +1,12 @@
 """Run the real Anaconda on a kickstart inside the UML guest, then report what the disk holds.
 
-Started by tests/anaconda/test_anaconda_e2e.py through tests/vm/uml.py, with the guest's
+Started by tests/anaconda/test_anaconda_e2e.py through tests/support/uml.py, with the guest's
 disks given as ubd devices (/dev/ubda, …). The installer's files (Anaconda's, from
 tests/anaconda/toolchain.py, and onn's `make install`) are overlaid on /usr and /etc in a
 private mount namespace, so neither the guest's nor the host's trees change. Writes, into
 --out: anaconda.json (exit status, what the disk holds) and Anaconda's logs.
 
-    python3 in_guest.py --config toolchain.json --kickstart KS --out DIR
+    PYTHONPATH=tests/support python3 in_guest.py --config toolchain.json --kickstart KS --out DIR
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import threading
 import time
 from pathlib import Path
 
+from guestlib import Mounted, tree_manifest
+from hostlib import Host, entries, python_packages, saved_entry
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "guest"))
-from guestlib import Mounted, tree_manifest  # noqa: E402
-from hostlib import Host, entries, python_packages, saved_entry  # noqa: E402
 
 STANDINS = HERE / "standins"
 #: what EL's Node image has and the demo image (Debian's) lacks, called by Anaconda in the target
@@ -69,7 +69,7 @@ def overlay(root: Path) -> None:
 
 
 #: What makes a host's initramfs its own (as its multipath or iSCSI configuration would): a
-#: dracut module that leaves a mark in /run, which the boot tier reads (tests/vm/boot.py). The
+#: dracut module that leaves a mark in /run, which the boot tier reads (tests/support/boot.py). The
 #: image's initramfs lacks it; the one dracut makes in the layer after Anaconda configured it
 #: (the addon's FinishBootTask) has it.
 HOST_DRACUT_MODULE = {
@@ -135,7 +135,7 @@ def anaconda_env(config: dict) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        # the guest's lvm setup for running without udev (tests/vm/guest-init); Anaconda has udev
+        # the guest's lvm setup for running without udev (tests/support/guest-init); Anaconda has udev
         if k not in ("DM_DISABLE_UDEV", "LVM_SYSTEM_DIR", "PYTHONPATH")
     }
     venv = Path(config["venv"])
@@ -282,7 +282,7 @@ class Terminal:
 
 def update(found: dict, image: Path) -> dict:
     """The installed host's own imgbased on what Anaconda installed, in a chroot of the layer
-    with its fstab mounted (tests/guest/hostlib.py): `imgbase check`, an update to IMAGE, a check
+    with its fstab mounted (tests/support/hostlib.py): `imgbase check`, an update to IMAGE, a check
     of the new layer, and a rollback. What each step showed, for the test to assert; a failed
     step ends it, with its error."""
     vg, layer = found["vg"], found["layer"]

@@ -26,13 +26,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from boot import boot_default_entry
+from testdata import IMAGES
+from uml import run as guest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "vm"))
-
-from boot import boot_default_entry  # noqa: E402
-from uml import run as guest  # noqa: E402
 
 GIB = 1 << 30
 WRONG_SHA256 = "0" * 64
@@ -78,7 +77,7 @@ def toolchain() -> Path:
 
 @pytest.fixture(scope="module")
 def demo() -> dict[str, object]:
-    return json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["demo-1.0"]
+    return IMAGES["demo-1.0"]
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +119,10 @@ def install(
     if dialogue is not None:
         (work / "dialogue.json").write_text(json.dumps(dialogue, indent=1))
         argv += ["--tui", str(work / "dialogue.json")]
-    env = {}
+    env = {"PYTHONPATH": str(REPO / "tests" / "support")}
     if update_to is not None:
         argv += ["--update-to", str(update_to["path"])]
-        env = {name: os.environ[name] for name in ("IMGBASED_SRC", "NODECTL_SRC")}
+        env.update({name: os.environ[name] for name in ("IMGBASED_SRC", "NODECTL_SRC")})
     result = guest(
         argv,
         cwd=REPO,

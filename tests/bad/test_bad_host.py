@@ -3,7 +3,6 @@ real parser, the image cases through `onn image`, and README.md's list of every 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -16,8 +15,6 @@ from org_ovirt_node.ksvalidate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = load()
-IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
-BAD_IMAGES = json.loads(Path(os.environ["ONN_BAD_IMAGES"]).read_text())
 
 
 def of_tier(tier: str) -> list[Case]:
@@ -57,8 +54,8 @@ def test_kickstart_case_is_refused_on_its_line(case: Case, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("case", of_tier("image"), ids=lambda c: c.name)
-def test_image_case_is_refused_by_onn_image(case: Case, tmp_path: Path) -> None:
-    image = image_path(case.image, IMAGES, BAD_IMAGES, tmp_path)
+def test_image_case_is_refused_by_onn_image(case: Case, images: dict, bad_images: dict, tmp_path: Path) -> None:
+    image = image_path(case.image, images, bad_images, tmp_path)
     proc = subprocess.run([os.environ["ONN_BIN"], "image", image, *case.args], capture_output=True, text=True)
     check_refusal(case, proc.returncode, proc.stderr)
     assert "onn-mnt." not in Path("/proc/self/mountinfo").read_text()

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
-
-from boot import boot_default_entry, boot_uefi  # noqa: E402
+from boot import boot_default_entry, boot_uefi
 
 
 def test_boot_installed_layer_reaches_multi_user_on_its_lv() -> None:

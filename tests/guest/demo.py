@@ -4,16 +4,16 @@ directory so the host can boot them in qemu next."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 from guestlib import GIB, Disks, Mounted, onn
+from testdata import IMAGES
 
 
 def main() -> int:
-    image = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["demo-1.0"]
+    image = IMAGES["demo-1.0"]
     where = Path(os.environ["ONN_VM_WORK"]) / "demo-run"
     where.mkdir(parents=True, exist_ok=True)
     disks = Disks(where)

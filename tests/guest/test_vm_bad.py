@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from corpus import DISK_SETUPS, Case, check_refusal, fill, image_path, load
 from guestlib import GIB, Disks, Mounted, onn, run, tree_manifest
+from testdata import IMAGES
 
 CASES = [c for c in load() if c.tier in ("image", "guest")]
 # Where tests/bad/images.py's hostile tree points its symlinks (guest-private tmpfs).
@@ -98,7 +99,7 @@ def _small_boot(d: Disks, tmp: Path, stack: ExitStack) -> dict[str, str]:
 
 def _installed(d: Disks, tmp: Path, stack: ExitStack) -> dict[str, str]:
     v = _free(d, tmp, stack)
-    tiny = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())["tiny-ext4"]
+    tiny = IMAGES["tiny-ext4"]
     onn("install", "--image", tiny["path"], "--pv", v["pv"], "--boot", v["boot"], "--volumes", "minimal")
     # Inactive: no thin pool commits its metadata behind the digests' back.
     run(["lvm", "vgchange", "-an", "onn"])
@@ -171,11 +172,6 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
     p = Prepared(tmp_path_factory.mktemp("bad"))
     yield p
     p.release()
-
-
-@pytest.fixture(scope="session")
-def bad_images() -> dict[str, str]:
-    return json.loads(Path(os.environ["ONN_BAD_IMAGES"]).read_text())
 
 
 def test_vm_bad_every_disk_preparation_is_implemented() -> None:

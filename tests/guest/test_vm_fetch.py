@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from guestlib import GIB, Disks, onn
+from imageserver import Fault, ImageServer
 from test_vm_install import assert_imgbased_layout
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
-from imageserver import Fault, ImageServer  # noqa: E402
 
 
 def test_vm_install_from_http_resumes_a_dropped_download_and_keeps_no_copy(

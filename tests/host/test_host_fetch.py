@@ -13,7 +13,6 @@ import os
 import pty
 import struct
 import subprocess
-import sys
 import termios
 import threading
 import time
@@ -22,15 +21,11 @@ from pathlib import Path
 
 import onn
 import pytest
+from guestlib import Ticker
 from imageserver import Fault, ImageServer, TlsFiles, make_test_ca, tinyproxy
+from testdata import IMAGES, Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guest"))
-from guestlib import Ticker  # noqa: E402
-
-IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
-TINY = Path(IMAGES["tiny-ext4"]["path"])
-TINY_SHA = str(IMAGES["tiny-ext4"]["sha256"])
-SIZE = TINY.stat().st_size
+TINY = Image("tiny-ext4")
 MIB = 1 << 20
 # Short timeouts and waits: the faults show up in a second, not in half a minute.
 FAST = {"timeout": 1.0, "retries": 3, "backoff": 0.01}
@@ -46,7 +41,7 @@ def sha256(path: os.PathLike[str] | str) -> str:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ImageServer]:
-    with ImageServer({"node.squashfs.img": TINY}) as s:
+    with ImageServer({"node.squashfs.img": TINY.path}) as s:
         yield s
 
 
@@ -74,7 +69,7 @@ def fresh(parent: Path, name: str) -> Path:
 
 
 def fetch(srv: ImageServer, dest: Path, **kw: object) -> onn.Download:
-    return onn.fetch_image(srv.url("node.squashfs.img"), str(dest), **{"sha256": TINY_SHA, **FAST, **kw})  # type: ignore[arg-type]
+    return onn.fetch_image(srv.url("node.squashfs.img"), str(dest), **{"sha256": TINY.sha256, **FAST, **kw})  # type: ignore[arg-type]
 
 
 def refused(srv: ImageServer, dest: Path, **kw: object) -> onn.Error:
@@ -87,58 +82,58 @@ def refused(srv: ImageServer, dest: Path, **kw: object) -> onn.Error:
 def test_a_download_is_verified_and_named_after_the_url(srv: ImageServer, tmp_path: Path) -> None:
     events: list[onn.Event] = []
     download = fetch(srv, tmp_path, progress=events.append)
-    assert download.path == str(tmp_path / "node.squashfs.img") and sha256(download) == TINY_SHA
-    assert (download.sha256, download.size) == (TINY_SHA, SIZE)
+    assert download.path == str(tmp_path / "node.squashfs.img") and sha256(download) == TINY.sha256
+    assert (download.sha256, download.size) == (TINY.sha256, TINY.size)
     assert [p.name for p in tmp_path.iterdir()] == ["node.squashfs.img"]
     assert [(r.range, r.status) for r in srv.requests] == [(None, 200)]
     assert {e.step for e in events} == {"image.download"}
     assert [e.done for e in events] == sorted(e.done for e in events)
-    assert (events[-1].done, events[-1].size) == (SIZE, SIZE)
+    assert (events[-1].done, events[-1].size) == (TINY.size, TINY.size)
     # What the engine reads next is the file it verified while downloading (by its path, or as
     # the download, whose digest spares a second read while the file is unchanged).
-    assert onn.read_image(download.path, sha256=TINY_SHA).sha256 == TINY_SHA
-    assert onn.read_image(download, sha256=TINY_SHA).sha256 == TINY_SHA
+    assert onn.read_image(download.path, sha256=TINY.sha256).sha256 == TINY.sha256
+    assert onn.read_image(download, sha256=TINY.sha256).sha256 == TINY.sha256
     with open(download, "ab") as f:
         f.write(b"\0")
     with pytest.raises(onn.PreconditionError) as e:
-        onn.read_image(download, sha256=TINY_SHA)
+        onn.read_image(download, sha256=TINY.sha256)
     assert e.value.id == "sha256.mismatch", "a download changed since is hashed again"
 
 
 def test_a_dropped_connection_is_resumed_where_it_stopped(srv: ImageServer, tmp_path: Path) -> None:
     srv.reset(Fault(drop_at=5 * MIB))
-    assert sha256(fetch(srv, tmp_path)) == TINY_SHA
+    assert sha256(fetch(srv, tmp_path)) == TINY.sha256
     first, second = srv.requests
     assert (first.status, first.sent) == (200, 5 * MIB)
-    assert (second.range, second.status, second.sent) == (f"bytes={5 * MIB}-", 206, SIZE - 5 * MIB)
+    assert (second.range, second.status, second.sent) == (f"bytes={5 * MIB}-", 206, TINY.size - 5 * MIB)
     # If-Range: the server sends the rest only if the image is still the same.
     assert second.if_range and second.if_range.startswith('"')
 
 
 def test_a_connection_dropped_every_4_mib_still_completes(srv: ImageServer, tmp_path: Path) -> None:
     srv.reset(Fault(drop_every=4 * MIB))
-    assert sha256(fetch(srv, tmp_path)) == TINY_SHA
-    starts = range(0, SIZE, 4 * MIB)
+    assert sha256(fetch(srv, tmp_path)) == TINY.sha256
+    starts = range(0, TINY.size, 4 * MIB)
     assert srv.ranges == [None] + [f"bytes={s}-" for s in starts[1:]]
-    assert sum(r.sent for r in srv.requests) == SIZE
+    assert sum(r.sent for r in srv.requests) == TINY.size
 
 
 def test_a_stalled_read_times_out_and_is_resumed(srv: ImageServer, tmp_path: Path) -> None:
     srv.reset(Fault(stall_at=3 * MIB, stall_seconds=4))
-    assert sha256(fetch(srv, tmp_path)) == TINY_SHA
+    assert sha256(fetch(srv, tmp_path)) == TINY.sha256
     assert srv.ranges == [None, f"bytes={3 * MIB}-"]
 
 
 def test_a_server_that_ignores_range_is_read_again_from_the_start(srv: ImageServer, tmp_path: Path) -> None:
     srv.reset(Fault(drop_at=5 * MIB, ignore_range=True))
     path = fetch(srv, tmp_path)
-    assert sha256(path) == TINY_SHA and Path(path.path).stat().st_size == SIZE
+    assert sha256(path) == TINY.sha256 and Path(path.path).stat().st_size == TINY.size
     assert [(r.range, r.status) for r in srv.requests] == [(None, 200), (f"bytes={5 * MIB}-", 200)]
 
 
 def test_server_errors_are_retried_then_reported(srv: ImageServer, tmp_path: Path) -> None:
     srv.reset(Fault(status=503, status_times=2))
-    assert sha256(fetch(srv, tmp_path)) == TINY_SHA
+    assert sha256(fetch(srv, tmp_path)) == TINY.sha256
     assert [r.status for r in srv.requests] == [503, 503, 200]
 
     srv.reset(Fault(status=500))
@@ -164,10 +159,11 @@ def test_a_server_announcing_more_than_it_has_is_refused(srv: ImageServer, tmp_p
     e = refused(srv, tmp_path)
     assert e.id == "download.length"
     assert str(e) == (
-        f"{srv.url('node.squashfs.img')}: the server refused the bytes from {SIZE} on (416): it has {SIZE} bytes, "
-        f"after announcing {SIZE + 1000} bytes; it does not have the image it describes"
+        f"{srv.url('node.squashfs.img')}: the server refused the bytes from {TINY.size} on (416): "
+        f"it has {TINY.size} bytes, "
+        f"after announcing {TINY.size + 1000} bytes; it does not have the image it describes"
     )
-    assert srv.ranges == [None, f"bytes={SIZE}-"]
+    assert srv.ranges == [None, f"bytes={TINY.size}-"]
 
 
 def test_a_server_that_always_closes_at_the_same_byte_is_refused(srv: ImageServer, tmp_path: Path) -> None:
@@ -175,7 +171,7 @@ def test_a_server_that_always_closes_at_the_same_byte_is_refused(srv: ImageServe
     e = refused(srv, tmp_path)
     assert e.id == "download.length"
     assert str(e) == (
-        f"the server closed the connection after {7 * MIB} of the {SIZE} bytes it announced for "
+        f"the server closed the connection after {7 * MIB} of the {TINY.size} bytes it announced for "
         f"{srv.url('node.squashfs.img')}, 4 times in a row; it does not have the whole image"
     )
     assert srv.ranges == [None] + [f"bytes={7 * MIB}-"] * 3
@@ -185,24 +181,24 @@ def test_a_server_announcing_less_than_it_sends_fails_the_checksum(srv: ImageSer
     srv.reset(Fault(length_lie=-1000))
     e = refused(srv, tmp_path)
     assert e.id == "sha256.mismatch"
-    assert f"{srv.url('node.squashfs.img')} ({SIZE - 1000} bytes received): expected {TINY_SHA}" in str(e)
+    assert f"{srv.url('node.squashfs.img')} ({TINY.size - 1000} bytes received): expected {TINY.sha256}" in str(e)
 
 
 def test_a_corrupted_byte_is_a_checksum_mismatch(srv: ImageServer, tmp_path: Path) -> None:
-    srv.reset(Fault(corrupt_at=SIZE // 2))
+    srv.reset(Fault(corrupt_at=TINY.size // 2))
     e = refused(srv, tmp_path)
     assert isinstance(e, onn.PreconditionError) and e.id == "sha256.mismatch"
-    assert str(e).startswith(f"checksum mismatch for {srv.url('node.squashfs.img')} ({SIZE} bytes received)")
+    assert str(e).startswith(f"checksum mismatch for {srv.url('node.squashfs.img')} ({TINY.size} bytes received)")
     # The same id and words as for a local image that does not match.
     with pytest.raises(onn.PreconditionError) as local:
-        onn.read_image(str(TINY), sha256="0" * 64)
+        onn.read_image(str(TINY.path), sha256="0" * 64)
     assert local.value.id == e.id and str(local.value).startswith("checksum mismatch for ")
 
 
 def test_tls_is_verified_against_the_system_store(
     ca: TlsFiles, tmp_path: Path, no_cert_env: pytest.MonkeyPatch
 ) -> None:
-    with ImageServer({"node.squashfs.img": TINY}, tls=ca) as tls:
+    with ImageServer({"node.squashfs.img": TINY.path}, tls=ca) as tls:
         # Debian's store does not know the test CA: refused, and not retried.
         e = refused(tls, tmp_path)
         assert isinstance(e, onn.PreconditionError) and e.id == "download.tls"
@@ -213,24 +209,24 @@ def test_tls_is_verified_against_the_system_store(
             time.sleep(0.01)
         assert (tls.handshake_failures, tls.requests) == (1, [])
         # Asked explicitly: not verified (the sha256 still is).
-        assert sha256(fetch(tls, fresh(tmp_path, "insecure"), verify_tls=False)) == TINY_SHA
+        assert sha256(fetch(tls, fresh(tmp_path, "insecure"), verify_tls=False)) == TINY.sha256
         # The CA named by SSL_CERT_FILE, as a trust store would hold it: verified, by IP and by name.
         no_cert_env.setenv("SSL_CERT_FILE", str(ca.ca))
         for host in ("127.0.0.1", "localhost"):
             url = tls.url("node.squashfs.img", host=host)
-            path = onn.fetch_image(url, str(fresh(tmp_path, host)), sha256=TINY_SHA, **FAST)  # type: ignore[arg-type]
-            assert sha256(path) == TINY_SHA
+            path = onn.fetch_image(url, str(fresh(tmp_path, host)), sha256=TINY.sha256, **FAST)  # type: ignore[arg-type]
+            assert sha256(path) == TINY.sha256
 
 
 def test_downloads_go_through_the_proxy_given(ca: TlsFiles, tmp_path: Path, no_cert_env: pytest.MonkeyPatch) -> None:
     no_cert_env.setenv("SSL_CERT_FILE", str(ca.ca))
     with (
-        ImageServer({"node.squashfs.img": TINY}) as plain,
-        ImageServer({"node.squashfs.img": TINY}, tls=ca) as tls,
+        ImageServer({"node.squashfs.img": TINY.path}) as plain,
+        ImageServer({"node.squashfs.img": TINY.path}, tls=ca) as tls,
         tinyproxy(tmp_path / "proxy") as (proxy, log),
     ):
         for s in (plain, tls):
-            assert sha256(fetch(s, fresh(tmp_path, str(s.port)), proxy=proxy)) == TINY_SHA
+            assert sha256(fetch(s, fresh(tmp_path, str(s.port)), proxy=proxy)) == TINY.sha256
             assert f"CONNECT 127.0.0.1:{s.port} HTTP/1.1" in log.read_text()
         dead = fresh(tmp_path, "dead")
         e = refused(plain, dead, proxy="http://127.0.0.1:1", retries=1)
@@ -250,7 +246,7 @@ def test_onn_image_downloads_through_the_environments_proxy(
                 "image",
                 srv.url("node.squashfs.img"),
                 "--sha256",
-                TINY_SHA,
+                TINY.sha256,
                 "--json",
                 "--download-dir",
                 str(tmp_path),
@@ -264,8 +260,8 @@ def test_onn_image_downloads_through_the_environments_proxy(
         assert f"CONNECT 127.0.0.1:{srv.port} HTTP/1.1" in log.read_text()
     facts = json.loads(proc.stdout)
     assert ("{name}-{version}-{release}".format(**facts["nvr"]), facts["sha256"]) == (
-        IMAGES["tiny-ext4"]["nvr"],
-        TINY_SHA,
+        TINY["nvr"],
+        TINY.sha256,
     )
     # The download lived as long as the command.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["proxy"]
@@ -283,7 +279,7 @@ def test_onn_exit_status_and_message_name_the_refusal(srv: ImageServer, tmp_path
         f"onn: error (download.not-found): {missing} does not exist on the server (HTTP 404 Not Found); check the URL\n"
     )
     srv.reset(Fault(corrupt_at=1))
-    proc = onn_image(srv.url("node.squashfs.img"), "--sha256", TINY_SHA)
+    proc = onn_image(srv.url("node.squashfs.img"), "--sha256", TINY.sha256)
     assert proc.returncode == 2 and "onn: error (sha256.mismatch): checksum mismatch for http://" in proc.stderr
     proc = onn_image(srv.url("node.squashfs.img"), into=tmp_path / "absent")
     assert proc.returncode == 2 and f"cannot download into {tmp_path / 'absent'}" in proc.stderr
@@ -306,7 +302,7 @@ def test_a_full_directory_is_refused_before_the_download(srv: ImageServer, small
     events: list[onn.Event] = []
     e = refused(srv, small_tmpfs, progress=events.append)
     assert isinstance(e, onn.PreconditionError) and e.id == "download.no-space"
-    assert str(e).startswith(f"{srv.url('node.squashfs.img')} is {SIZE} bytes (20 MiB) but {small_tmpfs} has ")
+    assert str(e).startswith(f"{srv.url('node.squashfs.img')} is {TINY.size} bytes (20 MiB) but {small_tmpfs} has ")
     assert "--download-dir" in str(e)
     assert [ev.done for ev in events] == [0], "bytes were written before the space was checked"
     assert len(srv.requests) == 1
@@ -322,10 +318,10 @@ def test_cancelling_stops_the_download_and_removes_it(srv: ImageServer, tmp_path
             token.cancel()
 
     # The stall outlasts the progress interval, so an event with bytes done comes mid-body.
-    srv.reset(Fault(stall_at=SIZE // 2, stall_seconds=0.5))
+    srv.reset(Fault(stall_at=TINY.size // 2, stall_seconds=0.5))
     e = refused(srv, tmp_path, progress=cancel_once_started, cancel=token)
     assert isinstance(e, onn.CancelledError)
-    assert cancelled_at[0] < SIZE, "the cancel came only once the whole image was in"
+    assert cancelled_at[0] < TINY.size, "the cancel came only once the whole image was in"
 
     def fail(event: onn.Event) -> None:
         if event.done:
@@ -376,8 +372,8 @@ def test_fleet_of_20_concurrent_downloads_of_the_demo_image(tmp_path: Path, caps
 def _onn_image_download(srv: ImageServer, tmp_path: Path, stderr_on_a_terminal: bool) -> str:
     """stderr of `onn image URL`, on a pseudo-terminal or a pipe; the server pauses halfway,
     so that there is progress to show."""
-    srv.fault = Fault(stall_at=SIZE // 2, stall_seconds=1.0)
-    argv = [os.environ["ONN_BIN"], "image", srv.url("node.squashfs.img"), "--sha256", TINY_SHA]
+    srv.fault = Fault(stall_at=TINY.size // 2, stall_seconds=1.0)
+    argv = [os.environ["ONN_BIN"], "image", srv.url("node.squashfs.img"), "--sha256", TINY.sha256]
     argv += ["--download-dir", str(tmp_path)]
     if not stderr_on_a_terminal:
         proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)

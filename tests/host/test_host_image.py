@@ -8,15 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
+from testdata import IMAGE_NAMES, IMAGES
 
 
 def onn(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([os.environ["ONN_BIN"], *args], capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize("name", sorted(IMAGES))
+@pytest.mark.parametrize("name", IMAGE_NAMES)
 def test_image_facts_match_what_was_built(name: str) -> None:
     img = IMAGES[name]
     proc = onn("image", str(img["path"]), "--sha256", str(img["sha256"]), "--json")
@@ -64,7 +63,7 @@ def test_a_log_reader_that_goes_away_does_not_break_onn() -> None:
 # (tests/images/build.py) → the item of onn's warning.
 UPDATE_WARNED = {
     name: name.removeprefix("node-tiny-").removeprefix("no-").removeprefix("with-")
-    for name in IMAGES
+    for name in IMAGE_NAMES
     if name.startswith("node-tiny-")
 }
 

@@ -9,19 +9,15 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import onn
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guest"))
-from guestlib import Ticker  # noqa: E402
-
-IMAGES = json.loads(Path(os.environ["ONN_IMAGES"]).read_text())
+from guestlib import Ticker
+from testdata import IMAGE_NAMES, IMAGES
 
 
-@pytest.mark.parametrize("name", sorted(IMAGES))
+@pytest.mark.parametrize("name", IMAGE_NAMES)
 def test_read_image_matches_the_cli(name: str) -> None:
     img = IMAGES[name]
     info = onn.read_image(str(img["path"]), sha256=str(img["sha256"]))

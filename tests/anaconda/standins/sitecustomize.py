@@ -1,7 +1,7 @@
 """Stand-ins, for every Python process of the Anaconda run in the guest (on its PYTHONPATH).
 
 - blivet.util.lsmod() reads /proc/modules, which the UML kernel does not have (its modules load
-  through `modprobe -d`, tests/vm/guest-init); blivet's FCoE start asks it for `bnx2x`. Here it
+  through `modprobe -d`, tests/support/guest-init); blivet's FCoE start asks it for `bnx2x`. Here it
   answers with no modules loaded, which is what the guest's /sys/module shows for that driver.
 - libnm 1.46 renamed NM.SettingConnection's get_master/get_slave_type to get_controller/
   get_port_type, which Anaconda 45 calls; Debian 12's libnm is 1.42. The new names are given

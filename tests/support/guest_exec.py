@@ -1,9 +1,9 @@
-"""Job runner inside the User-Mode-Linux guest (started by tests/vm/guest-init).
+"""Job runner inside the User-Mode-Linux guest (started by tests/support/guest-init).
 
 Usage (guest only): python3 -I guest_exec.py JOBDIR
 
 JOBDIR is the host job directory mounted read-write over hostfs.  It holds
-``job.json`` written by tests/vm/uml.py::
+``job.json`` written by tests/support/uml.py::
 
     {"argv": [...], "cwd": "/abs", "env": {...}, "rw_dirs": ["/abs", ...]}
 

@@ -9,16 +9,16 @@ the same paths in the guest.
     result.returncode, result.log
 
 The command is handed over in a job directory on the host (job.json with
-argv, cwd, env and rw_dirs); tests/vm/guest-init prepares the guest and
-starts tests/vm/guest_exec.py, which runs the command with an argument
+argv, cwd, env and rw_dirs); tests/support/guest-init prepares the guest and
+starts tests/support/guest_exec.py, which runs the command with an argument
 list (no shell) and writes its exit status back into the job directory.
 
 CLI::
 
-    python3 tests/vm/uml.py [--disk FILE]... [--rw DIR]... [--mem 3G] \
+    python3 tests/support/uml.py [--disk FILE]... [--rw DIR]... [--mem 3G] \
         [--timeout S] [--env K=V]... [--log FILE] -- CMD ARGS...
 
-See tests/vm/README.md.
+See tests/support/README.md.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 from guestlib import run
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# The guest's LVM works without udev (tests/vm/guest-init); imgbased's lvm calls in the chroot
+# The guest's LVM works without udev (tests/support/guest-init); imgbased's lvm calls in the chroot
 # read the same configuration.
 CHROOT_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -1,4 +1,4 @@
-"""The bad-input corpus (cases.toml): loading, checking its shape, and reading onn's errors.
+"""The bad-input corpus (tests/bad/cases.toml): loading, checking its shape, and reading onn's errors.
 
 Shared by the host runner (tests/bad/test_bad_host.py) and the guest runner
 (tests/guest/test_vm_bad.py)."""
@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+CASES_TOML = Path(__file__).resolve().parents[1] / "bad" / "cases.toml"
 TIERS = ("kickstart", "image", "guest")
 # Disk preparations the guest runner implements (tests/guest/test_vm_bad.py).
 DISK_SETUPS = (
@@ -56,7 +56,7 @@ class Case:
 
 
 def load() -> list[Case]:
-    raw = tomllib.loads((HERE / "cases.toml").read_text())["case"]
+    raw = tomllib.loads(CASES_TOML.read_text())["case"]
     return [Case(**c) for c in raw]
 
 

@@ -1,4 +1,4 @@
-"""Tests of tests/vm/uml.py: pure helpers always, real guests when
+"""Tests of tests/support/uml.py: pure helpers always, real guests when
 User-Mode-Linux is installed and we are root (each guest takes ~3-5 s).
 """
 
@@ -9,9 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import uml
 
 REPO = Path(__file__).resolve().parents[2]

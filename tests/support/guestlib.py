@@ -1,4 +1,4 @@
-"""Helpers for code that runs inside the User-Mode-Linux guest (tests/vm/uml.py) against real
+"""Helpers for code that runs inside the User-Mode-Linux guest (tests/support/uml.py) against real
 lvm2: programs run by argv, lvm reports, loop-attached sparse disks, read-only mounts."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of tests/vm/boot.py: grubenv/BLS/report parsing, the qemu command
+"""Tests of tests/support/boot.py: grubenv/BLS/report parsing, the qemu command
 line, and reading a real boot filesystem image.
 
 The image tests need root (loop mount) and mkfs.ext4; the qemu tests need
@@ -14,11 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import boot
+import pytest
 
 # --- grubenv ---------------------------------------------------------------
 

@@ -17,10 +17,10 @@ on the serial console and power off.
 
 CLI::
 
-    python3 tests/vm/boot.py --boot BOOTDISK [--disk F]... [--timeout S]
+    python3 tests/support/boot.py --boot BOOTDISK [--disk F]... [--timeout S]
         [--append ARG]... [--log FILE]
 
-See tests/vm/README.md.
+See tests/support/README.md.
 """
 
 from __future__ import annotations
