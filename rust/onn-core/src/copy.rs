@@ -50,6 +50,7 @@ pub fn default_workers() -> usize {
 }
 
 fn is_zero(block: &[u8]) -> bool {
+    // SAFETY: every bit pattern is a valid u64, and align_to leaves unaligned ends as bytes.
     let (head, words, tail) = unsafe { block.align_to::<u64>() };
     head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
 }

@@ -54,7 +54,7 @@ pub struct Mount<'r> {
     target: PathBuf,
     mounted: bool,
     // Declared last: dropped after the unmount in `Drop`.
-    _dir: Option<TempDir>,
+    _dir: TempDir,
 }
 
 impl<'r> Mount<'r> {
@@ -86,24 +86,7 @@ impl<'r> Mount<'r> {
             runner,
             target,
             mounted: true,
-            _dir: Some(dir),
-        })
-    }
-
-    /// Mount `source` on an existing directory.
-    pub fn at(
-        runner: &'r dyn Runner,
-        source: &Path,
-        fstype: Option<&str>,
-        options: &str,
-        target: &Path,
-    ) -> Result<Mount<'r>> {
-        Self::mount(runner, source, fstype, options, target)?;
-        Ok(Mount {
-            runner,
-            target: target.to_path_buf(),
-            mounted: true,
-            _dir: None,
+            _dir: dir,
         })
     }
 

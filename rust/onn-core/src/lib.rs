@@ -7,26 +7,28 @@
 //! Flow: [`apply::inspect`] → [`plan::plan`] (pure) → [`apply::Prepared::apply`].
 //! The library never prints; it emits `tracing` events.
 
+// Public: what the adapters (onn-cli, onn-py, the benches and fuzzers) use; the rest is the
+// engine's own.
 pub mod apply;
-pub mod atomic;
+mod atomic;
 pub mod blockdev;
-pub mod boot;
+mod boot;
 pub mod copy;
 pub mod digest;
-pub mod efi;
+mod efi;
 pub mod error;
-pub mod fault;
+mod fault;
 pub mod fetch;
 pub mod fs;
-pub mod guard;
-pub mod headers;
+mod guard;
+mod headers;
 pub mod image;
 pub mod lvm;
 pub mod names;
 pub mod plan;
 pub mod progress;
 pub mod report;
-pub mod rootfs;
+mod rootfs;
 pub mod runner;
 pub mod squash;
 pub mod units;
