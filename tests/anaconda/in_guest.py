@@ -282,9 +282,9 @@ class Terminal:
 
 def update(found: dict, image: Path) -> dict:
     """The installed host's own imgbased on what Anaconda installed, in a chroot of the layer
-    with its fstab mounted (tests/support/hostlib.py): `imgbase check`, an update to IMAGE, a check
-    of the new layer, and a rollback. What each step showed, for the test to assert; a failed
-    step ends it, with its error."""
+    with its fstab mounted and its own LVM configuration, as it boots (tests/support/hostlib.py):
+    `imgbase check`, an update to IMAGE, a check of the new layer, and a rollback. What each step
+    showed, for the test to assert; a failed step ends it, with its error."""
     vg, layer = found["vg"], found["layer"]
     work = Path("/tmp/update")
     steps: dict = {}
@@ -296,7 +296,7 @@ def update(found: dict, image: Path) -> dict:
         (boot / "grub2/grub.cfg").write_text("# Anaconda's bootloader step writes this\n")
         steps["entries_before"] = entries(boot)
         try:
-            with Host(layer, work / "root1", packages, image.parent, vg=vg) as host:
+            with Host(layer, work / "root1", packages, image.parent, vg=vg, guest_lvm=False) as host:
                 steps["check"] = host.imgbase("check").splitlines()
                 steps["w"] = host.imgbase("w").strip()
                 host.imgbase("--debug", "update", "--format", "liveimg", f"/run/onn-images/{image.name}")
@@ -304,7 +304,7 @@ def update(found: dict, image: Path) -> dict:
             steps["entries"] = entries(boot)
             steps["saved_entry"] = saved_entry(boot)
             (new_layer,) = [n for n in steps["lvs"] if n.endswith("+1") and n != layer]
-            with Host(new_layer, work / "root2", packages, image.parent, vg=vg) as host:
+            with Host(new_layer, work / "root2", packages, image.parent, vg=vg, guest_lvm=False) as host:
                 steps["new_check"] = host.imgbase("check").splitlines()
                 steps["new_w"] = host.imgbase("w").strip()
                 host.imgbase("rollback")

@@ -47,8 +47,14 @@ class Host:
     /sys, /dev, a /run with the guest's LVM configuration, imgbased and nodectl on PYTHONPATH and
     the images under /run/onn-images."""
 
-    def __init__(self, layer: str, root: Path, packages: Path, images: Path, vg: str = "onn") -> None:
+    def __init__(
+        self, layer: str, root: Path, packages: Path, images: Path, vg: str = "onn", guest_lvm: bool = True
+    ) -> None:
+        """`guest_lvm`: lvm in the chroot reads the guest's configuration for running without
+        udev (/run/lvm/etc) instead of the layer's own /etc/lvm, as the booted host would; a
+        guest with udev (the Anaconda one) gives False."""
         self.layer, self.root, self.packages, self.images, self.vg = layer, root, packages, images, vg
+        self.env = CHROOT_ENV if guest_lvm else {k: v for k, v in CHROOT_ENV.items() if k != "LVM_SYSTEM_DIR"}
 
     def __enter__(self) -> Host:
         r = self.root
@@ -76,7 +82,7 @@ class Host:
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            ["chroot", str(self.root), "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in CHROOT_ENV.items()), *argv],
+            ["chroot", str(self.root), "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in self.env.items()), *argv],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
