@@ -15,7 +15,6 @@ import os
 import tarfile
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import onn
@@ -27,8 +26,6 @@ from .runner import Runner, run
 
 log = logging.getLogger(__name__)
 
-GIB = 1 << 30
-VAR_MIN = 5 * GIB  # the Node profile's requirement (data/profile.d)
 MEDIA_DIRS = ("/run/install/repo", "/run/install/sources/mount-0000-cdrom")
 # Engine step ids → what the installer shows (translated where shown).
 STEP_MESSAGES = {
@@ -85,43 +82,6 @@ class InstallError(Exception):
     def __init__(self, message: str, id: str = "") -> None:  # noqa: A002 - onn's name for it
         super().__init__(message)
         self.id = id
-
-
-@dataclass(frozen=True)
-class MountRequest:
-    """One mount point of the storage Anaconda is about to create."""
-
-    mount_point: str
-    device: str
-    size: int
-    lvm: bool = False
-    thin: bool = False
-    pool_size: int = 0
-
-
-def check_requests(requests: Iterable[MountRequest], image: onn.ImageInfo) -> list[str]:
-    """Everything wrong with the storage requests for a Node, each with what to do (the
-    pool's room is the engine's to judge: VerifyInstallationTask plans the storage with it)."""
-    by_mount = {r.mount_point: r for r in requests}
-    problems = []
-    root = by_mount.get("/")
-    if root is None or not root.thin:
-        problems.append(_("/ must be a thin logical volume (kickstart: logvol / --thin --poolname=pool00 …)"))
-    var = by_mount.get("/var")
-    if var is None:
-        problems.append(_("/var must be a separate volume: the layers share it (kickstart: logvol /var …)"))
-    elif var.size < VAR_MIN:
-        problems.append(_("/var is {size} GiB; make it at least 5 GiB").format(size=round(var.size / GIB, 1)))
-    boot = by_mount.get("/boot")
-    if boot is None or boot.lvm:
-        problems.append(_("/boot must be a partition of its own, outside LVM (kickstart: part /boot --size=1024)"))
-    elif boot.size < onn.BOOT_MIN:
-        problems.append(
-            _("/boot is {size} MiB; imgbased keeps a kernel per layer there: make it at least 1 GiB").format(
-                size=boot.size >> 20
-            )
-        )
-    return problems
 
 
 class NodeInstaller:

@@ -19,6 +19,8 @@ ERROR_MESSAGES = {
     "var.not-separate": N_("/var must be a logical volume of its own (named var) in the same volume group."),
     "boot.required": N_("/boot must be a partition of its own."),
     "boot.too-small": N_("/boot must be at least 1 GiB: imgbased keeps a kernel per layer there."),
+    "boot.on-lvm": N_("/boot must be a partition outside LVM: the bootloader reads the layers' kernels from it."),
+    "var.too-small": N_("/var must be at least 5 GiB: every layer shares it."),
     "pool.too-small": N_("The thin pool is too small for the image; make it larger."),
     "pool.metadata-no-room": N_(
         "The volume group has no free space to grow the pool's metadata to 1 GiB: give the thin pool "

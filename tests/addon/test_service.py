@@ -199,11 +199,16 @@ def test_the_configure_task_verifies_the_image_and_makes_the_payload(anaconda: A
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        # onn's plan of the installer's storage: the engine's rules, their translated messages.
         ({"/": {"type": "lvmlv", "size": 20 * GIB}}, "/ must be a thin logical volume"),
-        ({"/var": None}, "/var must be a separate volume"),
-        ({"/boot": {"type": "partition", "size": 500 << 20}}, "/boot is 500 MiB"),
-        # onn's plan of the installer's storage: the engine's rule (a pool too small to grow
-        # its metadata to imgbased's 1 GiB), its translated message.
+        ({"/var": None}, "/var must be a logical volume of its own"),
+        ({"/var": {"type": "lvmthinlv", "size": 4 * GIB, "pool_size": 40 * GIB}}, "/var must be at least 5 GiB"),
+        ({"/boot": {"type": "partition", "size": 500 << 20}}, "/boot must be at least 1 GiB"),
+        (
+            {"/boot": {"type": "lvmlv", "size": GIB, "path": "/dev/mapper/onn-boot"}},
+            "/boot must be a partition outside LVM",
+        ),
+        # a pool too small to grow its metadata to imgbased's 1 GiB
         (
             {
                 "/": {"type": "lvmthinlv", "size": 20 * GIB, "pool_size": 100 << 20},

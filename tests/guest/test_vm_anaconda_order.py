@@ -10,8 +10,10 @@ import tarfile
 from pathlib import Path
 
 from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, tree_manifest
-from org_ovirt_node.installer import MountRequest, NodeInstaller, check_requests
+from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import parse_section
+from org_ovirt_node.preview import Device, storage_facts, storage_preview
+from org_ovirt_node.structures import PREVIEW_READY
 
 VG = "onn"
 # Anaconda's autopart names thin LVs after their mount points (blivet).
@@ -63,17 +65,25 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     with tarfile.open(reserved[len("file://") :]) as tar:
         assert tar.getnames() == []
 
-    # 1. Addon ConfigureWithTasks: image verified, storage requests checked, boot files exported.
+    # 1. Addon ConfigureWithTasks: image verified, onn's plan of the device tree the installer
+    # will create (the engine's rules), boot files exported.
     image = installer.verify_image()
-    requests = [
-        MountRequest("/", f"/dev/mapper/{VG}-root", 10 * GIB, lvm=True, thin=True, pool_size=24 * GIB),
-        MountRequest("/boot", "/dev/vda1", GIB),
+    m = VG.replace("-", "--")
+    thin_lvs = {"root": ("/", 10), **{lv: (mount, int(size[:-1])) for lv, (mount, size) in VOLUMES.items()}}
+    tree = [
+        Device("disk", "disk", "vda", "/dev/vda", 30 * GIB, (), ("boot", "pv")),
+        Device("boot", "partition", "vda2", "/dev/vda2", GIB, ("disk",)),
+        Device("pv", "partition", "vda3", "/dev/vda3", 28 * GIB, ("disk",), ("vg",)),
+        Device("vg", "lvmvg", VG, f"/dev/{VG}", 28 * GIB, ("pv",), ("pool",)),
+        Device("pool", "lvmthinpool", f"{m}-pool00", "", 24 * GIB, ("vg",), tuple(thin_lvs)),
         *(
-            MountRequest(m, f"/dev/mapper/{VG}-{lv}", int(s[:-1]) * GIB, True, True, 24 * GIB)
-            for lv, (m, s) in VOLUMES.items()
+            Device(lv, "lvmthinlv", f"{m}-{lv}", f"/dev/mapper/{m}-{lv}", size * GIB, ("pool",))
+            for lv, (_mount, size) in thin_lvs.items()
         ),
     ]
-    assert check_requests(requests, image) == []
+    mounts = {"/boot": "boot", **{mount: lv for lv, (mount, _size) in thin_lvs.items()}}
+    preview = storage_preview(installer.ks, image, storage_facts(mounts, {d.id: d for d in tree}))
+    assert preview.state == PREVIEW_READY, preview.message
     tarball = installer.export_payload()
     assert f"file://{tarball}" == reserved
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from guestlib import run
@@ -78,7 +80,31 @@ class Host:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # As the host's shutdown: lvm2-monitor's stop (`vgchange --monitor n`) ends the dmeventd
+        # its lvm commands started (with the layer's own LVM configuration), then what is still
+        # running in the chroot is stopped, so that it can be unmounted.
+        if self._running():
+            self.run("lvm", "vgchange", "--monitor", "n", self.vg, check=False)
+        end = time.monotonic() + 10
+        while (left := self._running()) and time.monotonic() < end:
+            time.sleep(0.5)
+        for pid, comm in left:
+            print(f"killing {comm} ({pid}), still running in {self.layer}")
+            os.kill(pid, signal.SIGKILL)
+        if left:
+            time.sleep(1)
         run(["umount", "--recursive", str(self.root)])
+
+    def _running(self) -> list[tuple[int, str]]:
+        """The processes whose root is this chroot."""
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and os.readlink(proc / "root") == str(self.root):
+                    found.append((int(proc.name), (proc / "comm").read_text().strip()))
+            except OSError:
+                pass
+        return found
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(

@@ -10,33 +10,7 @@ from pyanaconda.modules.common.structures.live_image import LiveImageConfigurati
 from pyanaconda.modules.common.structures.storage import DeviceData
 from pyanaconda.modules.common.task import sync_run_task
 
-from org_ovirt_node.installer import MountRequest
 from org_ovirt_node.preview import Device
-
-THIN_LV, THIN_POOL, LVM_TYPES = "lvmthinlv", "lvmthinpool", ("lvmlv", "lvmthinlv", "lvmthinpool")
-
-
-def storage_requests() -> list[MountRequest]:
-    """The mount points of the storage Anaconda will create, with what the checks need."""
-    tree = STORAGE.get_proxy(DEVICE_TREE)
-    requests = []
-    for mount_point, device_id in tree.GetMountPoints().items():
-        dev = DeviceData.from_structure(tree.GetDeviceData(device_id))
-        pool_size = 0
-        if dev.type == THIN_LV:
-            pools = [DeviceData.from_structure(tree.GetDeviceData(p)) for p in dev.parents]
-            pool_size = sum(p.size for p in pools if p.type == THIN_POOL)
-        requests.append(
-            MountRequest(
-                mount_point=mount_point,
-                device=dev.path,
-                size=dev.size,
-                lvm=dev.type in LVM_TYPES,
-                thin=dev.type == THIN_LV,
-                pool_size=pool_size,
-            )
-        )
-    return requests
 
 
 def storage_devices() -> tuple[dict[str, str], dict[str, Device]]:

@@ -9,7 +9,7 @@ from pyanaconda.core.constants import PAYLOAD_TYPE_LIVE_IMAGE
 from pyanaconda.modules.common.task import Task
 
 from org_ovirt_node.i18n import _
-from org_ovirt_node.installer import InstallError, NodeInstaller, check_requests
+from org_ovirt_node.installer import InstallError, NodeInstaller
 from org_ovirt_node.messages import error_text
 from org_ovirt_node.preview import image_data, image_failure, storage_facts, storage_preview
 from org_ovirt_node.service import anaconda
@@ -67,16 +67,15 @@ class VerifyInstallationTask(_NodeTask):
             )
         self.report_progress(_("Verifying the Node image"))
         image = self._installer.verify_image(progress=self.report_progress)
-        problems = check_requests(anaconda.storage_requests(), image)
-        if not problems:
-            # onn's own plan of the storage the installer will create: the pool's room, the
-            # disks' sectors, the names, all as the install will check them.
-            facts = storage_facts(*anaconda.storage_devices())
-            preview = storage_preview(self._installer.ks, image, facts)
-            if preview.state == PREVIEW_REFUSED:
-                problems.append(error_text(preview.message_id, preview.message))
-        if problems:
-            raise InstallError("\n".join(problems))
+        # onn's own plan of the storage the installer will create: / on a thin pool, /var and
+        # /boot as a Node needs them, the pool's room, the disks' sectors, the names, all as
+        # the install will check them (the rules are the engine's).
+        facts = storage_facts(*anaconda.storage_devices())
+        if facts is None:
+            raise InstallError(_("the installation destination has no / yet: choose where to install the Node"))
+        preview = storage_preview(self._installer.ks, image, facts)
+        if preview.state == PREVIEW_REFUSED:
+            raise InstallError(error_text(preview.message_id, preview.message))
         self._installer.export_payload()
 
 

@@ -54,6 +54,8 @@ pub const POOL_THRESHOLD_PERCENT: u64 = 70;
 pub const POOL_METADATA_MIN: Bytes = Bytes::gib(1);
 /// Anaconda's `ovirt` profile and imgbased both want a separate /boot of at least 1 GiB.
 pub const BOOT_MIN: Bytes = Bytes::gib(1);
+/// The Node profile's least /var (data/profile.d/ovirt-node-onn.conf): every layer shares it.
+pub const VAR_MIN: Bytes = Bytes::gib(5);
 
 /// LVM reserves LV names starting with these for its own volumes (lvm(8), "VALID NAMES").
 const LVM_RESERVED_PREFIXES: [&str; 2] = ["snapshot", "pvmove"];

@@ -423,6 +423,18 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
                 "give the /boot partition or its mount point with --boot",
             )
         })?;
+        if let Some(lv) = facts.lvm.lvs.iter().find(|l| {
+            b.device == format!("/dev/{}/{}", l.vg_name, l.lv_name)
+                || b.device == format!("/dev/mapper/{}", names::dm_name(&l.vg_name, &l.lv_name))
+        }) {
+            return Err(precondition(
+                "boot.on-lvm",
+                format!(
+                    "/boot ({}) is the logical volume {}/{}; the bootloader reads the layers' kernels from a partition of its own: make /boot a partition outside LVM (kickstart: part /boot --size=1024)",
+                    b.device, lv.vg_name, lv.lv_name
+                ),
+            ));
+        }
         if b.size < names::BOOT_MIN {
             return Err(precondition(
                 "boot.too-small",
@@ -962,10 +974,20 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
             ),
         ));
     }
-    if facts.lvm.lv(vg, "var").is_none() {
+    let Some(var) = facts.lvm.lv(vg, "var") else {
         return Err(precondition(
             "var.not-separate",
             format!("{vg} has no separate /var volume (LV {vg}/var); imgbased needs /var apart from / so layers share it: create one (kickstart: logvol /var --thin --name=var …)"),
+        ));
+    };
+    if var.lv_size < names::VAR_MIN {
+        return Err(precondition(
+            "var.too-small",
+            format!(
+                "/var ({vg}/var) is {}; every layer shares it and a Node needs at least {}: make it larger (kickstart: logvol /var --size=…)",
+                var.lv_size,
+                names::VAR_MIN
+            ),
         ));
     }
     p.pvs = facts

@@ -257,6 +257,17 @@ fn refuses_small_boot_small_disks_and_large_images() {
     let mut f = fresh();
     f.boot = Some(boot(0));
     assert_eq!(refusal(&install_request(), &f), "boot.too-small");
+    // A /boot that is one of the LVs, by either of its names, however large.
+    let f = installer_made();
+    let lv = lv_like(&f, "var");
+    for device in [
+        format!("/dev/{}/{}", lv.vg_name, lv.lv_name),
+        format!("/dev/mapper/{}", names::dm_name(&lv.vg_name, &lv.lv_name)),
+    ] {
+        let mut on_lvm = f.clone();
+        on_lvm.boot = Some(BootFacts { device, ..boot(4) });
+        assert_eq!(refusal(&install_request(), &on_lvm), "boot.on-lvm");
+    }
 
     let mut f = fresh();
     f.devices = vec![disk("/dev/vdb", 1), disk("/dev/vdc", 1)];
@@ -370,6 +381,13 @@ fn adopt_needs_separate_var_and_tags_pool() {
         ..req.clone()
     };
     assert_eq!(refusal(&small, &f), "pool-metadata.too-small");
+    let mut small_var = f.clone();
+    for l in &mut small_var.lvm.lvs {
+        if l.lv_name == "var" {
+            l.lv_size = Bytes(names::VAR_MIN.0 - (1 << 20));
+        }
+    }
+    assert_eq!(refusal(&req, &small_var), "var.too-small");
     f.lvm.lvs.retain(|l| l.lv_name != "var");
     assert_eq!(refusal(&req, &f), "var.not-separate");
 }
