@@ -1,0 +1,325 @@
+//! Carrying out the plan's steps, one by one, each journaling how to undo what it created.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{Exec, Undo};
+use crate::atomic;
+use crate::blockdev;
+use crate::copy;
+use crate::error::precondition;
+use crate::fault;
+use crate::fs::{self as fsops, FsType};
+use crate::guard::Mount;
+use crate::image::Layout;
+use crate::lvm::{self, LvmState};
+use crate::names;
+use crate::plan::Step;
+use crate::progress::{self, Event, Throttle};
+use crate::runner::{Cmd, Runner};
+use crate::units::Bytes;
+
+impl Exec<'_, '_> {
+    pub(super) fn run_all(&mut self) -> Result<()> {
+        let total = self.plan.steps.len();
+        for (i, step) in self.plan.steps.iter().enumerate() {
+            self.cancel.check()?;
+            self.index = i + 1;
+            self.emit(step.id(), 0, 0, step.describe())?;
+            tracing::info!("[{}/{total}] {}", i + 1, step.describe());
+            self.step(step).with_context(|| step.describe())?;
+            fault::fail_after(step.id())?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, step: &'static str, done: u64, size: u64, message: String) -> Result<()> {
+        let e = Event {
+            step,
+            index: self.index,
+            total: self.plan.steps.len(),
+            done,
+            size,
+            message,
+        };
+        (self.observer)(&e)
+    }
+
+    fn run(&self, cmd: Cmd, context: impl FnOnce() -> String) -> Result<()> {
+        self.runner.run(&cmd).with_context(context)?;
+        Ok(())
+    }
+
+    fn created_lv(&mut self, vg: &str, lv: &str) {
+        self.outcome.created.push(format!("{vg}/{lv}"));
+        self.journal.push(Undo::Run {
+            what: format!("removing {vg}/{lv}"),
+            cmds: vec![lvm::lvremove(vg, lv)],
+        });
+    }
+
+    fn step(&mut self, step: &Step) -> Result<()> {
+        match step {
+            Step::CreateVg { vg, pvs } => {
+                self.run(lvm::vgcreate(vg, pvs), || {
+                    format!("creating volume group {vg}")
+                })?;
+                self.outcome.created.push(vg.clone());
+                self.journal.push(Undo::Run {
+                    what: format!("removing volume group {vg}"),
+                    cmds: vec![lvm::vgremove(vg), lvm::pvremove(pvs)],
+                });
+            }
+            Step::AdoptVg { vg } => {
+                self.run(lvm::tag_vg(vg), || format!("tagging volume group {vg}"))?;
+                self.journal.push(Undo::Run {
+                    what: format!("untagging {vg}"),
+                    cmds: vec![Cmd::new("lvm").args(["vgchange", "--deltag", names::TAG_VG, vg])],
+                });
+            }
+            Step::CreatePool {
+                vg,
+                pool,
+                data,
+                metadata,
+            } => {
+                self.ensure_profile()?;
+                self.run(lvm::create_pool(vg, pool, *data, *metadata), || {
+                    format!("creating thin pool {vg}/{pool}")
+                })?;
+                self.created_lv(vg, pool);
+            }
+            Step::AdoptPool {
+                vg,
+                pool,
+                grow_metadata_to,
+            } => {
+                self.ensure_profile()?;
+                if let Some(size) = grow_metadata_to {
+                    self.run(
+                        Cmd::new("lvm").args([
+                            "lvextend",
+                            "--poolmetadatasize",
+                            &size.lvm_arg(),
+                            &format!("{vg}/{pool}"),
+                        ]),
+                        || format!("growing the metadata of {vg}/{pool} to {size}"),
+                    )?;
+                }
+                self.run(lvm::adopt_pool(vg, pool), || {
+                    format!("tagging thin pool {vg}/{pool}")
+                })?;
+                self.journal.push(Undo::Run {
+                    what: format!("untagging {vg}/{pool}"),
+                    cmds: vec![Cmd::new("lvm").args([
+                        "lvchange",
+                        "--deltag",
+                        names::TAG_POOL,
+                        &format!("{vg}/{pool}"),
+                    ])],
+                });
+            }
+            Step::CreateVolume {
+                vg,
+                pool,
+                lv,
+                size,
+                fs,
+            } => {
+                self.run(
+                    lvm::create_thin(vg, pool, lv, *size, Some(names::TAG_VOLUME)),
+                    || format!("creating data volume {vg}/{lv}"),
+                )?;
+                self.created_lv(vg, lv);
+                fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), *fs)?;
+            }
+            Step::WriteBase {
+                vg,
+                pool,
+                lv,
+                size,
+                layout,
+                fs,
+                replace,
+            } => self.write_base(vg, pool, lv, *size, *layout, *fs, *replace)?,
+            Step::FormatVolume { vg, lv, fs } => {
+                fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), *fs)?;
+            }
+            Step::CreateLayer {
+                vg,
+                origin,
+                layer,
+                replace,
+            } => {
+                if *replace {
+                    tracing::info!("removing {vg}/{layer} left by an interrupted run");
+                    self.run(lvm::lvremove(vg, layer), || {
+                        format!("removing the unfinished layer {vg}/{layer}")
+                    })?;
+                }
+                self.run(lvm::create_layer(vg, origin, layer), || {
+                    format!("creating layer {vg}/{layer}")
+                })?;
+                self.created_lv(vg, layer);
+                let dev = PathBuf::from(lvm::lv_path(vg, layer));
+                let fs = probe_fs(self.runner, &dev)?;
+                fsops::renew(self.runner, &dev, fs, false)?;
+                // The commit point: a layer with the base's filesystem UUID is never tagged.
+                self.run(lvm::commit_layer(vg, layer), || {
+                    format!("committing layer {vg}/{layer}")
+                })?;
+            }
+            Step::ConfigureLayer {
+                vg,
+                layer,
+                volumes,
+                kernel_args,
+            } => self.configure_layer(vg, layer, volumes, kernel_args)?,
+            Step::InstallEfi { vg, layer } => self.install_efi(vg, layer)?,
+            Step::InstallBoot {
+                vg,
+                layer,
+                nvr,
+                kernel_args,
+            } => self.install_boot(vg, layer, nvr, kernel_args)?,
+            Step::Finish { vg } => self.run(lvm::finish_vg(vg), || {
+                format!("marking volume group {vg} complete")
+            })?,
+        }
+        Ok(())
+    }
+
+    /// Put the `imgbased-pool` profile where this system's LVM reads profiles.
+    fn ensure_profile(&mut self) -> Result<()> {
+        let dir = lvm::profile_dir(self.runner)?;
+        let path = dir.join(format!("{}.profile", names::POOL_PROFILE));
+        if !path.exists() {
+            atomic::write(&path, names::POOL_PROFILE_CONTENT.as_bytes())
+                .with_context(|| format!("writing LVM profile {}", path.display()))?;
+            self.journal.push(Undo::RemoveFile(path));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_base(
+        &mut self,
+        vg: &str,
+        pool: &str,
+        lv: &str,
+        size: Bytes,
+        layout: Layout,
+        fs: FsType,
+        replace: bool,
+    ) -> Result<()> {
+        let image = self.image.context("writing a base needs an opened image")?;
+        if replace {
+            // An interrupted write left the LV without its commit tag: start over.
+            tracing::info!("removing {vg}/{lv} left by an interrupted run");
+            self.run(lvm::lvremove(vg, lv), || {
+                format!("removing the unfinished base {vg}/{lv}")
+            })?;
+        }
+        self.run(lvm::create_thin(vg, pool, lv, size, None), || {
+            format!("creating base {vg}/{lv}")
+        })?;
+        self.created_lv(vg, lv);
+        let dev = PathBuf::from(lvm::lv_path(vg, lv));
+        match layout {
+            Layout::Liveos => {
+                let src = image
+                    .rootfs()
+                    .context("the image's rootfs.img was not read")?;
+                let cancel = self.cancel.clone();
+                let mut throttle = Throttle::default();
+                let mut halfway = false;
+                let mut report = |done: Bytes, total: Bytes| -> Result<()> {
+                    cancel.check()?;
+                    if !halfway && done.0 * 2 >= total.0 {
+                        halfway = true;
+                        fault::point(&|| format!("half of {} copied", names::ROOTFS_IMG));
+                    }
+                    if throttle.due(done == total) {
+                        self.emit(
+                            progress::BASE_COPY,
+                            done.0,
+                            total.0,
+                            format!("copying the image: {done} of {total}"),
+                        )?;
+                    }
+                    Ok(())
+                };
+                let stats = copy::copy_squash_file(src, &dev, &mut report)
+                    .map_err(|e| explain_full_pool(self.runner, vg, pool, lv, e))
+                    .with_context(|| {
+                        format!("copying {} to {}", names::ROOTFS_IMG, dev.display())
+                    })?;
+                tracing::info!(
+                    "copied {}: {} written, {} of zero blocks skipped",
+                    stats.size,
+                    stats.written,
+                    stats.skipped_zero
+                );
+                self.outcome.copy = Some(stats);
+                self.emit(
+                    progress::BASE_FINISH,
+                    0,
+                    0,
+                    format!("checking and growing the filesystem of {lv}"),
+                )?;
+                // fsck checks the copy; then the filesystem gets the LV's size and its own UUID.
+                fsops::renew(self.runner, &dev, fs, true)?;
+            }
+            Layout::Tree => {
+                fsops::mkfs(self.runner, &dev, fs)?;
+                let m = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
+                self.emit(
+                    progress::BASE_COPY,
+                    0,
+                    0,
+                    format!("copying the image's files into {lv}"),
+                )?;
+                fsops::copy_tree(self.runner, &image.source(), m.path())?;
+                m.close()?;
+            }
+        }
+        self.cancel.check()?;
+        // The commit point: only a complete, checked base carries the tag.
+        self.run(lvm::protect_base(vg, lv), || {
+            format!("protecting base {vg}/{lv}")
+        })?;
+        Ok(())
+    }
+}
+
+/// A write error on a thin LV most often means its pool ran out of space (something else
+/// filled it since the plan was made): name that, keeping what the kernel said.
+fn explain_full_pool(
+    runner: &dyn Runner,
+    vg: &str,
+    pool: &str,
+    lv: &str,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let full = LvmState::read(runner)
+        .ok()
+        .and_then(|s| s.lv(vg, pool).and_then(|p| p.data_percent))
+        .is_some_and(|used| used >= 99.99);
+    if !full || crate::error::kind_of(&err) == crate::Kind::Cancelled {
+        return err;
+    }
+    precondition(
+        "pool.full",
+        format!(
+            "thin pool {vg}/{pool} ran out of space while base {lv} was written ({err:#}); \
+             what was written is removed again. Free space in the pool or grow it (lvextend), \
+             then run onn again"
+        ),
+    )
+}
+
+pub(super) fn probe_fs(runner: &dyn Runner, dev: &Path) -> Result<FsType> {
+    let (t, _) = blockdev::fs_type_and_uuid(runner, dev)?;
+    FsType::from_probe(t.as_deref(), &dev.display().to_string())
+}

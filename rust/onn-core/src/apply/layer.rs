@@ -1,0 +1,261 @@
+//! The new layer's own files (fstab, grub defaults, LVM profile), its EFI files and its boot
+//! entry.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::exec::probe_fs;
+use super::Exec;
+use crate::atomic;
+use crate::boot::{self, BootDir, EntrySpec, FstabVolume};
+use crate::error::precondition;
+use crate::fs as fsops;
+use crate::guard::Mount;
+use crate::image;
+use crate::lvm;
+use crate::names;
+use crate::plan::PlannedVolume;
+use crate::rootfs;
+use crate::runner::Runner;
+
+impl Exec<'_, '_> {
+    pub(super) fn configure_layer(
+        &mut self,
+        vg: &str,
+        layer: &str,
+        volumes: &[PlannedVolume],
+        kernel_args: &[String],
+    ) -> Result<()> {
+        let dev = PathBuf::from(lvm::lv_path(vg, layer));
+        let fs = probe_fs(self.runner, &dev)?;
+        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
+        let skip_volumes = names::needs_skip_volumes(volumes.iter().map(|v| v.mount.as_str()));
+        fsops::make_mount_points(root.path(), "/", volumes.iter().map(|v| v.mount.as_str()))?;
+        // Data volumes made by this run start empty: give them the image's content.
+        let mut fstab_volumes = Vec::new();
+        for v in volumes {
+            let vdev = PathBuf::from(lvm::lv_path(vg, &v.lv));
+            let vfs = probe_fs(self.runner, &vdev)?;
+            let m = Mount::temp(self.runner, &vdev, Some(vfs.name()), vfs.rw_options())?;
+            let from = rootfs::resolve(root.path(), &v.mount)?;
+            if from.is_dir() {
+                fsops::fill_volume(self.runner, &from, m.path())?;
+            }
+            // The mount points of the volumes nested in this one, where the image has none
+            // (a Debian /var has no crash/), so that a plain `mount -a` mounts them too.
+            fsops::make_mount_points(m.path(), &v.mount, volumes.iter().map(|w| w.mount.as_str()))?;
+            if skip_volumes && v.mount == "/var" {
+                write_skip_volumes_mark(m.path())?;
+            }
+            m.close()?;
+            fstab_volumes.push(FstabVolume {
+                device: lvm::lv_path(vg, &v.lv),
+                mount: v.mount.clone(),
+                fstype: vfs.name().to_string(),
+            });
+        }
+        let boot = self
+            .plan
+            .boot
+            .as_ref()
+            .context("a layer needs /boot facts")?;
+        let fstab_path = rootfs::resolve(root.path(), "etc/fstab")?;
+        let existing = std::fs::read_to_string(&fstab_path).unwrap_or_default();
+        let text = boot::render_fstab(
+            &existing,
+            &lvm::lv_path(vg, layer),
+            fs.name(),
+            boot,
+            &fstab_volumes,
+        );
+        atomic::write(&fstab_path, text.as_bytes()).context("writing the layer's /etc/fstab")?;
+        if skip_volumes && !volumes.iter().any(|v| v.mount == "/var") {
+            write_skip_volumes_mark(&rootfs::resolve(root.path(), "var")?)?;
+        }
+        let mut args = entry_args(root.path(), kernel_args)?;
+        args.push(format!("rd.lvm.lv={vg}/{layer}"));
+        let grub = rootfs::resolve(root.path(), names::DEFAULT_GRUB)?;
+        let existing = std::fs::read_to_string(&grub).unwrap_or_default();
+        atomic::write(
+            &grub,
+            boot::render_default_grub(&existing, &args).as_bytes(),
+        )
+        .with_context(|| format!("writing the layer's /{}", names::DEFAULT_GRUB))?;
+        // The installed host's LVM needs the pool's profile to autoextend it.
+        let profile = rootfs::resolve(
+            root.path(),
+            &format!(
+                "{}/{}.profile",
+                names::HOST_PROFILE_DIR,
+                names::POOL_PROFILE
+            ),
+        )?;
+        atomic::write(&profile, names::POOL_PROFILE_CONTENT.as_bytes())
+            .context("writing the layer's LVM profile")?;
+        root.close()
+    }
+
+    pub(super) fn install_efi(&mut self, vg: &str, layer: &str) -> Result<()> {
+        let facts = self
+            .plan
+            .efi
+            .as_ref()
+            .context("EFI files need the ESP's facts")?;
+        let dev = PathBuf::from(lvm::lv_path(vg, layer));
+        let fs = probe_fs(self.runner, &dev)?;
+        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.read_only_options())?;
+        let written = crate::efi::install(self.runner, facts, root.path());
+        root.close()?;
+        self.outcome.efi_files = written?;
+        Ok(())
+    }
+
+    pub(super) fn install_boot(
+        &mut self,
+        vg: &str,
+        layer: &str,
+        nvr: &str,
+        kernel_args: &[String],
+    ) -> Result<()> {
+        let facts = self
+            .plan
+            .boot
+            .as_ref()
+            .context("a boot entry needs /boot facts")?;
+        let dev = PathBuf::from(lvm::lv_path(vg, layer));
+        let fs = probe_fs(self.runner, &dev)?;
+        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.read_only_options())?;
+        let kernel = image::find_kernels(root.path())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                precondition(
+                    "layer.no-kernel",
+                    format!("layer {layer} contains no kernel with an initramfs"),
+                )
+            })?;
+        let bootdir = BootDir::open(self.runner, facts)?;
+        let host = self.plan.request.host_root.as_deref().map(Path::new);
+        let written = write_boot_files(
+            self.runner,
+            root.path(),
+            bootdir.path(),
+            host,
+            EntryFor {
+                vg,
+                layer,
+                nvr,
+                kernel_args,
+            },
+            &kernel,
+            facts,
+        );
+        let result = match written {
+            Ok(entry) => {
+                self.outcome.boot_entry = Some(entry);
+                Ok(())
+            }
+            Err(e) => {
+                // Boot files live on a filesystem this step mounts: undo them here.
+                let _ = std::fs::remove_dir_all(bootdir.path().join(layer));
+                let _ = std::fs::remove_file(
+                    bootdir
+                        .path()
+                        .join(names::bls_entry_path(layer, &kernel.version)),
+                );
+                Err(e)
+            }
+        };
+        bootdir.close()?;
+        root.close()?;
+        result
+    }
+}
+
+/// The arguments of a layer's boot entry before onn's own: the image's, then the install's.
+fn entry_args(root: &Path, kernel_args: &[String]) -> Result<Vec<String>> {
+    Ok(image::read_cmdline(root)?
+        .split_whitespace()
+        .map(str::to_string)
+        .chain(kernel_args.iter().cloned())
+        .collect())
+}
+
+/// imgbased's mark of a host with the minimal volumes, below `var`, the directory that is
+/// the layer's /var.
+fn write_skip_volumes_mark(var: &Path) -> Result<()> {
+    let path = var
+        .join(names::VAR_STATE_DIR)
+        .join(names::SKIP_VOLUMES_MARK);
+    atomic::write(&path, b"").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Whose boot entry: the layer and what its entry carries.
+struct EntryFor<'a> {
+    vg: &'a str,
+    layer: &'a str,
+    nvr: &'a str,
+    kernel_args: &'a [String],
+}
+
+fn write_boot_files(
+    runner: &dyn Runner,
+    root: &Path,
+    bootdir: &Path,
+    host: Option<&Path>,
+    to: EntryFor<'_>,
+    kernel: &boot::Kernel,
+    facts: &boot::BootFacts,
+) -> Result<String> {
+    let EntryFor {
+        vg,
+        layer,
+        nvr,
+        kernel_args,
+    } = to;
+    let kver = &kernel.version;
+    let copy_in = |from: &str, name: String| -> Result<()> {
+        atomic::copy(
+            &rootfs::resolve(root, from)?,
+            &bootdir.join(layer).join(name),
+        )
+    };
+    copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
+    let initramfs = format!("initramfs-{kver}.img");
+    match host {
+        Some(host) => boot::host_initramfs(runner, host, bootdir, layer, kver)?,
+        None => copy_in(&kernel.initrd, initramfs)?,
+    }
+    // FIPS mode checks the kernel against the HMAC file beside it (EL's kernel-core ships one
+    // in /boot and beside the modules).
+    let hmac = [
+        format!("boot/.vmlinuz-{kver}.hmac"),
+        format!("usr/lib/modules/{kver}/.vmlinuz.hmac"),
+    ]
+    .into_iter()
+    .find(|p| rootfs::resolve(root, p).is_ok_and(|p| p.is_file()));
+    if let Some(hmac) = hmac {
+        copy_in(&hmac, format!(".vmlinuz-{kver}.hmac"))?;
+    }
+    let image_args = entry_args(root, kernel_args)?;
+    let spec = EntrySpec {
+        vg: vg.into(),
+        layer: layer.into(),
+        nvr: nvr.into(),
+        kver: kver.clone(),
+        boot_uuid: facts.uuid.clone(),
+        image_args: image_args.join(" "),
+    };
+    let entry = names::bls_entry_path(layer, kver);
+    atomic::write(&bootdir.join(&entry), boot::render_entry(&spec).as_bytes())?;
+    // The commit point of the whole install: the new layer becomes the default.
+    let existing = std::fs::read_to_string(bootdir.join(names::GRUBENV)).ok();
+    let env = boot::set_grubenv(
+        existing.as_deref(),
+        "saved_entry",
+        Some(&names::bls_entry_id(layer, kver)),
+    )?;
+    boot::write_grubenv(bootdir, &env)?;
+    Ok(entry)
+}
