@@ -1,0 +1,159 @@
+//! What `plan` is given: the request, and the facts `inspect` read.
+
+use crate::blockdev::Device;
+use crate::boot::BootFacts;
+use crate::digest::FileDigest;
+use crate::fs::FsType;
+use crate::image::ImageFacts;
+use crate::lvm::{self, LvmState};
+use crate::names::VolumeSet;
+use crate::units::Bytes;
+
+use super::DEFAULT_POOL;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Layout + base + first layer + boot entry.
+    Install,
+    /// VG, pool and data volumes only (or adopt an existing VG and pool).
+    Layout,
+    /// Write an image as a new base.
+    AddBase,
+    /// Add the next layer on a base, with its boot entry.
+    AddLayer,
+}
+
+/// A request, as the CLI, the Python module or the addon give it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub action: Action,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// The image's digest from its download, when this process downloaded it: the image is
+    /// then not hashed again while the file is unchanged. Not part of the plan's JSON.
+    #[serde(skip)]
+    pub downloaded: Option<FileDigest>,
+    #[serde(default)]
+    pub pvs: Vec<String>,
+    /// None: "onn" when creating, the imgbased VG otherwise.
+    #[serde(default)]
+    pub vg: Option<String>,
+    #[serde(default = "default_pool")]
+    pub pool: String,
+    #[serde(default = "default_volumes")]
+    pub volumes: VolumeSet,
+    #[serde(default)]
+    pub fs: Option<FsType>,
+    #[serde(default)]
+    pub boot: Option<String>,
+    /// Use an existing VG and thin pool (as Anaconda's autopart makes them).
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub root_size: Option<Bytes>,
+    #[serde(default)]
+    pub pool_size: Option<Bytes>,
+    /// Pool metadata size (at least imgbased's minimum); None: onn's formula when creating,
+    /// imgbased's minimum when adopting.
+    #[serde(default)]
+    pub pool_metadata: Option<Bytes>,
+    #[serde(default)]
+    pub kernel_args: Vec<String>,
+    /// For `AddLayer`: the base; None = the newest.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// With `adopt`: the installer's root file system is mounted here; its VG and thin pool
+    /// are the ones adopted (the installer names them, not the user).
+    #[serde(default)]
+    pub root: Option<String>,
+    /// Refuse an image the host's imgbased could not update (its warnings become refusals).
+    #[serde(default)]
+    pub strict: bool,
+    /// For `Install`: the EFI system partition (a device or where it is mounted) that gets the
+    /// image's EFI boot files.
+    #[serde(default)]
+    pub efi: Option<String>,
+    /// The layer as its host runs it, mounted here with its /boot, /proc, /sys and /dev (an
+    /// installer's system root after the switch to the layer): the entry's initramfs is made
+    /// there by the host's dracut, as imgbased makes one per layer, instead of copied from the
+    /// image. It carries the host's storage (multipath, iSCSI, LUKS) and configuration.
+    #[serde(default)]
+    pub host_root: Option<String>,
+}
+
+fn default_pool() -> String {
+    DEFAULT_POOL.into()
+}
+fn default_volumes() -> VolumeSet {
+    VolumeSet::Default
+}
+
+impl Request {
+    pub fn new(action: Action) -> Request {
+        Request {
+            action,
+            image: None,
+            sha256: None,
+            downloaded: None,
+            pvs: Vec::new(),
+            vg: None,
+            pool: default_pool(),
+            volumes: default_volumes(),
+            fs: None,
+            boot: None,
+            adopt: false,
+            root_size: None,
+            pool_size: None,
+            pool_metadata: None,
+            kernel_args: Vec::new(),
+            base: None,
+            root: None,
+            strict: false,
+            efi: None,
+            host_root: None,
+        }
+    }
+    pub fn needs_image(&self) -> bool {
+        matches!(self.action, Action::Install | Action::AddBase)
+    }
+    pub fn needs_boot(&self) -> bool {
+        matches!(self.action, Action::Install | Action::AddLayer)
+    }
+    pub fn creates_layout(&self) -> bool {
+        matches!(self.action, Action::Install | Action::Layout)
+    }
+}
+
+/// Everything `inspect` read; `plan` looks at nothing else. It deserializes from JSON (the
+/// LVM rows in `lvm --reportformat json` form), so facts a caller knows before the storage
+/// exists (the installer's device tree) can be planned too (`onn.plan_from_facts`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Facts {
+    pub lvm: LvmState,
+    pub devices: Vec<Device>,
+    pub image: Option<ImageFacts>,
+    pub boot: Option<BootFacts>,
+    /// The LV mounted at `Request::root`.
+    pub root_lv: Option<lvm::LvRow>,
+    /// The installer's data volumes: LVs of the root's VG mounted below `Request::root`.
+    pub root_volumes: Vec<PlannedVolume>,
+    /// Data volumes (`vg/lv`, tagged by onn) that hold no filesystem: an interrupted run made
+    /// them and never formatted them.
+    pub blank_volumes: Vec<String>,
+    /// The ESP of `Request::efi`.
+    pub efi: Option<crate::efi::EfiFacts>,
+}
+
+/// One data volume in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedVolume {
+    pub lv: String,
+    pub mount: String,
+    pub size: Bytes,
+}
