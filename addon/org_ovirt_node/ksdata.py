@@ -92,7 +92,7 @@ class NodeKickstart:
     strict: bool = False
     volumes: str = "default"
     vg: str | None = None
-    pool: str = "pool00"
+    pool: str = onn.DEFAULT_POOL
     pool_metadata: int | None = None
     root_size: int | None = None
     kernel_args: list[str] = field(default_factory=list)

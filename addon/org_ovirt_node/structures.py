@@ -3,6 +3,7 @@ kickstart section, whose grammar validates every value."""
 
 from __future__ import annotations
 
+import onn
 from dasbus.structure import DBusData
 from dasbus.typing import Bool, List, Str, UInt64  # noqa: F401 - the D-Bus types of the fields
 
@@ -20,7 +21,7 @@ class NodeConfigurationData(DBusData):
         self._strict: Bool = False
         self._volumes: Str = "default"
         self._vg: Str = ""
-        self._pool: Str = "pool00"
+        self._pool: Str = onn.DEFAULT_POOL
         self._pool_metadata: UInt64 = 0
         self._root_size: UInt64 = 0
         self._kernel_args: List[Str] = []

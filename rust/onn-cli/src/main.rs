@@ -93,7 +93,7 @@ struct LayoutOpts {
     #[arg(long, value_name = "NAME")]
     vg: Option<String>,
     /// Thin pool name.
-    #[arg(long, default_value = "pool00", value_name = "NAME")]
+    #[arg(long, default_value = onn_core::plan::DEFAULT_POOL, value_name = "NAME")]
     pool: String,
     /// Data volumes: default (NIST layout), minimal (/var only) or none.
     #[arg(long, default_value = "default", value_name = "SET")]

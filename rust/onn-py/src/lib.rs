@@ -605,6 +605,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The limits plan() enforces, for checks made before any disk exists (the addon's).
     m.add("BOOT_MIN", onn_core::names::BOOT_MIN.0)?;
     m.add("LV_NAME_MAX", onn_core::names::LV_NAME_MAX)?;
+    // The names onn gives unless told otherwise (the kickstart section's defaults).
+    m.add("DEFAULT_VG", onn_core::plan::DEFAULT_VG)?;
+    m.add("DEFAULT_POOL", onn_core::plan::DEFAULT_POOL)?;
     m.add(
         "POOL_USAGE_LIMIT_PERCENT",
         onn_core::names::POOL_USAGE_LIMIT_PERCENT,

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 from ._native import (
     BOOT_MIN,
+    DEFAULT_POOL,
+    DEFAULT_VG,
     IMAGE_HEADROOM_PERCENT,
     LV_NAME_MAX,
     POOL_USAGE_LIMIT_PERCENT,
@@ -53,6 +55,8 @@ from ._native import plan_from_facts as _plan_from_facts
 
 __all__ = [
     "BOOT_MIN",
+    "DEFAULT_POOL",
+    "DEFAULT_VG",
     "IMAGE_HEADROOM_PERCENT",
     "LV_NAME_MAX",
     "POOL_USAGE_LIMIT_PERCENT",
@@ -116,7 +120,7 @@ class RequestArgs(TypedDict, total=False):
 
 def _request(action: Action, args: RequestArgs) -> str:
     sizes = ("root_size", "pool_size", "pool_metadata")
-    request: dict[str, Any] = {"action": action, "pool": "pool00", "volumes": "default"}
+    request: dict[str, Any] = {"action": action}  # the engine fills in the defaults
     for key, value in args.items():
         if isinstance(value, Download):
             value = value.path

@@ -3,6 +3,8 @@ from typing import Any, Literal, final
 
 __all__ = [
     "BOOT_MIN",
+    "DEFAULT_POOL",
+    "DEFAULT_VG",
     "IMAGE_HEADROOM_PERCENT",
     "LV_NAME_MAX",
     "POOL_USAGE_LIMIT_PERCENT",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 BOOT_MIN: int
+DEFAULT_POOL: str
+DEFAULT_VG: str
 POOL_USAGE_LIMIT_PERCENT: int
 IMAGE_HEADROOM_PERCENT: int
 LV_NAME_MAX: int
