@@ -1,11 +1,10 @@
 """What the spoke shows before anything is written, without Anaconda: the image facts, and
-onn's own plan (`onn.plan_from_facts`) for the storage the installer is about to create, read
-from its device tree. The layout rules stay in the engine; this module only translates the
-installer's devices into the facts onn plans from."""
+onn's own plan (`onn.plan_for_installer`) for the storage the installer is about to create, read
+from its device tree. The layout rules stay in the engine; this module only describes the
+installer's devices in onn's terms."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,7 +24,6 @@ from .structures import (
 )
 
 THIN_LV, THIN_POOL, LV, VG = "lvmthinlv", "lvmthinpool", "lvmlv", "lvmvg"
-EXTENT = 4 << 20  # LVM's default extent, as the installer makes VGs
 
 
 @dataclass(frozen=True)
@@ -48,80 +46,43 @@ def _lv_name(device: Device, vg: str) -> str:
     return name.replace("--", "-")
 
 
-def _lv_row(name: str, vg: str, attr: str, size: int, pool: str = "", metadata: str = "") -> dict[str, str]:
-    """An LV as `lvm lvs --reportformat json --units b --nosuffix` reports it (onn's Facts)."""
-    return {
-        "lv_name": name,
-        "vg_name": vg,
-        "lv_attr": attr,
-        "lv_size": str(size),
-        "pool_lv": pool,
-        "origin": "",
-        "lv_tags": "",
-        "data_percent": "0.00" if attr.startswith("t") else "",
-        "metadata_percent": "",
-        "lv_metadata_size": metadata,
-        "lv_profile": "",
-        "lv_skip_activation": "",
-        "lv_permissions": "writeable",
-        "lv_active": "active",
-    }
-
-
-def storage_facts(mounts: Mapping[str, str], devices: Mapping[str, Device]) -> dict[str, object] | None:
-    """onn's Facts for the storage the installer will create: its VG and thin pool as LVM
-    rows, the LV of `/` (root_lv), the LVs of that VG mounted below `/` (root_volumes), and
-    /boot. None when nothing is mounted at `/` yet (storage not configured).
-
-    The pool's metadata size is not in the device data: it counts as unknown, so onn plans to
-    grow it to imgbased's minimum, which needs free space in the VG, exactly as at install."""
+def installer_storage(mounts: Mapping[str, str], devices: Mapping[str, Device]) -> onn.InstallerStorage | None:
+    """The storage the installer will create, as onn describes it (`onn.InstallerStorage`): the
+    volume at `/`, its VG and thin pool, the VG's other LVs with their mount points, and /boot.
+    None when nothing is mounted at `/` yet (storage not configured)."""
     root_id = mounts.get("/")
     if root_id is None:
         return None
     root = devices[root_id]
-    facts: dict[str, object] = {"lvm": {"pvs": [], "vgs": [], "lvs": []}}
+    by_id = {dev_id: mount for mount, dev_id in mounts.items()}
     pool = next((devices[p] for p in root.parents if devices[p].type == THIN_POOL), None)
-    vg_parent = pool or root
-    vg = next((devices[p] for p in vg_parent.parents if devices[p].type == VG), None)
-    if vg is None:
-        # Not LVM: a row onn refuses as "not a thin volume", in its own words.
-        facts["root_lv"] = _lv_row(root.name, "", "-wi-a-----", root.size)
-    else:
-        lvm = facts["lvm"]
-        assert isinstance(lvm, dict)
+    vg = next((devices[p] for p in (pool or root).parents if devices[p].type == VG), None)
+    storage: onn.InstallerStorage = {"root": {"name": root.name, "size": root.size, "mount": "/"}}
+    if vg is not None:
+        lvs = [
+            d
+            for d in devices.values()
+            if d.type in (LV, THIN_LV) and (vg.id in d.parents or (pool is not None and pool.id in d.parents))
+        ]
         used = sum(devices[c].size for c in vg.children if c in devices)
-        lvm["vgs"].append(
-            {
-                "vg_name": vg.name,
-                "vg_size": str(vg.size),
-                "vg_free": str(max(vg.size - used, 0)),
-                "vg_extent_size": str(EXTENT),
-                "vg_tags": "",
-            }
-        )
-        pool_name = _lv_name(pool, vg.name) if pool else ""
+        storage["vg"] = {"name": vg.name, "size": vg.size, "free": max(vg.size - used, 0)}
         if pool is not None:
-            lvm["lvs"].append(_lv_row(pool_name, vg.name, "twi-a-tz--", pool.size))
-        by_id = {dev_id: mount for mount, dev_id in mounts.items()}
-        volumes = []
-        for dev in devices.values():
-            in_vg = vg.id in dev.parents or (pool is not None and pool.id in dev.parents)
-            if dev.type not in (LV, THIN_LV) or not in_vg:
-                continue
-            thin = dev.type == THIN_LV
-            row = _lv_row(_lv_name(dev, vg.name), vg.name, "Vwi-a-tz--" if thin else "-wi-a-----", dev.size, pool_name)
-            lvm["lvs"].append(row)
-            mount = by_id.get(dev.id, "")
-            if dev.id == root_id:
-                facts["root_lv"] = row
-            elif mount.startswith("/"):
-                volumes.append({"lv": row["lv_name"], "mount": mount, "size": dev.size})
-        facts["root_volumes"] = sorted(volumes, key=lambda v: str(v["mount"]))
+            storage["pool"] = {"name": _lv_name(pool, vg.name), "size": pool.size}
+        for d in lvs:
+            volume: onn.InstallerVolume = {
+                "name": _lv_name(d, vg.name),
+                "size": d.size,
+                "mount": by_id.get(d.id),
+                "thin": d.type == THIN_LV,
+            }
+            if d.id == root_id:
+                storage["root"] = volume
+            else:
+                storage.setdefault("volumes", []).append(volume)
     boot_id = mounts.get("/boot")
     if boot_id is not None:
-        boot = devices[boot_id]
-        facts["boot"] = {"given": boot.path, "device": boot.path, "size": boot.size, "uuid": "", "fstype": ""}
-    return facts
+        storage["boot"] = {"device": devices[boot_id].path, "size": devices[boot_id].size}
+    return storage
 
 
 def image_data(image: onn.ImageInfo) -> NodeImageData:
@@ -148,21 +109,21 @@ def image_failure(path: str, error: Exception) -> NodeImageData:
 
 
 def storage_preview(
-    ks: NodeKickstart, image: onn.ImageInfo | None, facts: Mapping[str, object] | None
+    ks: NodeKickstart, image: onn.ImageInfo | None, storage: onn.InstallerStorage | None
 ) -> StoragePreviewData:
-    """onn's plan for these facts, or why there is none."""
+    """onn's plan for the installer's storage, or why there is none."""
     data = StoragePreviewData()
-    if facts is None:
+    if storage is None:
         data.state = PREVIEW_NO_STORAGE
         return data
     if image is None:
         data.state = PREVIEW_NO_IMAGE
         return data
-    boot = facts.get("boot")
-    full = {**facts, "image": json.loads(image.to_json())}
+    boot = storage.get("boot")
     try:
-        plan = onn.plan_from_facts(
-            full,
+        plan = onn.plan_for_installer(
+            storage,
+            image,
             "install",
             image=image.path,
             sha256=ks.sha256,
@@ -170,7 +131,7 @@ def storage_preview(
             vg=ks.vg,
             pool=ks.pool,
             pool_metadata=ks.pool_metadata,
-            boot=boot["device"] if isinstance(boot, dict) else None,
+            boot=boot["device"] if boot else None,
             volumes=ks.volumes,  # type: ignore[typeddict-item]
             root_size=ks.root_size,
             kernel_args=ks.kernel_args,

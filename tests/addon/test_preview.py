@@ -1,12 +1,12 @@
-"""The storage preview's translation of the installer's device tree into onn's facts (pure),
-planned by the real engine (onn.plan_from_facts) with a real image's facts."""
+"""The storage preview's description of the installer's device tree in onn's terms (pure),
+planned by the real engine (onn.plan_for_installer) with a real image's facts."""
 
 from __future__ import annotations
 
 import onn
 import pytest
 from org_ovirt_node.ksdata import NodeKickstart
-from org_ovirt_node.preview import Device, image_data, image_failure, storage_facts, storage_preview
+from org_ovirt_node.preview import Device, image_data, image_failure, installer_storage, storage_preview
 from testdata import Image
 
 GIB = 1 << 30
@@ -29,44 +29,44 @@ def _tree(vg: str = "node-vg") -> tuple[dict[str, str], dict[str, Device]]:
     return {"/": "root", "/var": "var", "/var/log": "log", "/boot": "p1"}, {d.id: d for d in devices}
 
 
-def test_the_installers_thin_layout_becomes_lvm_rows_onn_reads() -> None:
-    facts = storage_facts(*_tree())
-    assert facts is not None
-    (vg,) = facts["lvm"]["vgs"]  # type: ignore[index]
-    assert (vg["vg_name"], int(vg["vg_free"])) == ("node-vg", 14 * GIB)
-    assert facts["root_lv"]["lv_name"] == "root" and facts["root_lv"]["pool_lv"] == "pool00"  # type: ignore[index]
-    assert facts["root_volumes"] == [
-        {"lv": "var", "mount": "/var", "size": 6 * GIB},
-        {"lv": "var_log", "mount": "/var/log", "size": 8 * GIB},
+def test_the_installers_thin_layout_is_described_in_onns_terms() -> None:
+    storage = installer_storage(*_tree())
+    assert storage is not None
+    assert (storage["vg"]["name"], storage["vg"]["free"]) == ("node-vg", 14 * GIB)
+    assert storage["root"] == {"name": "root", "size": 20 * GIB, "mount": "/", "thin": True}
+    assert storage["pool"] == {"name": "pool00", "size": 45 * GIB}
+    assert sorted((v["name"], v["mount"], v["size"]) for v in storage["volumes"]) == [
+        ("var", "/var", 6 * GIB),
+        ("var_log", "/var/log", 8 * GIB),
     ]
-    assert facts["boot"]["device"] == "/dev/vda1"  # type: ignore[index]
+    assert storage["boot"]["device"] == "/dev/vda1"
 
 
 def test_nothing_at_root_means_storage_is_not_configured() -> None:
     mounts, devices = _tree()
     del mounts["/"]
-    assert storage_facts(mounts, devices) is None
+    assert installer_storage(mounts, devices) is None
     assert storage_preview(NodeKickstart(), None, None).state == "no-storage"
 
 
 def test_the_preview_is_the_engines_plan_and_follows_the_volume_choice() -> None:
     image = onn.read_image(IMAGE["path"])
-    facts = storage_facts(*_tree())
-    default = storage_preview(NodeKickstart(), image, facts)
+    storage = installer_storage(*_tree())
+    default = storage_preview(NodeKickstart(), image, storage)
     assert (default.state, default.vg, default.pool, default.base) == ("ready", "node-vg", "pool00", IMAGE["nvr"])
     assert default.layer == IMAGE["nvr"] + "+1"
     assert len(default.volume_mounts) == 7
-    minimal = storage_preview(NodeKickstart(volumes="minimal"), image, facts)
+    minimal = storage_preview(NodeKickstart(volumes="minimal"), image, storage)
     assert minimal.volume_mounts == ["/var", "/var/log"]
     assert minimal.volume_sizes == [6 * GIB, 8 * GIB]
-    other = storage_preview(NodeKickstart(vg="data"), image, facts)
+    other = storage_preview(NodeKickstart(vg="data"), image, storage)
     assert (other.state, other.message_id) == ("refused", "root.other-vg")
 
 
 def test_a_root_outside_lvm_is_refused_in_onns_words() -> None:
     mounts, devices = _tree()
     mounts["/"] = "p2"
-    preview = storage_preview(NodeKickstart(), onn.read_image(IMAGE["path"]), storage_facts(mounts, devices))
+    preview = storage_preview(NodeKickstart(), onn.read_image(IMAGE["path"]), installer_storage(mounts, devices))
     assert (preview.state, preview.message_id) == ("refused", "root.not-thin")
 
 

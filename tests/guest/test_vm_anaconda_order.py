@@ -12,7 +12,7 @@ from pathlib import Path
 from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, tree_manifest
 from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import parse_section
-from org_ovirt_node.preview import Device, storage_facts, storage_preview
+from org_ovirt_node.preview import Device, installer_storage, storage_preview
 from org_ovirt_node.structures import PREVIEW_READY
 
 VG = "onn"
@@ -82,7 +82,7 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
         ),
     ]
     mounts = {"/boot": "boot", **{mount: lv for lv, (mount, _size) in thin_lvs.items()}}
-    preview = storage_preview(installer.ks, image, storage_facts(mounts, {d.id: d for d in tree}))
+    preview = storage_preview(installer.ks, image, installer_storage(mounts, {d.id: d for d in tree}))
     assert preview.state == PREVIEW_READY, preview.message
     tarball = installer.export_payload()
     assert f"file://{tarball}" == reserved

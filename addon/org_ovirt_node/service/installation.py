@@ -11,7 +11,7 @@ from pyanaconda.modules.common.task import Task
 from org_ovirt_node.i18n import _
 from org_ovirt_node.installer import InstallError, NodeInstaller
 from org_ovirt_node.messages import error_text
-from org_ovirt_node.preview import image_data, image_failure, storage_facts, storage_preview
+from org_ovirt_node.preview import image_data, image_failure, installer_storage, storage_preview
 from org_ovirt_node.service import anaconda
 from org_ovirt_node.structures import IMAGE_VERIFYING, PREVIEW_REFUSED, NodeImageData
 
@@ -70,10 +70,10 @@ class VerifyInstallationTask(_NodeTask):
         # onn's own plan of the storage the installer will create: / on a thin pool, /var and
         # /boot as a Node needs them, the pool's room, the disks' sectors, the names, all as
         # the install will check them (the rules are the engine's).
-        facts = storage_facts(*anaconda.storage_devices())
-        if facts is None:
+        storage = installer_storage(*anaconda.storage_devices())
+        if storage is None:
             raise InstallError(_("the installation destination has no / yet: choose where to install the Node"))
-        preview = storage_preview(self._installer.ks, image, facts)
+        preview = storage_preview(self._installer.ks, image, storage)
         if preview.state == PREVIEW_REFUSED:
             raise InstallError(error_text(preview.message_id, preview.message))
         self._installer.export_payload()

@@ -19,7 +19,7 @@ from org_ovirt_node.constants import OVIRT_NODE
 from org_ovirt_node.installer import MEDIA_DIRS as INSTALL_MEDIA_DIRS
 from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import ADDON_NAME, NodeKickstart
-from org_ovirt_node.preview import storage_facts, storage_preview
+from org_ovirt_node.preview import installer_storage, storage_preview
 from org_ovirt_node.service import anaconda
 from org_ovirt_node.service.installation import CheckImageTask, FinishBootTask, InstallImageTask, VerifyInstallationTask
 from org_ovirt_node.service.kickstart import OvirtNodeKickstartSpecification
@@ -110,7 +110,7 @@ class OvirtNode(KickstartService):
         """onn's plan for the storage the installer is about to create, as things are now."""
         installer = self._node_installer()
         image = installer.image if self._image.state == IMAGE_VERIFIED else None
-        return storage_preview(self._ks, image, storage_facts(*anaconda.storage_devices()))
+        return storage_preview(self._ks, image, installer_storage(*anaconda.storage_devices()))
 
     @property
     def payload_active(self) -> bool:

@@ -4,7 +4,8 @@
 //!
 //! By concern: [`request`] is what the plan is given, [`steps`] what it decides, `layout` the
 //! VG, pool and data volumes (with `alloc`, lvm2's placement of the pool on the disks),
-//! `images` the base and the layer; this module checks the request and orders the phases.
+//! `images` the base and the layer, `installer` the facts of storage an installer has yet to
+//! create; this module checks the request and orders the phases.
 
 use anyhow::{Context, Result};
 
@@ -18,6 +19,7 @@ use crate::units::{Bytes, MIB};
 
 mod alloc;
 mod images;
+mod installer;
 mod layout;
 mod request;
 mod steps;
@@ -25,6 +27,7 @@ mod steps;
 mod tests;
 
 pub use images::{bases, existing_volumes, layers_of};
+pub use installer::{InstallerBoot, InstallerStorage, InstallerVg, InstallerVolume};
 pub use request::{Action, Facts, PlannedVolume, Request};
 pub use steps::{progress_ids, LayoutMode, Plan, Step};
 

@@ -51,6 +51,7 @@ from ._native import (
     read_image,
 )
 from ._native import plan as _plan
+from ._native import plan_for_installer as _plan_for_installer
 from ._native import plan_from_facts as _plan_from_facts
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "mount_table",
     "parse_size",
     "plan",
+    "plan_for_installer",
     "plan_from_facts",
     "read_image",
 ]
@@ -153,3 +155,46 @@ def plan_from_facts(facts: Mapping[str, Any], action: Action, **request: Unpack[
     ``image`` as :meth:`ImageInfo.to_json`, ``boot``, ``root_lv``, ``root_volumes``); an
     installer shows with it the plan for storage it has not created yet."""
     return _plan_from_facts(_request(action, request), json.dumps(facts))
+
+
+class InstallerVolume(TypedDict, total=False):
+    """An LV the installer will create: its own name (not device-mapper's), size in bytes,
+    where it is mounted, and whether it is a thin LV of the storage's pool."""
+
+    name: str
+    size: int
+    mount: str | None
+    thin: bool
+
+
+class InstallerVg(TypedDict):
+    name: str
+    size: int
+    free: int
+
+
+class InstallerBoot(TypedDict):
+    device: str
+    size: int
+
+
+class InstallerStorage(TypedDict, total=False):
+    """The storage an installer is about to create (onn-core's ``InstallerStorage``): the
+    volume at ``/`` (``root``), its ``vg`` and thin ``pool`` (absent when ``/`` is not on LVM,
+    or not thin), the VG's other LVs (``volumes``), and ``boot``."""
+
+    root: InstallerVolume
+    vg: InstallerVg
+    pool: InstallerVolume
+    volumes: list[InstallerVolume]
+    boot: InstallerBoot
+
+
+def plan_for_installer(
+    storage: InstallerStorage, info: ImageInfo | None, action: Action, **request: Unpack[RequestArgs]
+) -> Plan:
+    """Plan a request (the keywords of :func:`plan`) for storage an installer has not created
+    yet, described in its own terms, with the image's facts (``info``, from :func:`read_image`):
+    pure, touches nothing. The engine turns the description into the facts it would read once
+    the storage exists."""
+    return _plan_for_installer(_request(action, request), json.dumps(storage), info)

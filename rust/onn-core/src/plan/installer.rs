@@ -1,0 +1,205 @@
+//! The storage an installer is about to create, as its device tree describes it before any of
+//! it exists: what the addon shows onn's plan for in the spoke and verifies before the first
+//! write. [`InstallerStorage::facts`] turns it into the [`Facts`] `inspect` would read once it
+//! exists, so LVM's report rows stay the engine's own.
+
+use crate::boot::BootFacts;
+use crate::image::ImageFacts;
+use crate::lvm::{LvRow, LvmState, VgRow};
+use crate::units::Bytes;
+
+use super::{Facts, PlannedVolume, EXTENT};
+
+/// `/`, its volume group and thin pool, the volume group's other LVs, and /boot.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallerStorage {
+    /// The volume mounted at `/`.
+    pub root: InstallerVolume,
+    /// `/`'s volume group; None when `/` is not on LVM.
+    #[serde(default)]
+    pub vg: Option<InstallerVg>,
+    /// The thin pool `/` is in; None when `/` is no thin volume.
+    #[serde(default)]
+    pub pool: Option<InstallerVolume>,
+    /// The volume group's other LVs, each with where the installer mounts it (or nowhere).
+    #[serde(default)]
+    pub volumes: Vec<InstallerVolume>,
+    /// The partition mounted at /boot.
+    #[serde(default)]
+    pub boot: Option<InstallerBoot>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallerVg {
+    pub name: String,
+    pub size: Bytes,
+    /// What its LVs leave of it.
+    pub free: Bytes,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallerVolume {
+    /// The LV's own name (not device-mapper's `vg-lv`).
+    pub name: String,
+    pub size: Bytes,
+    #[serde(default)]
+    pub mount: Option<String>,
+    /// A thin LV of [`InstallerStorage::pool`].
+    #[serde(default)]
+    pub thin: bool,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallerBoot {
+    pub device: String,
+    pub size: Bytes,
+}
+
+impl InstallerStorage {
+    /// The facts onn plans from, as if the storage existed: new LVs, untagged, nothing written
+    /// to the pool, its metadata size unknown (so the plan grows it to imgbased's minimum,
+    /// which needs free space in the VG, exactly as at install).
+    pub fn facts(&self, image: Option<ImageFacts>) -> Facts {
+        let vg = self.vg.as_ref().map_or("", |v| v.name.as_str());
+        let pool = self.pool.as_ref().map_or("", |p| p.name.as_str());
+        let row = |v: &InstallerVolume, attr: &str| LvRow {
+            lv_name: v.name.clone(),
+            vg_name: vg.to_string(),
+            lv_attr: attr.to_string(),
+            lv_size: v.size,
+            pool_lv: if v.thin {
+                pool.to_string()
+            } else {
+                String::new()
+            },
+            origin: String::new(),
+            lv_tags: Vec::new(),
+            data_percent: attr.starts_with('t').then_some(0.0),
+            metadata_percent: None,
+            lv_metadata_size: None,
+            lv_profile: String::new(),
+            lv_skip_activation: String::new(),
+            lv_permissions: "writeable".into(),
+            lv_active: "active".into(),
+        };
+        let lv = |v: &InstallerVolume| row(v, if v.thin { "Vwi-a-tz--" } else { "-wi-a-----" });
+        let mut lvm = LvmState::default();
+        let mut root_volumes = Vec::new();
+        if let Some(g) = &self.vg {
+            lvm.vgs.push(VgRow {
+                vg_name: g.name.clone(),
+                vg_size: g.size,
+                vg_free: g.free,
+                vg_extent_size: EXTENT,
+                vg_tags: Vec::new(),
+            });
+            lvm.lvs
+                .extend(self.pool.iter().map(|p| row(p, "twi-a-tz--")));
+            lvm.lvs.push(lv(&self.root));
+            for v in &self.volumes {
+                lvm.lvs.push(lv(v));
+                if let Some(mount) = v.mount.as_ref().filter(|m| m.starts_with('/')) {
+                    root_volumes.push(PlannedVolume {
+                        lv: v.name.clone(),
+                        mount: mount.clone(),
+                        size: v.size,
+                    });
+                }
+            }
+            root_volumes.sort_by(|a, b| a.mount.cmp(&b.mount));
+        }
+        Facts {
+            lvm,
+            image,
+            boot: self.boot.as_ref().map(|b| BootFacts {
+                given: b.device.clone(),
+                device: b.device.clone(),
+                size: b.size,
+                uuid: String::new(),
+                fstype: String::new(),
+            }),
+            root_lv: Some(lv(&self.root)),
+            root_volumes,
+            ..Facts::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{plan, Action, Request};
+    use crate::units::GIB;
+
+    /// What Anaconda's autopart --type=thinp makes: / and /var thin in pool00, /boot apart.
+    fn autopart() -> InstallerStorage {
+        let thin = |name: &str, gib: u64, mount: &str| InstallerVolume {
+            name: name.into(),
+            size: Bytes::gib(gib),
+            mount: Some(mount.into()),
+            thin: true,
+        };
+        InstallerStorage {
+            root: thin("root", 20, "/"),
+            vg: Some(InstallerVg {
+                name: "node-vg".into(),
+                size: Bytes::gib(59),
+                free: Bytes::gib(14),
+            }),
+            pool: Some(InstallerVolume {
+                name: "pool00".into(),
+                size: Bytes::gib(45),
+                mount: None,
+                thin: false,
+            }),
+            volumes: vec![thin("var_log", 8, "/var/log"), thin("var", 6, "/var")],
+            boot: Some(InstallerBoot {
+                device: "/dev/vda1".into(),
+                size: Bytes::gib(1),
+            }),
+        }
+    }
+
+    fn adopt() -> Request {
+        let mut req = Request::new(Action::Layout);
+        req.adopt = true;
+        req
+    }
+
+    #[test]
+    fn the_installers_thin_layout_is_adopted_with_its_volumes_in_mount_order() {
+        let p = plan(&adopt(), &autopart().facts(None)).unwrap();
+        assert_eq!((p.vg.as_str(), p.pool.as_str()), ("node-vg", "pool00"));
+        assert_eq!(p.pool_size, Bytes::gib(45));
+        let installer: Vec<_> = p
+            .volumes
+            .iter()
+            .filter(|v| v.mount.starts_with("/var"))
+            .collect();
+        assert_eq!(installer[0].mount, "/var");
+        assert_eq!(installer[0].size, Bytes::gib(6));
+    }
+
+    #[test]
+    fn a_root_outside_a_thin_pool_is_refused_as_not_thin() {
+        let mut s = autopart();
+        s.root.thin = false;
+        s.pool = None;
+        let e = plan(&adopt(), &s.facts(None)).unwrap_err();
+        assert_eq!(crate::error::id_of(&e), "root.not-thin");
+        let mut s = autopart();
+        s.vg = None;
+        s.root = InstallerVolume {
+            name: "vda2".into(),
+            size: Bytes(59 * GIB),
+            mount: Some("/".into()),
+            thin: false,
+        };
+        let e = plan(&adopt(), &s.facts(None)).unwrap_err();
+        assert_eq!(crate::error::id_of(&e), "root.not-thin");
+    }
+}
