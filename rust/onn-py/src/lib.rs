@@ -480,7 +480,8 @@ impl Progress {
 }
 
 fn from_json<'a, T: serde::Deserialize<'a>>(what: &str, json: &'a str) -> PyResult<T> {
-    serde_json::from_str(json).map_err(|e| PreconditionError::new_err(format!("invalid {what}: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| PreconditionError::new_err(format!("invalid {what}: {e}")))
 }
 
 /// Plan a request (JSON, as for `plan`) from facts given as JSON instead of inspected: pure,
@@ -621,20 +622,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;
     m.add("RollbackError", py.get_type::<RollbackError>())?;
-    // The limits plan() enforces, for checks made before any disk exists (the addon's).
-    m.add("BOOT_MIN", onn_core::names::BOOT_MIN.0)?;
+    // The name limit the kickstart section states in its message.
     m.add("LV_NAME_MAX", onn_core::names::LV_NAME_MAX)?;
-    // The names onn gives unless told otherwise (the kickstart section's defaults).
-    m.add("DEFAULT_VG", onn_core::plan::DEFAULT_VG)?;
+    // The pool onn names unless told otherwise (the kickstart section's default).
     m.add("DEFAULT_POOL", onn_core::plan::DEFAULT_POOL)?;
-    m.add(
-        "POOL_USAGE_LIMIT_PERCENT",
-        onn_core::names::POOL_USAGE_LIMIT_PERCENT,
-    )?;
-    m.add(
-        "IMAGE_HEADROOM_PERCENT",
-        onn_core::plan::IMAGE_HEADROOM_PERCENT,
-    )?;
     // Every id a progress event can carry, for the addon's translations.
     m.add("STEP_IDS", onn_core::plan::progress_ids())?;
     m.add_class::<ImageInfo>()?;

@@ -10,8 +10,11 @@ use crate::lvm::LvmState;
 use crate::names::{self, ImageName, Nvr};
 use crate::units::{Bytes, GIB};
 
-use super::{Action, Facts, Plan, PlannedVolume, Request, Step, EXTENT, IMAGE_HEADROOM_PERCENT};
+use super::{Action, Facts, Plan, PlannedVolume, Request, Step, EXTENT};
 
+/// Headroom for writing an image: the pool must stay under imgbased's 80 % check limit
+/// after writing the image's filesystem plus 10 % (data volumes get /var's content).
+const IMAGE_HEADROOM_PERCENT: u64 = 110;
 /// Smallest default root LV (virtual size; thin, so it costs nothing until written).
 const ROOT_MIN: Bytes = Bytes(10 * GIB);
 

@@ -38,9 +38,6 @@ pub const DEFAULT_VG: &str = "onn";
 pub const DEFAULT_POOL: &str = "pool00";
 /// LVM's default extent size; sizes are rounded to it.
 const EXTENT: Bytes = Bytes(4 * MIB);
-/// Headroom for writing an image: the pool must stay under imgbased's 80 % check limit
-/// after writing the image's filesystem plus 10 % (data volumes get /var's content).
-pub const IMAGE_HEADROOM_PERCENT: u64 = 110;
 
 /// Decide the plan, or refuse with a clear precondition error.
 pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {

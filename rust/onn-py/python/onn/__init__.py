@@ -22,12 +22,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from ._native import (
-    BOOT_MIN,
     DEFAULT_POOL,
-    DEFAULT_VG,
-    IMAGE_HEADROOM_PERCENT,
     LV_NAME_MAX,
-    POOL_USAGE_LIMIT_PERCENT,
     STEP_IDS,
     CancelledError,
     CancelToken,
@@ -55,12 +51,8 @@ from ._native import plan_for_installer as _plan_for_installer
 from ._native import plan_from_facts as _plan_from_facts
 
 __all__ = [
-    "BOOT_MIN",
     "DEFAULT_POOL",
-    "DEFAULT_VG",
-    "IMAGE_HEADROOM_PERCENT",
     "LV_NAME_MAX",
-    "POOL_USAGE_LIMIT_PERCENT",
     "STEP_IDS",
     "CancelToken",
     "CancelledError",

@@ -2,12 +2,8 @@ from collections.abc import Callable
 from typing import Any, Literal, final
 
 __all__ = [
-    "BOOT_MIN",
     "DEFAULT_POOL",
-    "DEFAULT_VG",
-    "IMAGE_HEADROOM_PERCENT",
     "LV_NAME_MAX",
-    "POOL_USAGE_LIMIT_PERCENT",
     "CancelToken",
     "CancelledError",
     "CommandError",
@@ -34,11 +30,7 @@ __all__ = [
     "read_image",
 ]
 
-BOOT_MIN: int
 DEFAULT_POOL: str
-DEFAULT_VG: str
-POOL_USAGE_LIMIT_PERCENT: int
-IMAGE_HEADROOM_PERCENT: int
 LV_NAME_MAX: int
 STEP_IDS: list[str]
 
