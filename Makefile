@@ -88,25 +88,15 @@ setup:
 		localedef -i $${l%%.*} -f UTF-8 $$l; done
 
 ## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot
-## (qemu), fuzz; each tier's time is printed as it ends, and all of them at the end.
+## (qemu), fuzz; each tier's time is printed as it ends, and all of them at the end
+## (tests/support/tiers.sh). The fuzz tier runs beside the guest tier: the two UML guests keep
+## the cores about three quarters busy (a guest waits on its host's system calls), and the
+## fuzzers' build and runs take the rest.
 TIMES := $(CURDIR)/build/tier-times
-define tier
-	@s=$$(date +%s); $(MAKE) --no-print-directory $(1); rc=$$?; t=$$(( $$(date +%s) - s )); \
-	echo "tier $(firstword $(1)): $$((t / 60)) min $$((t % 60)) s$$([ $$rc = 0 ] || echo ', FAILED')" | tee -a $(TIMES); \
-	exit $$rc
-endef
-
 test:
-	@mkdir -p build && : > $(TIMES)
-	$(call tier,setup)
-	$(call tier,lint)
-	$(call tier,unit)
-	$(call tier,build)
-	$(call tier,host)
-	$(call tier,guest)
-	$(call tier,boot)
-	$(call tier,fuzz FUZZ_SECONDS=20 FUZZ_ARGS=--seed=1)
-	@echo "== tier times"; cat $(TIMES)
+	@mkdir -p build
+	@tests/support/tiers.sh $(TIMES) setup lint unit build host \
+		"guest + fuzz FUZZ_SECONDS=20 FUZZ_ARGS=--seed=1" boot
 
 ## Everything `make test` runs, with every kill point of the fault tests (about 15 min more).
 test-full:

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make test`'s tiers in order, each timed as it ends (a line in TIMES, and all of them at the
+# end): tiers.sh TIMES TIER…, where a TIER is a make goal with its variables ("fuzz
+# FUZZ_SECONDS=20"), and "A + B" runs A and B side by side, each one's output shown when it
+# ends. Stops after the first tier that fails.
+set -u
+times=$1
+shift
+: >"$times"
+
+tier() {
+	local start rc t
+	start=$(date +%s)
+	# shellcheck disable=SC2086 # the goal and its variables are separate words
+	make --no-print-directory $1
+	rc=$?
+	t=$(($(date +%s) - start))
+	echo "tier ${1%% *}: $((t / 60)) min $((t % 60)) s$([ $rc = 0 ] || echo ', FAILED')" | tee -a "$times"
+	return $rc
+}
+
+side_by_side() {
+	local -A logs=()
+	local job id rc failed=0
+	for job in "$@"; do
+		tier "$job" >"build/tier-${job%% *}.log" 2>&1 &
+		logs[$!]="build/tier-${job%% *}.log"
+	done
+	while [ ${#logs[@]} -gt 0 ]; do
+		wait -n -p id
+		rc=$?
+		cat "${logs[$id]}"
+		unset "logs[$id]"
+		[ $rc = 0 ] || failed=1
+	done
+	return $failed
+}
+
+for t in "$@"; do
+	if [[ $t == *" + "* ]]; then
+		side_by_side "${t%% + *}" "${t#* + }" || exit 1
+	else
+		tier "$t" || exit 1
+	fi
+done
+echo "== tier times"
+cat "$times"
