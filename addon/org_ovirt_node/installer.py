@@ -150,7 +150,7 @@ class NodeInstaller:
         room first): resumed after a dropped connection, retried, verified against --sha256
         while it arrives, so the verification that follows does not read it again."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        shown = _without_credentials(url)
+        shown = onn.redact_url(url)
         shown_percent = -1
 
         def report(event: onn.Event) -> None:
@@ -171,7 +171,7 @@ class NodeInstaller:
             )
         except onn.Error as e:
             reason = _(DOWNLOAD_ERRORS.get(e.id, N_("The Node image {url} could not be downloaded."))).format(
-                url=shown, proxy=_without_credentials(self.ks.proxy or "")
+                url=shown, proxy=onn.redact_url(self.ks.proxy or "")
             )
             raise InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e)) from e
 
@@ -309,46 +309,11 @@ class NodeInstaller:
             self.outcome = onn.apply(self._plan(host_root=self.sysroot))
         except onn.Error as e:
             raise InstallError(_("writing the Node boot entries failed: {error}").format(error=e)) from e
-        ours = self.outcome.boot_entry
-        entries = Path(self.sysimage, "boot/loader/entries")
-        removed = []
+        ours = Path(self.outcome.boot_entry).name if self.outcome.boot_entry else None
+        boot = Path(self.sysimage, "boot")
         mounts = onn.mount_table(self.mountinfo)
         root_lv = next((m["source"] for m in reversed(mounts) if m["target"] == self.sysimage), None)
-        for entry in sorted(entries.glob("*.conf")) if entries.is_dir() else []:
-            if ours and entry.name == Path(ours).name:
-                continue
-            if root_lv and _entry_boots(entry, root_lv):
-                entry.unlink()
-                removed.append(entry.name)
+        removed = [name for name in onn.entries_booting(str(boot), root_lv) if name != ours] if root_lv else []
+        for name in removed:
+            (boot / "loader/entries" / name).unlink()
         return removed
-
-
-def _without_credentials(url: str) -> str:
-    """A URL fit to show: no `user:password@`."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
-def _entry_boots(entry: Path, device: str) -> bool:
-    """Does a BLS entry boot `device`: its `root=` or `rd.lvm.lv=` names it, by the same path,
-    the same device node, or the /dev/mapper ⇄ /dev/VG/LV spelling of the same LV?"""
-    names = {device, os.path.realpath(device)}
-    base = os.path.basename(device)
-    if "-" in base and device.startswith("/dev/mapper/"):
-        # device-mapper names double the dashes inside VG and LV names
-        vg_name, lv = (part.replace("\0", "-") for part in base.replace("--", "\0").split("-", 1))
-        names.add(f"/dev/{vg_name}/{lv}")
-    for line in entry.read_text().splitlines():
-        if line.startswith("options"):
-            for arg in line.split()[1:]:
-                if arg.startswith("root="):
-                    path = arg.removeprefix("root=")
-                elif arg.startswith("rd.lvm.lv="):
-                    path = "/dev/" + arg.removeprefix("rd.lvm.lv=")
-                else:
-                    continue
-                if path in names or os.path.realpath(path) in names:
-                    return True
-    return False

@@ -39,11 +39,10 @@ class Device:
     children: tuple[str, ...] = ()
 
 
-def _lv_name(device: Device, vg: str) -> str:
+def _lv_name(device: Device) -> str:
     """The LV's own name: the tree names LVs as device-mapper does (`vg-lv`, dashes doubled)."""
-    prefix = vg.replace("-", "--") + "-"
-    name = device.name[len(prefix) :] if device.name.startswith(prefix) else device.name
-    return name.replace("--", "-")
+    vg_lv = onn.split_dm_name(device.name)
+    return vg_lv[1] if vg_lv else device.name
 
 
 def installer_storage(mounts: Mapping[str, str], devices: Mapping[str, Device]) -> onn.InstallerStorage | None:
@@ -67,10 +66,10 @@ def installer_storage(mounts: Mapping[str, str], devices: Mapping[str, Device]) 
         used = sum(devices[c].size for c in vg.children if c in devices)
         storage["vg"] = {"name": vg.name, "size": vg.size, "free": max(vg.size - used, 0)}
         if pool is not None:
-            storage["pool"] = {"name": _lv_name(pool, vg.name), "size": pool.size}
+            storage["pool"] = {"name": _lv_name(pool), "size": pool.size}
         for d in lvs:
             volume: onn.InstallerVolume = {
-                "name": _lv_name(d, vg.name),
+                "name": _lv_name(d),
                 "size": d.size,
                 "mount": by_id.get(d.id),
                 "thin": d.type == THIN_LV,

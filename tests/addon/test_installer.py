@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import onn
 import pytest
 from imageserver import Fault, ImageServer, make_test_ca, tinyproxy
-from org_ovirt_node.installer import DOWNLOAD_ERRORS, InstallError, NodeInstaller, _entry_boots
+from org_ovirt_node.installer import DOWNLOAD_ERRORS, InstallError, NodeInstaller
 from org_ovirt_node.ksdata import NodeKickstart
 from testdata import IMAGES
 
@@ -71,19 +71,22 @@ def test_switching_the_sysroot_runs_these_commands(tmp_path: Path) -> None:
 
 
 def test_only_entries_booting_the_installers_root_are_the_installers(tmp_path: Path) -> None:
-    def entry(options: str) -> Path:
-        path = tmp_path / f"e{len(list(tmp_path.iterdir()))}.conf"
-        path.write_text(f"title x\nlinux /vmlinuz\noptions {options}\n")
-        return path
+    entries = tmp_path / "loader/entries"
+    entries.mkdir(parents=True)
 
-    root = "/dev/mapper/onn-root"
-    assert _entry_boots(entry("root=/dev/mapper/onn-root ro rd.lvm.lv=onn/root"), root)
-    assert _entry_boots(entry("root=/dev/onn/root ro"), root)
-    assert _entry_boots(entry("ro rd.lvm.lv=onn/root quiet"), root)
-    assert not _entry_boots(entry("root=/dev/onn/onn-node-1.0-1+1 rd.lvm.lv=onn/onn-node-1.0-1+1"), root)
-    assert not _entry_boots(entry("root=/dev/mapper/onn-rootfs"), root)
+    def boots(options: str, root: str = "/dev/mapper/onn-root") -> bool:
+        for old in entries.iterdir():
+            old.unlink()
+        (entries / "e.conf").write_text(f"title x\nlinux /vmlinuz\noptions {options}\n")
+        return onn.entries_booting(str(tmp_path), root) == ["e.conf"]
+
+    assert boots("root=/dev/mapper/onn-root ro rd.lvm.lv=onn/root")
+    assert boots("root=/dev/onn/root ro")
+    assert boots("ro rd.lvm.lv=onn/root quiet")
+    assert not boots("root=/dev/onn/onn-node-1.0-1+1 rd.lvm.lv=onn/onn-node-1.0-1+1")
+    assert not boots("root=/dev/mapper/onn-rootfs")
     # Dashes in VG and LV names are doubled in device-mapper names.
-    assert _entry_boots(entry("rd.lvm.lv=my-vg/root-lv"), "/dev/mapper/my--vg-root--lv")
+    assert boots("rd.lvm.lv=my-vg/root-lv", "/dev/mapper/my--vg-root--lv")
 
 
 def test_the_mount_table_undoes_octal_escapes_and_keeps_utf8(tmp_path: Path) -> None:

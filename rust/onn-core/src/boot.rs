@@ -211,6 +211,50 @@ pub fn remove_layer_files(boot_dir: &Path, layer: &str) -> Result<Vec<String>> {
     Ok(removed)
 }
 
+/// The BLS entries of a /boot directory that boot `device`: their `root=` or `rd.lvm.lv=` names
+/// it by the same path, the same device node, or the other spelling of the same LV
+/// (`/dev/mapper/VG-LV`, `/dev/VG/LV`). An installer's entries for its own root volume, which
+/// holds no system once the layer is the root. Their file names, sorted.
+pub fn entries_booting(boot_dir: &Path, device: &str) -> Vec<String> {
+    let canonical = |p: &str| {
+        fs::canonicalize(p)
+            .ok()
+            .map(|c| c.to_string_lossy().into_owned())
+    };
+    let mut spellings = vec![device.to_string()];
+    spellings.extend(canonical(device));
+    if let Some((vg, lv)) = device
+        .strip_prefix("/dev/mapper/")
+        .and_then(names::split_dm_name)
+    {
+        spellings.push(format!("/dev/{vg}/{lv}"));
+    }
+    let boots = |text: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("options"))
+            .flat_map(str::split_whitespace)
+            .filter_map(|a| {
+                a.strip_prefix("root=")
+                    .map(str::to_string)
+                    .or_else(|| a.strip_prefix("rd.lvm.lv=").map(|lv| format!("/dev/{lv}")))
+            })
+            .any(|path| {
+                spellings.contains(&path)
+                    || canonical(&path).is_some_and(|c| spellings.contains(&c))
+            })
+    };
+    let mut found: Vec<String> = fs::read_dir(boot_dir.join(names::BLS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "conf"))
+        .filter(|e| fs::read_to_string(e.path()).is_ok_and(|text| boots(&text)))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    found
+}
+
 /// One data volume line in a layer's fstab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FstabVolume {

@@ -35,6 +35,7 @@ pub mod units;
 pub mod updatable;
 
 pub use apply::{prepare, prepare_again, recover, Outcome, Prepared, Recovered};
+pub use boot::entries_booting;
 pub use error::{Kind, OnnError};
 pub use plan::{Action, Plan, Request, Step};
 pub use progress::{CancelToken, Event};

@@ -128,6 +128,26 @@ pub fn dm_name(vg: &str, lv: &str) -> String {
     format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"))
 }
 
+/// The VG and LV a device-mapper name stands for ([`dm_name`] undone): split at the first
+/// single `-`, dashes undoubled. None for a name that is no VG-LV pair.
+pub fn split_dm_name(name: &str) -> Option<(String, String)> {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'-' {
+            if bytes.get(i + 1) == Some(&b'-') {
+                i += 2;
+                continue;
+            }
+            let (vg, lv) = (&name[..i], &name[i + 1..]);
+            return (!vg.is_empty() && !lv.is_empty())
+                .then(|| (vg.replace("--", "-"), lv.replace("--", "-")));
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Refuse a VG/LV pair whose device-mapper name (plus `extra` characters LVM appends for
 /// hidden volumes) would not fit: LVM writes its metadata first and only then fails to
 /// activate the LV.
@@ -614,5 +634,22 @@ mod tests {
             "loader/entries/n-1-1+1-6.1.0-28-amd64.conf"
         );
         assert_eq!(bootid_arg("n-1-1+1"), "img.bootid=n-1-1+1");
+    }
+
+    #[test]
+    fn dm_names_split_back_into_vg_and_lv() {
+        for (vg, lv) in [
+            ("onn", "root"),
+            ("node-vg", "var_log"),
+            ("a--b", "c-d-"),
+            ("x", "pool00_tmeta"),
+        ] {
+            assert_eq!(
+                split_dm_name(&dm_name(vg, lv)),
+                Some((vg.to_string(), lv.to_string()))
+            );
+        }
+        assert_eq!(split_dm_name("mpatha"), None);
+        assert_eq!(split_dm_name("only--dashes--doubled"), None);
     }
 }

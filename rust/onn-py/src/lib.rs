@@ -513,6 +513,24 @@ fn plan_for_installer(
         .map_err(|e| to_py(py, e))
 }
 
+/// The BLS entries (file names) of a /boot directory that boot `device`, in any spelling of it.
+#[pyfunction]
+fn entries_booting(boot_dir: &str, device: &str) -> Vec<String> {
+    onn_core::entries_booting(std::path::Path::new(boot_dir), device)
+}
+
+/// An URL fit to show: without `user:password@`.
+#[pyfunction]
+fn redact_url(url: &str) -> String {
+    fetch::redact(url)
+}
+
+/// The VG and LV of a device-mapper name (`vg-lv`, dashes doubled); None for another name.
+#[pyfunction]
+fn split_dm_name(name: &str) -> Option<(String, String)> {
+    onn_core::names::split_dm_name(name)
+}
+
 /// Carry out a plan. The system is inspected again and must still give the same plan.
 /// `progress(event)` is called with the GIL held; an exception it raises cancels the run
 /// (what was made is undone) and is re-raised here.
@@ -645,5 +663,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fetch_image, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(check_lvm_name, m)?)?;
+    m.add_function(wrap_pyfunction!(entries_booting, m)?)?;
+    m.add_function(wrap_pyfunction!(redact_url, m)?)?;
+    m.add_function(wrap_pyfunction!(split_dm_name, m)?)?;
     Ok(())
 }

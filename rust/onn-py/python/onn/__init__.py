@@ -39,12 +39,15 @@ from ._native import (
     RollbackError,
     apply,
     check_lvm_name,
+    entries_booting,
     export_boot,
     fetch_image,
     inspect,
     mount_table,
     parse_size,
     read_image,
+    redact_url,
+    split_dm_name,
 )
 from ._native import plan as _plan
 from ._native import plan_for_installer as _plan_for_installer
@@ -68,6 +71,7 @@ __all__ = [
     "RollbackError",
     "apply",
     "check_lvm_name",
+    "entries_booting",
     "export_boot",
     "fetch_image",
     "inspect",
@@ -77,6 +81,8 @@ __all__ = [
     "plan_for_installer",
     "plan_from_facts",
     "read_image",
+    "redact_url",
+    "split_dm_name",
 ]
 
 Action = Literal["install", "layout", "add-base", "add-layer"]

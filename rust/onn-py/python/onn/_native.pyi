@@ -19,6 +19,7 @@ __all__ = [
     "STEP_IDS",
     "apply",
     "check_lvm_name",
+    "entries_booting",
     "export_boot",
     "fetch_image",
     "inspect",
@@ -28,6 +29,8 @@ __all__ = [
     "plan_for_installer",
     "plan_from_facts",
     "read_image",
+    "redact_url",
+    "split_dm_name",
 ]
 
 DEFAULT_POOL: str
@@ -187,3 +190,6 @@ def fetch_image(
 ) -> Download: ...
 def parse_size(text: str) -> int: ...
 def check_lvm_name(name: str, kind: Literal["vg", "lv"]) -> None: ...
+def entries_booting(boot_dir: str, device: str) -> list[str]: ...
+def redact_url(url: str) -> str: ...
+def split_dm_name(name: str) -> tuple[str, str] | None: ...
