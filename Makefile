@@ -215,8 +215,12 @@ bench: setup images
 
 ## The addon's service tests against a real anaconda source tree instead of the stand-ins
 ## (pyanaconda is not on PyPI; needs the en_US.UTF-8 locale, as Anaconda's modules set it).
+## pyanaconda.core imports requests-file, requests-ftp and systemd's journal binding (built
+## against libsystemd).
 addon-compat: build-test images module
 	@test -d "$(ANACONDA_SRC)/pyanaconda" || { echo "set ANACONDA_SRC to an anaconda checkout"; exit 2; }
+	@dpkg -s libsystemd-dev >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q libsystemd-dev >/dev/null
+	$(VPY) -m pip install -q requests-file requests-ftp systemd-python
 	PYTHONPATH=$(CURDIR)/addon ONN_IMAGES=$(VMWORK)/images.json \
 		ONN_PYANACONDA=$(ANACONDA_SRC):$(CURDIR)/tests/addon/compat \
 		ANACONDA_CONFIG_TMP=$(ANACONDA_SRC)/data/anaconda.conf \

@@ -24,6 +24,7 @@ from .structures import (
 )
 
 THIN_LV, THIN_POOL, LV, VG = "lvmthinlv", "lvmthinpool", "lvmlv", "lvmvg"
+FILESYSTEMS = ("ext4", "xfs")  # the filesystems onn knows the cost of
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Device:
     size: int
     parents: tuple[str, ...] = ()
     children: tuple[str, ...] = ()
+    #: Its format's type (DeviceFormatData): the filesystem the installer makes on it, if any.
+    format: str = ""
 
 
 def _lv_name(device: Device) -> str:
@@ -74,6 +77,8 @@ def installer_storage(mounts: Mapping[str, str], devices: Mapping[str, Device]) 
                 "mount": by_id.get(d.id),
                 "thin": d.type == THIN_LV,
             }
+            if d.format in FILESYSTEMS:
+                volume["fs"] = d.format  # made before onn writes: what mkfs takes of the pool counts
             if d.id == root_id:
                 storage["root"] = volume
             else:

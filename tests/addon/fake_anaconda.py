@@ -98,6 +98,7 @@ def _device_tree(layout: dict) -> tuple[dict[str, str], dict[str, dict]]:
         lv = "root" if mount == "/" else mount.strip("/").replace("/", "_")
         mounts[mount] = dev_id
         row = {"type": dev["type"], "size": dev["size"], "path": dev.get("path", f"/dev/fake{i}"), "parents": []}
+        row["fs"] = dev.get("fs", "ext4")
         if dev["type"] in ("lvmthinlv", "lvmlv"):
             row["name"] = f"onn-{lv}"
             if dev["type"] == "lvmthinlv":
@@ -141,6 +142,11 @@ class DeviceTree:
             "parents": get_variant("as", dev["parents"]),
             "children": get_variant("as", dev["children"]),
         }
+
+    def GetFormatData(self, device_id: Str) -> Structure:  # noqa: N802
+        """The filesystem a mounted device gets (the layout's `fs`, ext4 unless it says)."""
+        dev = DEVICES[device_id]
+        return {"type": get_variant(Str, dev.get("fs", ""))}
 
 
 @dbus_interface(STORAGE)

@@ -22,9 +22,9 @@ def _tree(vg: str = "node-vg") -> tuple[dict[str, str], dict[str, Device]]:
         Device("p2", "partition", "vda2", "/dev/vda2", 59 * GIB, ("d",), ("vg",)),
         Device("vg", "lvmvg", vg, f"/dev/{vg}", 59 * GIB, ("p2",), ("pool",)),
         Device("pool", "lvmthinpool", f"{m}-pool00", "", 45 * GIB, ("vg",), ("root", "var", "log")),
-        Device("root", "lvmthinlv", f"{m}-root", f"/dev/mapper/{m}-root", 20 * GIB, ("pool",)),
-        Device("var", "lvmthinlv", f"{m}-var", f"/dev/mapper/{m}-var", 6 * GIB, ("pool",)),
-        Device("log", "lvmthinlv", f"{m}-var_log", f"/dev/mapper/{m}-var_log", 8 * GIB, ("pool",)),
+        Device("root", "lvmthinlv", f"{m}-root", f"/dev/mapper/{m}-root", 20 * GIB, ("pool",), (), "xfs"),
+        Device("var", "lvmthinlv", f"{m}-var", f"/dev/mapper/{m}-var", 6 * GIB, ("pool",), (), "xfs"),
+        Device("log", "lvmthinlv", f"{m}-var_log", f"/dev/mapper/{m}-var_log", 8 * GIB, ("pool",), (), "xfs"),
     ]
     return {"/": "root", "/var": "var", "/var/log": "log", "/boot": "p1"}, {d.id: d for d in devices}
 
@@ -33,7 +33,7 @@ def test_the_installers_thin_layout_is_described_in_onns_terms() -> None:
     storage = installer_storage(*_tree())
     assert storage is not None
     assert (storage["vg"]["name"], storage["vg"]["free"]) == ("node-vg", 14 * GIB)
-    assert storage["root"] == {"name": "root", "size": 20 * GIB, "mount": "/", "thin": True}
+    assert storage["root"] == {"name": "root", "size": 20 * GIB, "mount": "/", "thin": True, "fs": "xfs"}
     assert storage["pool"] == {"name": "pool00", "size": 45 * GIB}
     assert sorted((v["name"], v["mount"], v["size"]) for v in storage["volumes"]) == [
         ("var", "/var", 6 * GIB),

@@ -7,7 +7,7 @@ from pyanaconda.core.constants import PAYLOAD_TYPE_LIVE_IMAGE, SOURCE_TYPE_LIVE_
 from pyanaconda.modules.common.constants.objects import BOOTLOADER, DEVICE_TREE
 from pyanaconda.modules.common.constants.services import PAYLOADS, STORAGE
 from pyanaconda.modules.common.structures.live_image import LiveImageConfigurationData
-from pyanaconda.modules.common.structures.storage import DeviceData
+from pyanaconda.modules.common.structures.storage import DeviceData, DeviceFormatData
 from pyanaconda.modules.common.task import sync_run_task
 
 from org_ovirt_node.preview import Device
@@ -15,13 +15,14 @@ from org_ovirt_node.preview import Device
 
 def storage_devices() -> tuple[dict[str, str], dict[str, Device]]:
     """The installer's device tree as it will be created: mount point → device id, and every
-    device with the fields the storage preview reads."""
+    device with the fields the storage preview reads (its format's type: the filesystem it gets)."""
     tree = STORAGE.get_proxy(DEVICE_TREE)
     devices = {}
     for device_id in tree.GetDevices():
         dev = DeviceData.from_structure(tree.GetDeviceData(device_id))
+        fmt = DeviceFormatData.from_structure(tree.GetFormatData(device_id))
         devices[device_id] = Device(
-            device_id, dev.type, dev.name, dev.path, dev.size, tuple(dev.parents), tuple(dev.children)
+            device_id, dev.type, dev.name, dev.path, dev.size, tuple(dev.parents), tuple(dev.children), fmt.type
         )
     return dict(tree.GetMountPoints()), devices
 

@@ -4,6 +4,7 @@
 //! exists, so LVM's report rows stay the engine's own.
 
 use crate::boot::BootFacts;
+use crate::fs::{mkfs_cost, FsType};
 use crate::image::ImageFacts;
 use crate::lvm::{LvRow, LvmState, VgRow};
 use crate::units::Bytes;
@@ -50,6 +51,10 @@ pub struct InstallerVolume {
     /// A thin LV of [`InstallerStorage::pool`].
     #[serde(default)]
     pub thin: bool,
+    /// The filesystem the installer makes on it (it does so before onn writes anything, so
+    /// what mkfs takes of the pool is used when onn plans).
+    #[serde(default)]
+    pub fs: Option<FsType>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -60,9 +65,10 @@ pub struct InstallerBoot {
 }
 
 impl InstallerStorage {
-    /// The facts onn plans from, as if the storage existed: new LVs, untagged, nothing written
-    /// to the pool, its metadata size unknown (so the plan grows it to imgbased's minimum,
-    /// which needs free space in the VG, exactly as at install).
+    /// The facts onn plans from, as the storage will be when onn's install runs: new LVs,
+    /// untagged, the pool holding what the installer's mkfs wrote on its thin volumes, its
+    /// metadata size unknown (so the plan grows it to imgbased's minimum, which needs free
+    /// space in the VG, exactly as at install).
     pub fn facts(&self, image: Option<ImageFacts>) -> Facts {
         let vg = self.vg.as_ref().map_or("", |v| v.name.as_str());
         let pool = self.pool.as_ref().map_or("", |p| p.name.as_str());
@@ -78,7 +84,7 @@ impl InstallerStorage {
             },
             origin: String::new(),
             lv_tags: Vec::new(),
-            data_percent: attr.starts_with('t').then_some(0.0),
+            data_percent: attr.starts_with('t').then(|| self.pool_percent_used()),
             metadata_percent: None,
             lv_metadata_size: None,
             lv_profile: String::new(),
@@ -129,6 +135,23 @@ impl InstallerStorage {
     }
 }
 
+impl InstallerStorage {
+    /// What the installer's filesystems take of the pool before onn writes, in lvm's percent.
+    fn pool_percent_used(&self) -> f64 {
+        let size = self.pool.as_ref().map_or(0, |p| p.size.0);
+        let used: u64 = std::iter::once(&self.root)
+            .chain(&self.volumes)
+            .filter(|v| v.thin)
+            .filter_map(|v| Some(mkfs_cost(v.fs?, v.size).0))
+            .sum();
+        if size == 0 {
+            0.0
+        } else {
+            used as f64 * 100.0 / size as f64
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +165,7 @@ mod tests {
             size: Bytes::gib(gib),
             mount: Some(mount.into()),
             thin: true,
+            fs: Some(FsType::Xfs),
         };
         InstallerStorage {
             root: thin("root", 20, "/"),
@@ -155,6 +179,7 @@ mod tests {
                 size: Bytes::gib(45),
                 mount: None,
                 thin: false,
+                fs: None,
             }),
             volumes: vec![thin("var_log", 8, "/var/log"), thin("var", 6, "/var")],
             boot: Some(InstallerBoot {
@@ -198,8 +223,49 @@ mod tests {
             size: Bytes(59 * GIB),
             mount: Some("/".into()),
             thin: false,
+            fs: Some(FsType::Xfs),
         };
         let e = plan(&adopt(), &s.facts(None)).unwrap_err();
         assert_eq!(crate::error::id_of(&e), "root.not-thin");
+    }
+
+    /// The installer's filesystems are on the pool before onn writes: they count when onn
+    /// plans from the device tree, so a pool they fill is refused before anything is written,
+    /// as the install would refuse it once they are there.
+    #[test]
+    fn the_installers_mkfs_counts_against_the_pool_before_it_is_written() {
+        let mut req = adopt();
+        req.action = Action::Install;
+        let planned =
+            |s: &InstallerStorage| plan(&req, &s.facts(Some(crate::plan::tests::image())));
+        let with_fs = autopart();
+        let mut bare = autopart();
+        for v in std::iter::once(&mut bare.root).chain(&mut bare.volumes) {
+            v.fs = None;
+        }
+        let taken = planned(&bare).unwrap().pool_free_after.0
+            - planned(&with_fs).unwrap().pool_free_after.0;
+        let mkfs: u64 = [20, 8, 6]
+            .map(|g| mkfs_cost(FsType::Xfs, Bytes::gib(g)).0)
+            .iter()
+            .sum();
+        assert!(taken.abs_diff(mkfs) <= 1, "{taken} != {mkfs}");
+        // The smallest pool each plan accepts: the installer's filesystems raise it, and the
+        // pool that is just enough without them is refused with them.
+        let sized = |s: &InstallerStorage, mib: u64| {
+            let mut s = s.clone();
+            s.pool.as_mut().unwrap().size = Bytes::mib(mib);
+            s
+        };
+        let smallest = |s: &InstallerStorage| {
+            (256..16384)
+                .step_by(4)
+                .find(|&m| planned(&sized(s, m)).is_ok())
+                .unwrap()
+        };
+        let enough_bare = smallest(&bare);
+        assert!(smallest(&with_fs) > enough_bare);
+        let refused = planned(&sized(&with_fs, enough_bare)).unwrap_err();
+        assert_eq!(crate::error::id_of(&refused), "pool.too-small");
     }
 }

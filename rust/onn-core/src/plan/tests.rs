@@ -21,7 +21,7 @@ fn disk(path: &str, gib: u64) -> Device {
     }
 }
 
-fn image() -> ImageFacts {
+pub(super) fn image() -> ImageFacts {
     ImageFacts {
         path: "/srv/onn-demo.squashfs.img".into(),
         size: Bytes::mib(300),

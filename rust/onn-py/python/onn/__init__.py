@@ -157,12 +157,14 @@ def plan_from_facts(facts: Mapping[str, Any], action: Action, **request: Unpack[
 
 class InstallerVolume(TypedDict, total=False):
     """An LV the installer will create: its own name (not device-mapper's), size in bytes,
-    where it is mounted, and whether it is a thin LV of the storage's pool."""
+    where it is mounted, whether it is a thin LV of the storage's pool, and the filesystem the
+    installer makes on it (what that takes of the pool counts when onn plans)."""
 
     name: str
     size: int
     mount: str | None
     thin: bool
+    fs: Literal["ext4", "xfs"]
 
 
 class InstallerVg(TypedDict):

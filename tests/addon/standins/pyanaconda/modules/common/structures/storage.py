@@ -1,4 +1,5 @@
-"""pyanaconda/modules/common/structures/storage.py: DeviceData (the fields the addon reads)."""
+"""pyanaconda/modules/common/structures/storage.py: DeviceData and DeviceFormatData (the fields
+the addon reads)."""
 
 from dasbus.structure import DBusData
 from dasbus.typing import List, Str, UInt64
@@ -60,3 +61,16 @@ class DeviceData(DBusData):
     @children.setter
     def children(self, value: List[Str]):
         self._children = value
+
+
+class DeviceFormatData(DBusData):
+    def __init__(self):
+        self._type = ""
+
+    @property
+    def type(self) -> Str:
+        return self._type
+
+    @type.setter
+    def type(self, value: Str):
+        self._type = value
