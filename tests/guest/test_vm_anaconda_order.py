@@ -77,7 +77,7 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
         Device("vg", "lvmvg", VG, f"/dev/{VG}", 28 * GIB, ("pv",), ("pool",)),
         Device("pool", "lvmthinpool", f"{m}-pool00", "", 24 * GIB, ("vg",), tuple(thin_lvs)),
         *(
-            Device(lv, "lvmthinlv", f"{m}-{lv}", f"/dev/mapper/{m}-{lv}", size * GIB, ("pool",))
+            Device(lv, "lvmthinlv", f"{m}-{lv}", f"/dev/mapper/{m}-{lv}", size * GIB, ("pool",), (), "ext4")
             for lv, (_mount, size) in thin_lvs.items()
         ),
     ]
