@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,41 @@ def test_vm_disks_named_as_operators_name_them_and_a_multipath_map_as_the_pv(
         run(["dmsetup", "remove", "onn-test-mpatha"], check=False)
         for link in links:
             link.unlink(missing_ok=True)
+
+
+def _named_like(dev: str, name: str) -> str:
+    """A block node /dev/NAME for the device `dev` (its major and minor)."""
+    st = os.stat(dev)
+    node = f"/dev/{name}"
+    os.mknod(node, 0o600 | stat.S_IFBLK, st.st_rdev)
+    return node
+
+
+def test_vm_nvme_names_a_partitioned_namespace_refused_a_blank_one_installs(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """Disks named as the kernel names NVMe namespaces and their partitions (`nvme0n1`,
+    `nvme0n1p1`): the guest has no NVMe controller, so block nodes of those names stand for
+    them over loop devices. onn reads a disk's partitions and holders by its device number,
+    never from its name: the partitioned namespace is refused naming it, its partition takes
+    /boot, and a blank namespace installs."""
+    img = str(images["tiny-ext4"]["path"])
+    parted = disks.partitioned("nvme0", 2 << 30, "label: gpt\nsize=1GiB, name=boot\nname=data\n")
+    nodes = [
+        _named_like(parted, "nvme0n1"),
+        _named_like(f"{parted}p1", "nvme0n1p1"),
+        _named_like(disks.add("nvme1", 12 << 30), "nvme1n1"),
+    ]
+    try:
+        run(["mkfs.ext4", "-q", "/dev/nvme0n1p1"])
+        before = disks.digests()
+        refused = onn("install", "--image", img, "--pv", "/dev/nvme0n1", "--boot", "/dev/nvme0n1p1", check=False)
+        assert refused.returncode == 2 and "(pv.partitioned)" in refused.stderr, refused.stderr
+        assert "/dev/nvme0n1 " in refused.stderr
+        assert disks.digests() == before
+        onn("install", "--image", img, "--pv", "/dev/nvme1n1", "--boot", "/dev/nvme0n1p1")
+        checked("/dev/nvme0n1p1", tmp_path)
+    finally:
+        run(["lvm", "vgchange", "--activate", "n", "onn"], check=False)
+        for node in nodes:
+            os.unlink(node)
