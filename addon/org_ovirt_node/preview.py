@@ -61,16 +61,14 @@ def installer_storage(mounts: Mapping[str, str], devices: Mapping[str, Device]) 
     vg = next((devices[p] for p in (pool or root).parents if devices[p].type == VG), None)
     storage: onn.InstallerStorage = {"root": {"name": root.name, "size": root.size, "mount": "/"}}
     if vg is not None:
-        lvs = [
-            d
-            for d in devices.values()
-            if d.type in (LV, THIN_LV) and (vg.id in d.parents or (pool is not None and pool.id in d.parents))
-        ]
         used = sum(devices[c].size for c in vg.children if c in devices)
         storage["vg"] = {"name": vg.name, "size": vg.size, "free": max(vg.size - used, 0)}
         if pool is not None:
             storage["pool"] = {"name": _lv_name(pool), "size": pool.size}
-        for d in lvs:
+        in_vg = {vg.id} | ({pool.id} if pool is not None else set())
+        for d in devices.values():
+            if d.type not in (LV, THIN_LV) or in_vg.isdisjoint(d.parents):
+                continue
             volume: onn.InstallerVolume = {
                 "name": _lv_name(d),
                 "size": d.size,
