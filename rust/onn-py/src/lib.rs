@@ -484,17 +484,6 @@ fn from_json<'a, T: serde::Deserialize<'a>>(what: &str, json: &'a str) -> PyResu
         .map_err(|e| PreconditionError::new_err(format!("invalid {what}: {e}")))
 }
 
-/// Plan a request (JSON, as for `plan`) from facts given as JSON instead of inspected: pure,
-/// reads and writes nothing. The facts are `Facts` in onn-core, LVM rows in lvm's JSON form.
-#[pyfunction]
-fn plan_from_facts(py: Python<'_>, request_json: &str, facts_json: &str) -> PyResult<Plan> {
-    let req: Request = from_json("request", request_json)?;
-    let facts: onn_core::plan::Facts = from_json("facts", facts_json)?;
-    onn_core::plan::plan(&req, &facts)
-        .map(Plan)
-        .map_err(|e| to_py(py, e))
-}
-
 /// Plan a request (JSON, as for `plan`) for the storage an installer is about to create,
 /// described as JSON (`InstallerStorage` in onn-core), with the image read by `read_image`:
 /// pure, reads and writes nothing.
@@ -657,7 +646,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(export_boot, m)?)?;
     m.add_function(wrap_pyfunction!(mount_table, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
-    m.add_function(wrap_pyfunction!(plan_from_facts, m)?)?;
     m.add_function(wrap_pyfunction!(plan_for_installer, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(fetch_image, m)?)?;

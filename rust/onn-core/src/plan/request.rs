@@ -129,11 +129,9 @@ impl Request {
     }
 }
 
-/// Everything `inspect` read; `plan` looks at nothing else. It deserializes from JSON (the
-/// LVM rows in `lvm --reportformat json` form), so facts a caller knows before the storage
-/// exists (the installer's device tree) can be planned too (`onn.plan_from_facts`).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Everything `inspect` read (or [`super::InstallerStorage::facts`] described); `plan` looks
+/// at nothing else.
+#[derive(Debug, Clone, Default)]
 pub struct Facts {
     pub lvm: LvmState,
     pub devices: Vec<Device>,

@@ -639,36 +639,17 @@ fn every_step_kind_is_planned_somewhere_and_named_alike_in_json_and_progress() {
 }
 
 #[test]
-fn facts_read_from_json_plan_like_inspected_ones() {
-    // The shape onn.plan_from_facts takes: LVM rows as lvm's JSON report writes them.
+fn installer_storage_read_from_json_plans_like_inspected_facts() {
+    // The shape onn.plan_for_installer takes: the installer's devices in its own terms.
     let json = r#"{
-        "lvm": {
-            "vgs": [{"vg_name": "onn", "vg_size": "42949672960", "vg_free": "4294967296",
-                     "vg_extent_size": "4194304", "vg_tags": ""}],
-            "lvs": [
-                {"lv_name": "pool00", "vg_name": "onn", "lv_attr": "twi-a-tz--",
-                 "lv_size": "34359738368", "pool_lv": "", "origin": "", "lv_tags": "",
-                 "data_percent": "0.00", "metadata_percent": "", "lv_metadata_size": "1073741824",
-                 "lv_profile": "", "lv_skip_activation": "", "lv_permissions": "writeable",
-                 "lv_active": "active"},
-                {"lv_name": "var", "vg_name": "onn", "lv_attr": "Vwi-a-tz--",
-                 "lv_size": "16106127360", "pool_lv": "pool00", "origin": "", "lv_tags": "",
-                 "data_percent": "", "metadata_percent": "", "lv_metadata_size": "",
-                 "lv_profile": "", "lv_skip_activation": "", "lv_permissions": "writeable",
-                 "lv_active": "active"}
-            ]
-        },
-        "root_lv": {"lv_name": "root", "vg_name": "onn", "lv_attr": "Vwi-a-tz--",
-                    "lv_size": "21474836480", "pool_lv": "pool00", "origin": "", "lv_tags": "",
-                    "data_percent": "", "metadata_percent": "", "lv_metadata_size": "",
-                    "lv_profile": "", "lv_skip_activation": "", "lv_permissions": "writeable",
-                    "lv_active": "active"},
-        "root_volumes": [{"lv": "var", "mount": "/var", "size": 16106127360}],
-        "boot": {"given": "/dev/vda1", "device": "/dev/vda1", "size": 1073741824,
-                 "uuid": "", "fstype": "ext4"}
+        "root": {"name": "root", "size": 21474836480, "mount": "/", "thin": true},
+        "vg": {"name": "onn", "size": 42949672960, "free": 4294967296},
+        "pool": {"name": "pool00", "size": 34359738368},
+        "volumes": [{"name": "var", "size": 16106127360, "mount": "/var", "thin": true}],
+        "boot": {"device": "/dev/vda1", "size": 1073741824}
     }"#;
-    let mut facts: Facts = serde_json::from_str(json).unwrap();
-    facts.image = Some(image());
+    let storage: super::InstallerStorage = serde_json::from_str(json).unwrap();
+    let facts = storage.facts(Some(image()));
     let req = Request {
         adopt: true,
         root: Some("/mnt/sysimage".into()),
@@ -682,5 +663,8 @@ fn facts_read_from_json_plan_like_inspected_ones() {
     assert_eq!(p.base.as_deref(), Some("onn-demo-1.0-0.20261125.0"));
     assert_eq!(p.layer.as_deref(), Some("onn-demo-1.0-0.20261125.0+1"));
     assert_eq!(p.volumes.len(), 1);
-    assert!(serde_json::from_str::<Facts>(r#"{"lvm": {}, "disks": []}"#).is_err());
+    assert!(serde_json::from_str::<super::InstallerStorage>(
+        r#"{"root": {"name": "r", "size": 1}, "disks": []}"#
+    )
+    .is_err());
 }

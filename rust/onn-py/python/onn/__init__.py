@@ -15,7 +15,7 @@ handlers or changes mount namespaces.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ from ._native import (
 )
 from ._native import plan as _plan
 from ._native import plan_for_installer as _plan_for_installer
-from ._native import plan_from_facts as _plan_from_facts
 
 __all__ = [
     "DEFAULT_POOL",
@@ -79,7 +78,6 @@ __all__ = [
     "parse_size",
     "plan",
     "plan_for_installer",
-    "plan_from_facts",
     "read_image",
     "redact_url",
     "split_dm_name",
@@ -144,15 +142,6 @@ def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     :class:`Download` that :func:`fetch_image` returned: it is then not hashed again."""
     image = request.get("image")
     return _plan(_request(action, request), image if isinstance(image, Download) else None)
-
-
-def plan_from_facts(facts: Mapping[str, Any], action: Action, **request: Unpack[RequestArgs]) -> Plan:
-    """Plan a request (the keywords of :func:`plan`) from facts given as data instead of
-    read from the system: pure, touches nothing. ``facts`` has onn-core's ``Facts`` fields
-    (``lvm`` with ``pvs``/``vgs``/``lvs`` rows as ``lvm --reportformat json`` writes them,
-    ``image`` as :meth:`ImageInfo.to_json`, ``boot``, ``root_lv``, ``root_volumes``); an
-    installer shows with it the plan for storage it has not created yet."""
-    return _plan_from_facts(_request(action, request), json.dumps(facts))
 
 
 class InstallerVolume(TypedDict, total=False):
