@@ -229,8 +229,13 @@ class Terminal:
         return self.tmux("capture-pane", "-p", "-J", "-t", self.SESSION)  # wrapped lines joined
 
     def exit_status(self) -> int | None:
-        fields = self.tmux("display-message", "-p", "-t", self.SESSION, "#{pane_dead} #{pane_dead_status}").split()
-        return int(fields[1]) if fields[:1] == ["1"] else None
+        """Anaconda's exit status once it ended, as subprocess gives it: -N for signal N."""
+        shown = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
+        dead, status, signal = self.tmux("display-message", "-p", "-t", self.SESSION, shown).strip().split(":")
+        if dead != "1":
+            return None
+        # tmux has the status of a process that exited, the signal of one that was killed
+        return int(status) if status else -int(signal)
 
     def wait_for(self, text: str, timeout: float) -> str:
         """The screen once `text` is on its last three lines and a prompt waits there (the last
