@@ -158,7 +158,7 @@ pub(super) fn plan_base(
     let fs = p.fs.unwrap_or(FsType::Ext4);
     let need = i.rootfs_size.scale(IMAGE_HEADROOM_PERCENT, 100)
         + crate::fs::grow_cost(fs, size.saturating_sub(i.rootfs_size));
-    if pool_used + need > p.pool_size.scale(names::POOL_THRESHOLD_PERCENT, 100) {
+    if pool_used + need > p.pool_threshold() {
         return Err(pool_too_small(p, pool_used, volumes_cost, Some(i)));
     }
     let replace = unfinished(facts, p, &lv)

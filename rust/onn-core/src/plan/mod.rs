@@ -111,9 +111,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         })
         .sum();
     let mut pool_used = pool_used + volumes_cost;
-    // lvm2 creates no thin LV in a pool past its threshold, and the layer is created last.
-    let threshold = p.pool_size.scale(names::POOL_THRESHOLD_PERCENT, 100);
-    if image.is_none() && pool_used > threshold {
+    if image.is_none() && pool_used > p.pool_threshold() {
         return Err(images::pool_too_small(&p, pool_used, volumes_cost, None));
     }
     if let Some(i) = image {
