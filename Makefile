@@ -230,9 +230,15 @@ addon-compat: build-test images module
 ## (tests/guest/imgbased_compat.py): IMGBASED_SRC a checkout of oVirt/imgbased at tag
 ## imgbased-1.2.26, NODECTL_SRC one of oVirt/ovirt-node-ng. About 15 min.
 COMPAT_IMAGES := compat-1.0 compat-1.1 compat-1.2
+# The guest reads imgbased's and nodectl's checkouts, and it sees the host's files but for /tmp
+# (it has one of its own).
+HOST_SOURCES_CHECK = @for d in $(abspath $(IMGBASED_SRC) $(NODECTL_SRC)); do case $$d in /tmp/*) \
+	echo "$$d is under /tmp, which the guest does not see (it has a /tmp of its own): check it out elsewhere"; \
+	exit 2;; esac; done
 imgbased-compat: build-test images module
 	@test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
 		{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
+	$(HOST_SOURCES_CHECK)
 	$(PY) tests/images/build.py --json $(COMPAT_IMAGES) > $(VMWORK)/compat-images.json
 	$(PY) tests/support/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
 		--env IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) --env NODECTL_SRC=$(abspath $(NODECTL_SRC)) -- \
@@ -257,6 +263,7 @@ ANACONDA_UPDATE := $(if $(and $(IMGBASED_SRC),$(NODECTL_SRC)), or imgbased)
 anaconda-e2e: build-test images build/wheel.stamp mo
 	@test -d "$(ANACONDA_SRC)/pyanaconda" && test -f "$(MEH_SRC)/python-meh.spec" || \
 		{ echo "set ANACONDA_SRC to an anaconda checkout (45.21) and MEH_SRC to a python-meh one (0.52)"; exit 2; }
+	$(HOST_SOURCES_CHECK)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(ANACONDA_DEB_PACKAGES) >/dev/null
 	rm -rf $(ANACONDA_ROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(ANACONDA_ROOT) PYTHON_SITEARCH=/usr/lib/onn/site-packages
