@@ -228,14 +228,14 @@ class Terminal:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-J", "-t", self.SESSION)  # wrapped lines joined
 
-    def exit_status(self) -> int | None:
-        """Anaconda's exit status once it ended, as subprocess gives it: -N for signal N."""
+    def pane(self) -> tuple[bool, int | None]:
+        """Is the pane dead, and Anaconda's exit status as subprocess gives it (-N for signal N)
+        once tmux has it: a pane is dead when its terminal closes, which can be before its
+        process is reaped, and tmux keeps the status of a process that exited, the signal of
+        one that was killed."""
         shown = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
         dead, status, signal = self.tmux("display-message", "-p", "-t", self.SESSION, shown).strip().split(":")
-        if dead != "1":
-            return None
-        # tmux has the status of a process that exited, the signal of one that was killed
-        return int(status) if status else -int(signal)
+        return dead == "1", int(status) if status else -int(signal) if signal else None
 
     def wait_for(self, text: str, timeout: float) -> str:
         """The screen once `text` is on its last three lines and a prompt waits there (the last
@@ -246,7 +246,7 @@ class Terminal:
             last = screen.rstrip().splitlines()[-3:]
             if text in "\n".join(last) and last[-1].endswith(":"):
                 return screen
-            if self.exit_status() is not None or time.monotonic() > end:
+            if self.pane()[0] or time.monotonic() > end:
                 raise TimeoutError(f"{text!r} not on the screen:\n{screen}")
             time.sleep(0.5)
 
@@ -276,8 +276,15 @@ class Terminal:
         return None
 
     def wait_exit(self, timeout: float) -> int | None:
+        """Anaconda's exit status; None if it has none within `timeout` (or a minute after its
+        terminal closed)."""
         end = time.monotonic() + timeout
-        while (status := self.exit_status()) is None and time.monotonic() < end:
+        while True:
+            dead, status = self.pane()
+            if status is not None or time.monotonic() > end:
+                break
+            if dead:
+                end = min(end, time.monotonic() + 60)
             time.sleep(1)
         history = self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", self.SESSION)
         (self.out / "console.log").write_text(history)
