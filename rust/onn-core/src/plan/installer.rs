@@ -133,9 +133,7 @@ impl InstallerStorage {
             ..Facts::default()
         }
     }
-}
 
-impl InstallerStorage {
     /// What the installer's filesystems take of the pool before onn writes, in lvm's percent.
     fn pool_percent_used(&self) -> f64 {
         let size = self.pool.as_ref().map_or(0, |p| p.size.0);
