@@ -249,7 +249,7 @@ imgbased-compat: build-test images module
 ## neither is on PyPI). With IMGBASED_SRC and NODECTL_SRC (as for imgbased-compat), one more
 ## install is then updated and rolled back by the host's own imgbased. The toolchain (libblockdev
 ## 3 and pylibmount from Debian's sources, PyPI packages) is built once into
-## $(ONN_CACHE)/anaconda (about 9 min); the cases run two guests side by side. About two hours.
+## $(ONN_CACHE)/anaconda (about 9 min); the cases run two guests side by side. About an hour.
 ANACONDA_DEB_PACKAGES := autoconf automake autoconf-archive autopoint libtool gtk-doc-tools pkg-config \
 	libglib2.0-dev libkmod-dev libparted-dev libudev-dev libcryptsetup-dev libdevmapper-dev libbytesize-dev \
 	libnvme-dev libext2fs-dev libkeyutils-dev libyaml-dev libblkid-dev libmount-dev libfdisk-dev libnss3-dev \
