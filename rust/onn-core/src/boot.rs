@@ -180,20 +180,13 @@ pub fn saved_entry(grubenv: &str) -> Option<&str> {
 pub fn remove_layer_files(boot_dir: &Path, layer: &str) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     let mut ids = Vec::new();
-    let entries = boot_dir.join(names::BLS_DIR);
     let bootid = names::bootid_arg(layer);
-    for e in fs::read_dir(&entries).into_iter().flatten().flatten() {
-        let path = e.path();
-        let ours = path.extension().is_some_and(|x| x == "conf")
-            && fs::read_to_string(&path).is_ok_and(|text| {
-                text.lines()
-                    .filter_map(|l| l.strip_prefix("options"))
-                    .any(|o| o.split_whitespace().any(|a| a == bootid))
-            });
-        if ours {
+    for (id, text) in bls_entries(boot_dir) {
+        if entry_args(&text).any(|a| a == bootid) {
+            let path = boot_dir.join(names::BLS_DIR).join(format!("{id}.conf"));
             fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-            ids.extend(path.file_stem().map(|s| s.to_string_lossy().into_owned()));
             removed.push(path.display().to_string());
+            ids.push(id);
         }
     }
     let kernels = boot_dir.join(layer);
@@ -230,9 +223,7 @@ pub fn entries_booting(boot_dir: &Path, device: &str) -> Vec<String> {
         spellings.push(format!("/dev/{vg}/{lv}"));
     }
     let boots = |text: &str| {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("options"))
-            .flat_map(str::split_whitespace)
+        entry_args(text)
             .filter_map(|a| {
                 a.strip_prefix("root=")
                     .map(str::to_string)
@@ -243,16 +234,35 @@ pub fn entries_booting(boot_dir: &Path, device: &str) -> Vec<String> {
                     || canonical(&path).is_some_and(|c| spellings.contains(&c))
             })
     };
-    let mut found: Vec<String> = fs::read_dir(boot_dir.join(names::BLS_DIR))
+    bls_entries(boot_dir)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "conf"))
-        .filter(|e| fs::read_to_string(e.path()).is_ok_and(|text| boots(&text)))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    found.sort();
-    found
+        .filter(|(_, text)| boots(text))
+        .map(|(id, _)| format!("{id}.conf"))
+        .collect()
+}
+
+/// (entry id, file text) of every BLS entry of a /boot directory, sorted by id.
+pub(crate) fn bls_entries(boot_dir: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = fs::read_dir(boot_dir.join(names::BLS_DIR))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let id = name.strip_suffix(".conf")?.to_string();
+                    Some((id, fs::read_to_string(e.path()).ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The kernel arguments of a BLS entry: the words of its `options` lines.
+fn entry_args(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("options"))
+        .flat_map(str::split_whitespace)
 }
 
 /// One data volume line in a layer's fstab.

@@ -252,7 +252,7 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
         },
     ));
 
-    let entries = boot_entries(boot_dir);
+    let entries = boot::bls_entries(boot_dir);
     let missing: Vec<&str> = layers
         .iter()
         .filter(|l| {
@@ -290,24 +290,6 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
         },
     ));
     items
-}
-
-/// (entry id, file text) of every BLS entry.
-fn boot_entries(boot_dir: &Path) -> Vec<(String, String)> {
-    let dir = boot_dir.join(names::BLS_DIR);
-    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let id = name.strip_suffix(".conf")?.to_string();
-                    Some((id, std::fs::read_to_string(e.path()).ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 #[cfg(test)]
