@@ -15,6 +15,8 @@ TEST_BIN := $(CURDIR)/target/debug/onn
 # The tests' shared helpers and the image builder, for the scripts the tiers start outside pytest
 # (pytest itself reads them from pytest.ini).
 SUPPORT_PATH := $(CURDIR)/tests/support:$(CURDIR)/tests/images
+#: The test images' builder (tests/images/build.py; it asks tests/support/debian.py for apt's mirror).
+BUILD_IMAGES := PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/images/build.py
 # What the Python module and the release build are made from.
 RUST_SOURCES = $(shell find rust -name '*.rs' -o -name '*.toml' -o -name '*.py' -o -name '*.pyi') Cargo.toml Cargo.lock
 # The Python module is installed into a venv of this checkout (with the system's packages
@@ -140,7 +142,7 @@ build-test:
 
 images:
 	mkdir -p $(VMWORK)
-	$(PY) tests/images/build.py --json > $(VMWORK)/images.json.new
+	$(BUILD_IMAGES) --json > $(VMWORK)/images.json.new
 	mv $(VMWORK)/images.json.new $(VMWORK)/images.json
 	$(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.new
 	mv $(VMWORK)/bad-images.json.new $(VMWORK)/bad-images.json
@@ -208,8 +210,8 @@ screenshots: build-test images module
 
 ## Side-by-side write benchmark of the base (a script, not a test; see bench/README.md).
 bench: setup images
-	$(PY) bench/run.py $(BENCH_ARGS)
-	$(PY) tests/images/build.py --json demo-1.0 demo-xz big-zstd big-xz > $(VMWORK)/bench-images.json
+	PYTHONPATH=$(SUPPORT_PATH) $(PY) bench/run.py $(BENCH_ARGS)
+	$(BUILD_IMAGES) --json demo-1.0 demo-xz big-zstd big-xz > $(VMWORK)/bench-images.json
 	$(PY) tests/support/uml.py --mem 3G --rw $(VMWORK) --env ONN_IMAGES=$(VMWORK)/bench-images.json \
 		--env ONN_VM_WORK=$(VMWORK) -- $(PY) bench/alloc.py
 
@@ -239,7 +241,7 @@ imgbased-compat: build-test images module
 	@test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
 		{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
 	$(HOST_SOURCES_CHECK)
-	$(PY) tests/images/build.py --json $(COMPAT_IMAGES) > $(VMWORK)/compat-images.json
+	$(BUILD_IMAGES) --json $(COMPAT_IMAGES) > $(VMWORK)/compat-images.json
 	$(PY) tests/support/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
 		--env IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) --env NODECTL_SRC=$(abspath $(NODECTL_SRC)) -- \
 		$(VPY) -m pytest -q -p no:cacheprovider -rA tests/guest/imgbased_compat.py $(PYTEST_ARGS)
@@ -267,10 +269,10 @@ anaconda-e2e: build-test images build/wheel.stamp mo
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(ANACONDA_DEB_PACKAGES) >/dev/null
 	rm -rf $(ANACONDA_ROOT)
 	$(MAKE) --no-print-directory install DESTDIR=$(ANACONDA_ROOT) PYTHON_SITEARCH=/usr/lib/onn/site-packages
-	$(PY) tests/anaconda/toolchain.py --anaconda-src $(ANACONDA_SRC) --meh-src $(MEH_SRC) --root $(ANACONDA_ROOT) \
+	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/anaconda/toolchain.py --anaconda-src $(ANACONDA_SRC) --meh-src $(MEH_SRC) --root $(ANACONDA_ROOT) \
 		> $(VMWORK)/anaconda-toolchain.json
 ifneq ($(and $(IMGBASED_SRC),$(NODECTL_SRC)),)
-	$(PY) tests/images/build.py --json compat-1.0 compat-1.1 > $(VMWORK)/compat-images.json
+	$(BUILD_IMAGES) --json compat-1.0 compat-1.1 > $(VMWORK)/compat-images.json
 else
 	@echo "anaconda-e2e: no IMGBASED_SRC and NODECTL_SRC, so no update by the host's imgbased"
 endif

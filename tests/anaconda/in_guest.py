@@ -47,25 +47,40 @@ def sh(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess
 
 
 def overlay(root: Path) -> None:
-    """The installer's tree over /usr, /etc and /var; an empty /mnt for its targets."""
+    """The installer's tree over /usr and /etc, and /var made writable: overlays whose writes go
+    to the guest's /tmp, so neither the guest's nor the host's trees change; an empty /mnt for
+    its targets. The installer's tree is copied into the guest's /tmp first (it is small): a
+    lower layer inside the directory it overlays (a checkout under /usr) is refused by
+    overlayfs. The guest's read-write directories below those (the work directory of a
+    checkout under /var) are moved onto the overlays, so what is written there stays the host's."""
     for top in ("usr", "etc", "var"):
-        lower = root / top
-        lower.mkdir(exist_ok=True)
-        up, work = Path("/tmp/overlay", top, "up"), Path("/tmp/overlay", top, "work")
+        mounts = [m for m in mount_points() if m.startswith(f"/{top}/")]
+        below = [m for m in mounts if not any(m.startswith(f"{o}/") for o in mounts)]
+        held = {}
+        for i, m in enumerate(below):
+            held[m] = Path("/run/onn-held", top, str(i))
+            held[m].mkdir(parents=True)
+            sh(["mount", "--move", m, str(held[m])])
+        layers = Path("/tmp/overlay", top)
+        up, work, lower = layers / "up", layers / "work", layers / "lower"
         up.mkdir(parents=True)
         work.mkdir(parents=True)
-        sh(
-            [
-                "mount",
-                "-t",
-                "overlay",
-                "overlay",
-                "-o",
-                f"lowerdir={lower}:/{top},upperdir={up},workdir={work}",
-                f"/{top}",
-            ]
-        )
+        if (root / top).is_dir():
+            sh(["cp", "-a", str(root / top), str(lower)])
+        lowerdir = f"{lower}:/{top}" if lower.is_dir() else f"/{top}"
+        sh(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lowerdir},upperdir={up},workdir={work}", f"/{top}"])
+        for m, at in held.items():
+            sh(["mount", "--move", str(at), m])
     sh(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/mnt"])
+
+
+def mount_points() -> list[str]:
+    """Where something is mounted, in mount order (octal escapes of mountinfo decoded)."""
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        raw = line.split()[4]
+        points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), raw))
+    return points
 
 
 #: What makes a host's initramfs its own (as its multipath or iSCSI configuration would): a
@@ -140,7 +155,7 @@ def anaconda_env(config: dict) -> dict[str, str]:
     }
     venv = Path(config["venv"])
     env.update(config["env"])
-    env["PYTHONPATH"] = ":".join([str(STANDINS), "/usr/lib/anaconda-py", "/usr/lib/onn/site-packages"])
+    env["PYTHONPATH"] = ":".join([str(STANDINS), *config["pythonpath"], "/usr/lib/onn/site-packages"])
     env["PATH"] = f"{venv / 'bin'}:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
     env["LANG"] = "en_US.UTF-8"
     return env
@@ -361,7 +376,7 @@ def main() -> int:
     started = time.monotonic()
     argv = [
         str(Path(config["venv"]) / "bin" / "python3"),
-        "/usr/lib/anaconda-py/anaconda.py",
+        config["anaconda"],
         "--text" if args.tui else "--cmdline",
         # No SELinux policy is loaded here (a boot.iso loads EL's): with it on, blivet mounts
         # selinuxfs in the target and useradd there fails to label /etc/passwd.

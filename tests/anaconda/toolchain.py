@@ -7,13 +7,16 @@ script builds, under $ONN_CACHE/anaconda/toolchain-<key>:
 - prefix/: libblockdev 3.4.0 and pylibmount 2.38.1 (util-linux, the version of Debian's
   libmount it links against), from Debian's source tarballs, checked against pinned digests;
 - venv/: a venv with the system's packages visible (PyGObject), with Anaconda's Python
-  dependencies from PyPI, python-meh from its source tree (not on PyPI), and a .pth making
-  the prefix's gi overrides and Debian's `bytesize` module importable;
+  dependencies from PyPI, and a .pth making the prefix's gi overrides and Debian's `bytesize`
+  module importable;
 
-and lays out, under --root (a tree the guest overlays on /usr and /etc), Anaconda itself from
-its source tree (pyanaconda, the D-Bus bus and module services, start-module, anaconda.conf
-and the profiles) next to what onn's `make install` put there. It prints the environment the
-guest runs Anaconda with, as JSON.
+and lays out, under --root (a tree the guest overlays on /usr and /etc), links to Anaconda's
+files where its `make install` would put them (the D-Bus bus and module services,
+start-module, anaconda.conf and the profiles), next to what onn's `make install` put there.
+Anaconda's and python-meh's source trees are used in place: on the Python path, read, never
+built or installed (neither is on PyPI). It prints the environment the guest runs Anaconda
+with, as JSON. The source tarballs come from the Debian mirror this machine's apt uses
+(tests/support/debian.py).
 
     python3 tests/anaconda/toolchain.py --anaconda-src DIR --meh-src DIR --root DIR
 """
@@ -33,14 +36,16 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-DEBIAN = "http://deb.debian.org/debian/pool/main"
+from debian import apt_proxy_env, debian_mirror
+
+#: Debian's source tarballs, by their path in the archive, and their digests.
 SOURCES = {
     "libblockdev": (
-        f"{DEBIAN}/libb/libblockdev/libblockdev_3.4.0.orig.tar.gz",
+        "pool/main/libb/libblockdev/libblockdev_3.4.0.orig.tar.gz",
         "7cb0b4018600ab82d1d1f00e46c1b1d7a0cdab8f4682952dd9dba1ce7f6ebed4",
     ),
     "util-linux": (
-        f"{DEBIAN}/u/util-linux/util-linux_2.38.1.orig.tar.xz",
+        "pool/main/u/util-linux/util-linux_2.38.1.orig.tar.xz",
         "60492a19b44e6cf9a3ddff68325b333b8b52b6c59ce3ebd6a0ecaa4c5117e84f",
     ),
 }
@@ -102,13 +107,15 @@ def run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = N
 
 
 def download(name: str, into: Path) -> Path:
-    url, digest = SOURCES[name]
-    path = into / url.rsplit("/", 1)[1]
+    rel, digest = SOURCES[name]
+    url = f"{debian_mirror('bookworm')}/{rel}"
+    path = into / rel.rsplit("/", 1)[1]
+    os.environ.update(apt_proxy_env())
     with urllib.request.urlopen(url, timeout=120) as resp, path.open("wb") as out:
         shutil.copyfileobj(resp, out)
     got = hashlib.sha256(path.read_bytes()).hexdigest()
     if got != digest:
-        raise SystemExit(f"{url}: sha256 {got}, expected {digest}")
+        raise SystemExit(f"{url}: sha256 {got}, expected {digest} (a mirror that lacks the file, or a changed one)")
     with tarfile.open(path) as tar:
         tar.extractall(into / name, filter="tar")
     (top,) = (into / name).iterdir()
@@ -132,11 +139,10 @@ def build_prefix(prefix: Path, work: Path) -> None:
     shutil.copytree(work / "ul" / "lib" / PY_VER / "site-packages" / "libmount", site / "libmount")
 
 
-def build_venv(venv: Path, prefix: Path, meh_src: Path) -> None:
+def build_venv(venv: Path, prefix: Path) -> None:
     run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
     pip = [str(venv / "bin" / "python3"), "-m", "pip", "install", "-q", "--no-input"]
     run([*pip, *PIP])
-    run([*pip, str(meh_src)])
     debpy = venv / "debian-py"
     debpy.mkdir()
     for path in DEBIAN_PY:
@@ -145,11 +151,9 @@ def build_venv(venv: Path, prefix: Path, meh_src: Path) -> None:
     (site / "onn-anaconda-toolchain.pth").write_text(f"{prefix / 'lib' / PY_VER / 'site-packages'}\n{debpy}\n")
 
 
-def toolchain(cache: Path, meh_src: Path) -> Path:
-    spec_lines = (meh_src / "python-meh.spec").read_text().splitlines()
-    meh_version = next(line.split()[1] for line in spec_lines if line.startswith("Version:"))
+def toolchain(cache: Path) -> Path:
     spec = json.dumps(
-        [SOURCES, LIBBLOCKDEV_CONFIGURE, UTIL_LINUX_CONFIGURE, PIP, DEBIAN_PY, sys.version, meh_version],
+        [SOURCES, LIBBLOCKDEV_CONFIGURE, UTIL_LINUX_CONFIGURE, PIP, DEBIAN_PY, sys.version],
         sort_keys=True,
     )
     out = cache / f"toolchain-{hashlib.sha256(spec.encode()).hexdigest()[:16]}"
@@ -162,25 +166,20 @@ def toolchain(cache: Path, meh_src: Path) -> Path:
     out.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="toolchain-src-") as tmp:
         build_prefix(out / "prefix", Path(tmp))
-    build_venv(out / "venv", out / "prefix", meh_src)
+    build_venv(out / "venv", out / "prefix")
     done.touch()
     return out
 
 
-def stage(anaconda_src: Path, root: Path) -> Path:
-    """Anaconda's files where its `make install` puts them, under root; its Python path."""
+def anaconda_version(anaconda_src: Path) -> str:
     ac_init = re.search(r"AC_INIT\(\[anaconda\], \[([^]]+)\]", (anaconda_src / "configure.ac").read_text())
     if not ac_init:
         raise SystemExit(f"{anaconda_src}: no anaconda version in configure.ac")
-    version = ac_init.group(1)
-    (root / "var").mkdir(parents=True, exist_ok=True)  # the guest overlays it on /var
-    pylib = root / "usr" / "lib" / "anaconda-py"
-    shutil.rmtree(pylib, ignore_errors=True)
-    shutil.copytree(anaconda_src / "pyanaconda", pylib / "pyanaconda", ignore=shutil.ignore_patterns("Makefile.am"))
-    (pylib / "pyanaconda" / "version.py").write_text(
-        f'__version__ = "{version}"\n__build_time_version__ = "{version}-1"\n'
-    )
-    shutil.copy2(anaconda_src / "anaconda.py", pylib / "anaconda.py")
+    return ac_init.group(1)
+
+
+def stage(anaconda_src: Path, root: Path) -> None:
+    """Links to Anaconda's data files where its `make install` puts them, under root."""
     data = anaconda_src / "data"
     installs = [
         (anaconda_src / "scripts" / "start-module", "usr/libexec/anaconda"),
@@ -194,9 +193,10 @@ def stage(anaconda_src: Path, root: Path) -> Path:
         *((f, "etc/anaconda/profile.d") for f in (data / "profile.d").glob("*.conf")),
     ]
     for src, dest in installs:
-        (root / dest).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, root / dest / src.name)
-    return pylib
+        link = root / dest / src.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(src)
 
 
 def main() -> int:
@@ -206,18 +206,21 @@ def main() -> int:
     ap.add_argument("--root", type=Path, required=True, help="the tree onn's `make install DESTDIR=` made")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("ONN_CACHE", "~/.cache/onn")).expanduser())
     args = ap.parse_args()
-    built = toolchain(args.cache / "anaconda", args.meh_src.resolve())
-    pylib = stage(args.anaconda_src.resolve(), args.root.resolve())
+    anaconda_src = args.anaconda_src.resolve()
+    built = toolchain(args.cache / "anaconda")
+    stage(anaconda_src, args.root.resolve())
     prefix = built / "prefix" / "lib"
     json.dump(
         {
             "venv": str(built / "venv"),
             "root": str(args.root.resolve()),
-            "anaconda": str(pylib / "anaconda.py"),
+            "anaconda": str(anaconda_src / "anaconda.py"),
+            # The source trees themselves, read in place.
+            "pythonpath": [str(anaconda_src), str(args.meh_src.resolve())],
             "env": {
                 "LD_LIBRARY_PATH": str(prefix),
                 "GI_TYPELIB_PATH": str(prefix / "girepository-1.0"),
-                "PYTHONPATH": str(pylib),
+                "ONN_ANACONDA_VERSION": anaconda_version(anaconda_src),
             },
         },
         sys.stdout,

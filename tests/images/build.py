@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from debian import NoMirror, apt_proxy_env, debian_mirror
+
 MIB = 1024 * 1024
 SCRIPT = Path(__file__).resolve()
 _T0 = time.monotonic()
@@ -514,7 +516,6 @@ def build_tiny_tree(root: Path, nvr: str) -> None:
 # --------------------------------------------------------------------------
 # demo Debian tree (debootstrap), cached on its own
 
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SUITE = "bookworm"
 DEBOOTSTRAP_INCLUDE = ["systemd-sysv", "udev", "lvm2", "e2fsprogs", "xfsprogs", "util-linux", "kmod"]
 # Installed with apt inside the chroot rather than by debootstrap, whose simple
@@ -607,7 +608,6 @@ POLICY_RC_D = "#!/bin/sh\n# no daemons while building the image\nexit 101\n"
 def demo_base_params() -> dict[str, Any]:
     return {
         "what": "demo-base-tree",
-        "mirror": DEBIAN_MIRROR,
         "suite": DEBIAN_SUITE,
         "variant": "minbase",
         "include": DEBOOTSTRAP_INCLUDE,
@@ -661,7 +661,7 @@ def build_demo_base(root: Path) -> None:
                 "--include=" + ",".join(DEBOOTSTRAP_INCLUDE),
                 DEBIAN_SUITE,
                 str(root),
-                DEBIAN_MIRROR,
+                debian_mirror(DEBIAN_SUITE),
             ]
         )
     except CommandError as exc:
@@ -1074,6 +1074,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{spec.name}\t{spec.description}")
         return 0
     names = args.names or [n for n, spec in IMAGES.items() if spec.default]
+    os.environ.update(apt_proxy_env())  # debootstrap and apt in the chroot fetch as apt does
     try:
         for n in names:
             _spec(n)
@@ -1085,7 +1086,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             for n in names:
                 print(f"{n} {ensure_image(n, force=args.force)}", flush=True)
-    except (BuildError, ValueError) as exc:
+    except (BuildError, NoMirror, ValueError) as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)
         return 1
     return 0

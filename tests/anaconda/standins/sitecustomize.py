@@ -6,11 +6,16 @@
 - libnm 1.46 renamed NM.SettingConnection's get_master/get_slave_type to get_controller/
   get_port_type, which Anaconda 45 calls; Debian 12's libnm is 1.42. The new names are given
   to the old methods (the same properties, "master" and "slave-type", read by the same code).
+- pyanaconda.version is what Anaconda's build makes of version.py.in; the source tree is used in
+  place, unbuilt, so the module is made here from the version in its configure.ac (the
+  toolchain's ONN_ANACONDA_VERSION).
 Nothing else is replaced.
 """
 
 import importlib.abc
 import importlib.machinery
+import importlib.util
+import os
 import sys
 
 
@@ -29,6 +34,19 @@ class _BlivetUtil(importlib.abc.MetaPathFinder):
         return spec
 
 
+class _AnacondaVersion(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == "pyanaconda.version" else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        version = os.environ["ONN_ANACONDA_VERSION"]
+        module.__version__ = version
+        module.__build_time_version__ = f"{version}-1"
+
+
 def _libnm_146_names():
     try:
         import gi
@@ -44,4 +62,5 @@ def _libnm_146_names():
 
 
 sys.meta_path.insert(0, _BlivetUtil())
+sys.meta_path.insert(0, _AnacondaVersion())
 _libnm_146_names()
