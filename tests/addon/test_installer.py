@@ -165,7 +165,7 @@ def test_download_refusals_are_the_addons_sentences_then_onns_detail(tmp_path: P
 
 
 def test_every_download_error_id_of_onn_has_a_sentence_in_the_addon() -> None:
-    source = (REPO / "rust/onn-core/src/fetch.rs").read_text()
+    source = (REPO / "rust/onn-core/src/image/fetch.rs").read_text()
     ids = set(re.findall(r'"(download\.[a-z-]+)"', source))
     assert ids and ids <= set(DOWNLOAD_ERRORS), ids - set(DOWNLOAD_ERRORS)
 

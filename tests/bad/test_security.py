@@ -32,7 +32,7 @@ def tracked_sources() -> list[str]:
 
 def test_there_are_sources_to_check() -> None:
     files = tracked_sources()
-    assert "rust/onn-core/src/runner.rs" in files and "addon/org_ovirt_node/runner.py" in files
+    assert "rust/onn-core/src/ground/runner.rs" in files and "addon/org_ovirt_node/runner.py" in files
 
 
 def test_no_source_starts_a_shell() -> None:

@@ -2,7 +2,7 @@
 
 An install is killed (SIGKILL: no undo, no unmount, like a crash or an OOM kill) at each of its
 fault points in turn: every program it runs, every file it writes, the middle of the copy
-(the onn under test is built with `fault-injection`; see rust/onn-core/src/fault.rs). Run
+(the onn under test is built with `fault-injection`; see rust/onn-core/src/ground/fault.rs). Run
 again, the same command must end as a correct install; `onn recover` instead must leave
 clean disks. A pool that fills up while the base is written must fail clearly, keep nothing
 registered and give back what it wrote."""

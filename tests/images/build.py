@@ -279,7 +279,7 @@ def work_dir(prefix: str) -> Path:
 
 
 # What the host's imgbased reads at an update, by the suffix of onn's warning id for its lack
-# (rust/onn-core/src/updatable.rs). "dev-urandom" is the one an image must not have.
+# (rust/onn-core/src/image/updatable.rs). "dev-urandom" is the one an image must not have.
 NODE_ITEMS = ("name", "nvr-space", "release-cpe", "factory-etc", "default-grub", "sshd-config", "rpmdb", "dev-urandom")
 # Bumped when add_node_items changes what it writes (a new cache key for those images).
 NODE_ITEMS_VERSION = 2
@@ -300,7 +300,7 @@ class ImageSpec:
     # Built by `build.py` without names (what the tests use); bench images only on request.
     default: bool = True
     # With what the host's imgbased reads at an update (add_node_items), but for this one
-    # (an id suffix of rust/onn-core/src/updatable.rs); False: a bare test tree.
+    # (an id suffix of rust/onn-core/src/image/updatable.rs); False: a bare test tree.
     node: bool = False
     lacks: str | None = None
 

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use onn_core::error::{kind_of, Kind};
+use onn_core::ground::error::{kind_of, Kind};
 use onn_core::names::{self, ImageName, Nvr};
 
 /// LVM's rules for a new LV name, from lvm(8), independent of onn's code.

@@ -8,13 +8,14 @@ use std::sync::OnceLock;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use onn_core::digest::FileDigest;
-use onn_core::fetch::{self, DownloadDir, FetchOptions};
-use onn_core::fs::FsType;
-use onn_core::lvm::LvmState;
+use onn_core::ground::error;
+use onn_core::ground::runner::SystemRunner;
+use onn_core::image::digest::FileDigest;
+use onn_core::image::fetch::{self, DownloadDir, FetchOptions};
 use onn_core::names::VolumeSet;
-use onn_core::runner::SystemRunner;
-use onn_core::{apply, error, image, report, Action, Bytes, CancelToken, Event, Request};
+use onn_core::storage::fs::FsType;
+use onn_core::storage::lvm::LvmState;
+use onn_core::{apply, image, report, Action, Bytes, CancelToken, Event, Request};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 #[derive(Parser)]
@@ -530,7 +531,7 @@ fn run(command: Command) -> Result<ExitCode> {
                     println!("warning: {} ({})", w.message, w.id);
                 }
             }
-            onn_core::updatable::refuse_if_strict(&facts.warnings, a.strict)?;
+            onn_core::image::updatable::refuse_if_strict(&facts.warnings, a.strict)?;
             Ok(ExitCode::SUCCESS)
         }
     }

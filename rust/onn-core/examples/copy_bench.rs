@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use onn_core::{copy, names, squash::SquashFile};
+use onn_core::image::{copy, squash::SquashFile};
+use onn_core::names;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

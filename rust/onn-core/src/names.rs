@@ -7,8 +7,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::error::precondition;
-use crate::units::Bytes;
+use crate::ground::error::precondition;
+use crate::ground::units::Bytes;
 
 /// Tag on the one volume group imgbased manages.
 pub const TAG_VG: &str = "imgbased:vg";
@@ -515,7 +515,7 @@ mod tests {
         let nvr = Nvr::parse(&longest).unwrap();
         assert!(validate_lv_name(&nvr.layer_lv(99)).is_ok());
         let err = Nvr::parse(&format!("n{longest}")).unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "nvr.too-long");
+        assert_eq!(crate::ground::error::id_of(&err), "nvr.too-long");
     }
 
     #[test]
@@ -598,7 +598,7 @@ mod tests {
 
     #[test]
     fn lv_names_follow_lvm_rules() {
-        let id = |n: &str| crate::error::id_of(&validate_lv_name(n).unwrap_err());
+        let id = |n: &str| crate::ground::error::id_of(&validate_lv_name(n).unwrap_err());
         assert!(validate_lv_name("onn-demo-1.0-0.1+1").is_ok());
         assert_eq!(id("-x"), "name.invalid");
         assert_eq!(id("a/b"), "name.invalid");
@@ -621,7 +621,7 @@ mod tests {
         let pool = "b-".repeat(27) + "b";
         // lvcreate of such a pair wrote its metadata, then failed to activate (LVM 2.03.16).
         assert_eq!(
-            crate::error::id_of(&validate_dm_name(&vg, &pool, POOL_DM_SUFFIX).unwrap_err()),
+            crate::ground::error::id_of(&validate_dm_name(&vg, &pool, POOL_DM_SUFFIX).unwrap_err()),
             "name.dm-too-long"
         );
         assert!(validate_dm_name(&vg, "pool00", POOL_DM_SUFFIX).is_ok());

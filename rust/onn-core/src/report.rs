@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::boot;
-use crate::lvm::{self, LvmState};
+use crate::ground::runner::Runner;
 use crate::names::{self, ImageName};
 use crate::plan;
-use crate::runner::Runner;
+use crate::storage::lvm::{self, LvmState};
 
 /// Bases and their layers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -31,13 +31,13 @@ pub fn layout(lvm: &LvmState) -> Result<LayoutReport> {
     let vg = match vgs.as_slice() {
         [one] => one.vg_name.clone(),
         [] => {
-            return Err(crate::error::not_found(
+            return Err(crate::ground::error::not_found(
                 "vg.missing",
                 "there is no imgbased volume group",
             ))
         }
         many => {
-            return Err(crate::error::precondition(
+            return Err(crate::ground::error::precondition(
                 "vg.imgbased-many",
                 format!(
                     "{} volume groups carry {}; imgbased needs exactly one",

@@ -4,11 +4,13 @@
 
 use std::sync::Mutex;
 
-use onn_core::digest::FileDigest;
-use onn_core::error::{self, CommandError as CoreCommandError, Kind};
-use onn_core::lvm::LvmState;
-use onn_core::runner::SystemRunner;
-use onn_core::{apply as engine, fetch, image, progress, report, Request};
+use onn_core::ground::error::{self, CommandError as CoreCommandError, Kind};
+use onn_core::ground::progress;
+use onn_core::ground::runner::SystemRunner;
+use onn_core::image::digest::FileDigest;
+use onn_core::image::{self, fetch};
+use onn_core::storage::lvm::LvmState;
+use onn_core::{apply as engine, report, Request};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
@@ -361,7 +363,7 @@ fn read_image(py: Python<'_>, path: ImageArg<'_>, sha256: Option<&str>) -> PyRes
 #[pyfunction]
 #[pyo3(signature = (path="/proc/self/mountinfo"))]
 fn mount_table(py: Python<'_>, path: &str) -> PyResult<Py<PyAny>> {
-    let rows = onn_core::blockdev::mount_table_from(std::path::Path::new(path))
+    let rows = onn_core::storage::blockdev::mount_table_from(std::path::Path::new(path))
         .map_err(|e| to_py(py, e))?;
     let text = serde_json::to_string(&rows).map_err(|e| to_py(py, e.into()))?;
     json_to_py(py, &text)

@@ -5,20 +5,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::{Exec, Undo};
-use crate::atomic;
-use crate::blockdev;
-use crate::copy;
-use crate::error::precondition;
-use crate::fault;
-use crate::fs::{self as fsops, FsType};
-use crate::guard::Mount;
+use crate::ground::atomic;
+use crate::ground::error::precondition;
+use crate::ground::fault;
+use crate::ground::progress::{self, Event, Throttle};
+use crate::ground::runner::{Cmd, Runner};
+use crate::ground::units::Bytes;
+use crate::image::copy;
 use crate::image::Layout;
-use crate::lvm::{self, LvmState};
 use crate::names;
 use crate::plan::Step;
-use crate::progress::{self, Event, Throttle};
-use crate::runner::{Cmd, Runner};
-use crate::units::Bytes;
+use crate::storage::blockdev;
+use crate::storage::fs::{self as fsops, FsType};
+use crate::storage::guard::Mount;
+use crate::storage::lvm::{self, LvmState};
 
 impl Exec<'_, '_> {
     pub(super) fn run_all(&mut self) -> Result<()> {
@@ -306,7 +306,7 @@ fn explain_full_pool(
         .ok()
         .and_then(|s| s.lv(vg, pool).and_then(|p| p.data_percent))
         .is_some_and(|used| used >= 99.99);
-    if !full || crate::error::kind_of(&err) == crate::Kind::Cancelled {
+    if !full || crate::ground::error::kind_of(&err) == crate::Kind::Cancelled {
         return err;
     }
     precondition(

@@ -7,17 +7,17 @@ use anyhow::{Context, Result};
 
 use super::exec::probe_fs;
 use super::Exec;
-use crate::atomic;
 use crate::boot::{self, BootDir, EntrySpec, FstabVolume};
-use crate::error::precondition;
-use crate::fs as fsops;
-use crate::guard::Mount;
+use crate::ground::atomic;
+use crate::ground::error::precondition;
+use crate::ground::rootfs;
+use crate::ground::runner::Runner;
 use crate::image;
-use crate::lvm;
 use crate::names;
 use crate::plan::PlannedVolume;
-use crate::rootfs;
-use crate::runner::Runner;
+use crate::storage::fs as fsops;
+use crate::storage::guard::Mount;
+use crate::storage::lvm;
 
 impl Exec<'_, '_> {
     pub(super) fn configure_layer(
@@ -105,7 +105,7 @@ impl Exec<'_, '_> {
         let dev = PathBuf::from(lvm::lv_path(vg, layer));
         let fs = probe_fs(self.runner, &dev)?;
         let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.read_only_options())?;
-        let written = crate::efi::install(self.runner, facts, root.path());
+        let written = crate::boot::efi::install(self.runner, facts, root.path());
         root.close()?;
         self.outcome.efi_files = written?;
         Ok(())

@@ -4,24 +4,24 @@
 //! tagged only after its copy is checked, and the default boot entry is set last of all.
 
 mod exec;
-mod inspect;
 mod layer;
+mod prepare;
 mod recover;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::copy::CopyStats;
-use crate::error::RollbackError;
-use crate::fault;
-use crate::guard;
+use crate::ground::error::RollbackError;
+use crate::ground::fault;
+use crate::ground::progress::{CancelToken, Event};
+use crate::ground::runner::{Cmd, Runner};
+use crate::image::copy::CopyStats;
 use crate::image::OpenImage;
 use crate::plan::Plan;
-use crate::progress::{CancelToken, Event};
-use crate::runner::{Cmd, Runner};
+use crate::storage::guard;
 
-pub use inspect::{inspect, prepare, prepare_again};
+pub use prepare::{prepare, prepare_again};
 pub use recover::{recover, Recovered};
 
 /// What an apply did.
@@ -173,11 +173,11 @@ mod tests {
 #[cfg(test)]
 mod journal_tests {
     use super::*;
-    use crate::blockdev::Device;
+    use crate::ground::runner::{Output, Recorder};
+    use crate::ground::units::Bytes;
     use crate::names::VolumeSet;
     use crate::plan::{self, Action, Facts, Request};
-    use crate::runner::{Output, Recorder};
-    use crate::units::Bytes;
+    use crate::storage::blockdev::Device;
 
     /// A layout plan on one fresh 20 GiB disk with /var only.
     fn layout_plan() -> Plan {
@@ -261,7 +261,7 @@ mod journal_tests {
     fn failure_undoes_in_reverse_and_reports_the_first_error() {
         let (result, calls) = run(&["mkfs.ext4"]);
         let err = result.unwrap_err();
-        assert_eq!(crate::error::kind_of(&err), crate::Kind::Command);
+        assert_eq!(crate::ground::error::kind_of(&err), crate::Kind::Command);
         assert!(
             format!("{err:#}").contains("simulated failure of mkfs.ext4"),
             "{err:#}"
@@ -281,7 +281,7 @@ mod journal_tests {
     fn a_failing_undo_is_reported_with_the_first_error() {
         let (result, calls) = run(&["mkfs.ext4", "lvm lvremove --yes onn/pool00"]);
         let err = result.unwrap_err();
-        assert_eq!(crate::error::kind_of(&err), crate::Kind::Rollback);
+        assert_eq!(crate::ground::error::kind_of(&err), crate::Kind::Rollback);
         let msg = format!("{err:#}");
         assert!(msg.contains("simulated failure of mkfs.ext4"), "{msg}");
         assert!(

@@ -3,10 +3,10 @@
 use anyhow::{Context, Result};
 
 use crate::boot::{self, BootDir};
-use crate::guard;
-use crate::lvm::{self, LvmState};
+use crate::ground::runner::{Cmd, Runner};
 use crate::names;
-use crate::runner::{Cmd, Runner};
+use crate::storage::guard;
+use crate::storage::lvm::{self, LvmState};
 
 /// What [`recover`] cleaned up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 
-use crate::error::{not_found, precondition};
-use crate::fs::FsType;
+use crate::ground::error::{not_found, precondition};
+use crate::ground::units::{Bytes, GIB};
 use crate::image::ImageFacts;
-use crate::lvm::LvmState;
 use crate::names::{self, ImageName, Nvr};
-use crate::units::{Bytes, GIB};
+use crate::storage::fs::FsType;
+use crate::storage::lvm::LvmState;
 
 use super::{Action, Facts, Plan, PlannedVolume, Request, Step, EXTENT};
 
@@ -157,7 +157,7 @@ pub(super) fn plan_base(
     let size = base_size(req, facts, p, i);
     let fs = p.fs.unwrap_or(FsType::Ext4);
     let need = i.rootfs_size.scale(IMAGE_HEADROOM_PERCENT, 100)
-        + crate::fs::grow_cost(fs, size.saturating_sub(i.rootfs_size));
+        + crate::storage::fs::grow_cost(fs, size.saturating_sub(i.rootfs_size));
     if pool_used + need > p.pool_threshold() {
         return Err(pool_too_small(p, pool_used, volumes_cost, Some(i)));
     }

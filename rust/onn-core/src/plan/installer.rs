@@ -4,10 +4,10 @@
 //! exists, so LVM's report rows stay the engine's own.
 
 use crate::boot::BootFacts;
-use crate::fs::{mkfs_cost, FsType};
+use crate::ground::units::Bytes;
 use crate::image::ImageFacts;
-use crate::lvm::{LvRow, LvmState, VgRow};
-use crate::units::Bytes;
+use crate::storage::fs::{mkfs_cost, FsType};
+use crate::storage::lvm::{LvRow, LvmState, VgRow};
 
 use super::{Facts, PlannedVolume, EXTENT};
 
@@ -153,8 +153,8 @@ impl InstallerStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ground::units::GIB;
     use crate::plan::{plan, Action, Request};
-    use crate::units::GIB;
 
     /// What Anaconda's autopart --type=thinp makes: / and /var thin in pool00, /boot apart.
     fn autopart() -> InstallerStorage {
@@ -213,7 +213,7 @@ mod tests {
         s.root.thin = false;
         s.pool = None;
         let e = plan(&adopt(), &s.facts(None)).unwrap_err();
-        assert_eq!(crate::error::id_of(&e), "root.not-thin");
+        assert_eq!(crate::ground::error::id_of(&e), "root.not-thin");
         let mut s = autopart();
         s.vg = None;
         s.root = InstallerVolume {
@@ -224,7 +224,7 @@ mod tests {
             fs: Some(FsType::Xfs),
         };
         let e = plan(&adopt(), &s.facts(None)).unwrap_err();
-        assert_eq!(crate::error::id_of(&e), "root.not-thin");
+        assert_eq!(crate::ground::error::id_of(&e), "root.not-thin");
     }
 
     /// The installer's filesystems are on the pool before onn writes: they count when onn
@@ -264,6 +264,6 @@ mod tests {
         let enough_bare = smallest(&bare);
         assert!(smallest(&with_fs) > enough_bare);
         let refused = planned(&sized(&with_fs, enough_bare)).unwrap_err();
-        assert_eq!(crate::error::id_of(&refused), "pool.too-small");
+        assert_eq!(crate::ground::error::id_of(&refused), "pool.too-small");
     }
 }

@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 
-use crate::blockdev::Device;
-use crate::error::{not_found, precondition};
-use crate::fs::FsType;
-use crate::lvm::{self, LvmState};
+use crate::ground::error::{not_found, precondition};
+use crate::ground::units::{Bytes, MIB};
 use crate::names;
-use crate::units::{Bytes, MIB};
+use crate::storage::blockdev::Device;
+use crate::storage::fs::FsType;
+use crate::storage::lvm::{self, LvmState};
 
 use super::{alloc, existing_volumes, Facts, LayoutMode, Plan, PlannedVolume, Request, Step};
 use super::{DEFAULT_POOL, DEFAULT_VG, EXTENT};

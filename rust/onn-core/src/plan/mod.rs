@@ -9,13 +9,13 @@
 
 use anyhow::{Context, Result};
 
+use crate::boot::efi::EfiFacts;
 use crate::boot::BootFacts;
-use crate::efi::EfiFacts;
-use crate::error::{not_found, precondition};
-use crate::fs::FsType;
+use crate::ground::error::{not_found, precondition};
+use crate::ground::units::{Bytes, MIB};
 use crate::image::ImageFacts;
 use crate::names;
-use crate::units::{Bytes, MIB};
+use crate::storage::fs::FsType;
 
 mod alloc;
 mod images;
@@ -106,7 +106,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::CreateVolume { size, fs, .. } => Some(crate::fs::mkfs_cost(*fs, *size)),
+            Step::CreateVolume { size, fs, .. } => Some(crate::storage::fs::mkfs_cost(*fs, *size)),
             _ => None,
         })
         .sum();
@@ -225,7 +225,7 @@ fn check_efi(req: &Request, facts: &Facts, image: Option<&ImageFacts>) -> Result
         }
         (Some(_), Some(e)) => {
             let i = image.context("an install has an image")?;
-            crate::efi::check(e, &i.efi_files, &i.path)?;
+            crate::boot::efi::check(e, &i.efi_files, &i.path)?;
             Some(e.clone())
         }
     })
@@ -233,7 +233,7 @@ fn check_efi(req: &Request, facts: &Facts, image: Option<&ImageFacts>) -> Result
 
 /// What makes an image unfit for the request: warnings under `--strict`, no kernel to boot.
 fn check_image(req: &Request, i: &ImageFacts) -> Result<()> {
-    crate::updatable::refuse_if_strict(&i.warnings, req.strict)?;
+    crate::image::updatable::refuse_if_strict(&i.warnings, req.strict)?;
     if i.kernels.is_empty() && req.action == Action::Install {
         return Err(precondition(
             "image.no-kernel",

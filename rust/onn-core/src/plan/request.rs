@@ -1,13 +1,13 @@
 //! What `plan` is given: the request, and the facts `inspect` read.
 
-use crate::blockdev::Device;
 use crate::boot::BootFacts;
-use crate::digest::FileDigest;
-use crate::fs::FsType;
+use crate::ground::units::Bytes;
+use crate::image::digest::FileDigest;
 use crate::image::ImageFacts;
-use crate::lvm::{self, LvmState};
 use crate::names::VolumeSet;
-use crate::units::Bytes;
+use crate::storage::blockdev::Device;
+use crate::storage::fs::FsType;
+use crate::storage::lvm::{self, LvmState};
 
 use super::DEFAULT_POOL;
 
@@ -145,7 +145,7 @@ pub struct Facts {
     /// them and never formatted them.
     pub blank_volumes: Vec<String>,
     /// The ESP of `Request::efi`.
-    pub efi: Option<crate::efi::EfiFacts>,
+    pub efi: Option<crate::boot::efi::EfiFacts>,
 }
 
 /// One data volume in the plan.

@@ -1,10 +1,10 @@
 //! What `plan` decides: the steps, each with its stable id, and the plan that holds them.
 
 use crate::boot::BootFacts;
-use crate::fs::FsType;
+use crate::ground::progress;
+use crate::ground::units::Bytes;
 use crate::image::{ImageFacts, Layout};
-use crate::progress;
-use crate::units::Bytes;
+use crate::storage::fs::FsType;
 
 use super::{PlannedVolume, Request};
 
@@ -178,7 +178,7 @@ pub struct Plan {
     pub kernel: Option<String>,
     pub boot: Option<BootFacts>,
     /// The ESP that gets the image's EFI boot files.
-    pub efi: Option<crate::efi::EfiFacts>,
+    pub efi: Option<crate::boot::efi::EfiFacts>,
     /// Things the request wants that already exist (a re-run is a no-op for them).
     pub present: Vec<String>,
     pub steps: Vec<Step>,

@@ -1,11 +1,11 @@
 use super::*;
-use crate::blockdev::Device;
+use crate::boot::efi::{EfiFacts, EfiFile};
 use crate::boot::Kernel;
-use crate::efi::{EfiFacts, EfiFile};
-use crate::error::{id_of, kind_of, Kind};
+use crate::ground::error::{id_of, kind_of, Kind};
 use crate::image::Layout;
-use crate::lvm::{LvRow, LvmState, PvRow};
 use crate::names::{Nvr, VolumeSet};
+use crate::storage::blockdev::Device;
+use crate::storage::lvm::{LvRow, LvmState, PvRow};
 
 fn disk(path: &str, gib: u64) -> Device {
     Device {

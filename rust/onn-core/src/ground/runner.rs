@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use crate::error::{not_found, CommandError};
+use crate::ground::error::{not_found, CommandError};
 
 /// Directories searched for system tools, in order. A fixed list, not `$PATH`: the installer's
 /// environment must not decide which `lvm` formats a disk.
@@ -164,7 +164,7 @@ impl<F: Fn(&Cmd) -> Result<Output> + Send + Sync> Runner for Recorder<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{kind_of, Kind};
+    use crate::ground::error::{kind_of, Kind};
 
     #[test]
     fn failure_names_the_command_and_keeps_stderr() {

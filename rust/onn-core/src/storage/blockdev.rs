@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::error::{not_found, precondition};
-use crate::runner::{Cmd, Runner};
-use crate::units::Bytes;
+use crate::ground::error::{not_found, precondition};
+use crate::ground::runner::{Cmd, Runner};
+use crate::ground::units::Bytes;
 
 /// Facts about one block device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -314,15 +314,22 @@ pub fn mount_source(dir: &Path) -> Result<Option<(String, String)>> {
 }
 
 /// The LV whose device is `source` (matched by device number, so any of its names will do).
-fn lv_of_device<'a>(lvm: &'a crate::lvm::LvmState, source: &str) -> Option<&'a crate::lvm::LvRow> {
+fn lv_of_device<'a>(
+    lvm: &'a crate::storage::lvm::LvmState,
+    source: &str,
+) -> Option<&'a crate::storage::lvm::LvRow> {
     let rdev = fs::metadata(source).ok()?.rdev();
     lvm.lvs.iter().find(|l| {
-        fs::metadata(crate::lvm::lv_path(&l.vg_name, &l.lv_name)).is_ok_and(|m| m.rdev() == rdev)
+        fs::metadata(crate::storage::lvm::lv_path(&l.vg_name, &l.lv_name))
+            .is_ok_and(|m| m.rdev() == rdev)
     })
 }
 
 /// The LV mounted at `dir`.
-pub fn lv_mounted_at(lvm: &crate::lvm::LvmState, dir: &Path) -> Result<crate::lvm::LvRow> {
+pub fn lv_mounted_at(
+    lvm: &crate::storage::lvm::LvmState,
+    dir: &Path,
+) -> Result<crate::storage::lvm::LvRow> {
     let given = dir.display();
     let (source, _) = mount_source(dir)?.ok_or_else(|| {
         precondition(
@@ -342,12 +349,12 @@ pub fn lv_mounted_at(lvm: &crate::lvm::LvmState, dir: &Path) -> Result<crate::lv
 
 /// LVs of `vg` mounted below `dir`, with their mount point relative to `dir` ("/var/log").
 pub fn lvs_mounted_below(
-    lvm: &crate::lvm::LvmState,
+    lvm: &crate::storage::lvm::LvmState,
     dir: &Path,
     vg: &str,
-) -> Result<Vec<(crate::lvm::LvRow, String)>> {
+) -> Result<Vec<(crate::storage::lvm::LvRow, String)>> {
     let dir = fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    let mut found: Vec<(crate::lvm::LvRow, String)> = Vec::new();
+    let mut found: Vec<(crate::storage::lvm::LvRow, String)> = Vec::new();
     for m in mount_table()? {
         let Ok(rel) = m.target.strip_prefix(&dir) else {
             continue;
@@ -413,9 +420,17 @@ mod tests {
     #[test]
     fn regular_file_is_not_a_pv_candidate() {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let err = probe(&crate::runner::SystemRunner, f.path().to_str().unwrap()).unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "device.not-block");
-        let err = probe(&crate::runner::SystemRunner, "/dev/onn-does-not-exist").unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "device.missing");
+        let err = probe(
+            &crate::ground::runner::SystemRunner,
+            f.path().to_str().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(crate::ground::error::id_of(&err), "device.not-block");
+        let err = probe(
+            &crate::ground::runner::SystemRunner,
+            "/dev/onn-does-not-exist",
+        )
+        .unwrap_err();
+        assert_eq!(crate::ground::error::id_of(&err), "device.missing");
     }
 }

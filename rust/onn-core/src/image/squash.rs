@@ -3,7 +3,7 @@
 //! The kernel's squashfs decompresses a file on one core, which makes it the bottleneck of a
 //! base write (bench/README.md). Here the image's metadata is parsed once (by `backhand`) into
 //! the file's block list; each block can then be read and decompressed on its own, so
-//! [`crate::copy`] spreads them over all cores. A sparse block (stored with size 0) is known to
+//! [`crate::image::copy`] spreads them over all cores. A sparse block (stored with size 0) is known to
 //! be zeros without reading anything.
 
 use std::fs::File;
@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use backhand::compression::{CompressionAction, Compressor, DefaultCompressor};
 use backhand::{FilesystemReader, InnerNode};
 
-use crate::error::precondition;
+use crate::ground::error::precondition;
 
 /// `frag_index` of a file whose tail is not in a fragment block.
 const NO_FRAGMENT: u32 = 0xffff_ffff;

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::squash::{SquashFile, Stored};
-use crate::units::Bytes;
+use crate::ground::units::Bytes;
+use crate::image::squash::{SquashFile, Stored};
 
 /// Zero-detection granularity = the thin pool's chunk size: a partly written chunk is
 /// allocated whole, so finer detection would not save pool space.
@@ -184,7 +184,7 @@ pub fn copy_with_workers(
 ) -> Result<CopyStats> {
     let size = src.size();
     let target = Target::open(dst)?;
-    let dst_size = crate::blockdev::size_of(dst)?;
+    let dst_size = crate::storage::blockdev::size_of(dst)?;
     if dst_size.0 < size {
         bail!(
             "{} ({}) is smaller than the image's file system ({})",
@@ -275,7 +275,7 @@ pub fn copy_with_workers(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::runner::{Cmd, Runner, SystemRunner};
+    use crate::ground::runner::{Cmd, Runner, SystemRunner};
     use std::path::PathBuf;
 
     /// A squashfs image made by the real mksquashfs holding `LiveOS/rootfs.img` = `data`.
@@ -408,9 +408,14 @@ pub(crate) mod tests {
             .set_len(data.len() as u64)
             .unwrap();
         let src = SquashFile::open(&image, "LiveOS/rootfs.img").unwrap();
-        let err =
-            copy_squash_file(&src, &dst, &mut |_, _| Err(crate::error::cancelled())).unwrap_err();
-        assert_eq!(crate::error::kind_of(&err), crate::error::Kind::Cancelled);
+        let err = copy_squash_file(&src, &dst, &mut |_, _| {
+            Err(crate::ground::error::cancelled())
+        })
+        .unwrap_err();
+        assert_eq!(
+            crate::ground::error::kind_of(&err),
+            crate::ground::error::Kind::Cancelled
+        );
     }
 
     #[test]
@@ -448,7 +453,11 @@ pub(crate) mod tests {
             .set_len(data.len() as u64)
             .unwrap();
         let err = copy_squash_file(&src, &dst, &mut |_, _| Ok(())).unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "image.corrupt", "{err:#}");
+        assert_eq!(
+            crate::ground::error::id_of(&err),
+            "image.corrupt",
+            "{err:#}"
+        );
         assert!(err.to_string().contains("does not decompress"), "{err:#}");
     }
 }

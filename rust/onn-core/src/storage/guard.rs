@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tempfile::TempDir;
 
-use crate::runner::{Cmd, Runner};
+use crate::ground::runner::{Cmd, Runner};
 
 /// Temporary mount points are `<tmp>/onn-mnt.<pid>.<random>`: the pid tells whose they are
 /// after a crash.
@@ -23,7 +23,7 @@ fn mount_owner(target: &Path) -> Option<u32> {
 /// running onn, this one included, are left alone. Returns the mount points released.
 pub fn release_stale_mounts(runner: &dyn Runner) -> Result<Vec<PathBuf>> {
     let me = std::process::id();
-    let mut stale: Vec<PathBuf> = crate::blockdev::mount_table()?
+    let mut stale: Vec<PathBuf> = crate::storage::blockdev::mount_table()?
         .into_iter()
         .filter_map(|m| {
             let owner = m.target.ancestors().find_map(mount_owner)?;
@@ -70,7 +70,7 @@ impl<'r> Mount<'r> {
             .tempdir()
             .context("creating a temporary mount point")?;
         let target = dir.path().to_path_buf();
-        if let Some(existing) = crate::blockdev::mounted_whole(source) {
+        if let Some(existing) = crate::storage::blockdev::mounted_whole(source) {
             // Mounted already (an installer's system root): a second mount of a mounted
             // filesystem with other options (ro, noload) is refused; bind the one there is.
             Self::bind(

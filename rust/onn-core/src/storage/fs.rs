@@ -5,10 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::error::precondition;
-use crate::guard::Mount;
-use crate::runner::{Cmd, Runner};
-use crate::units::Bytes;
+use crate::ground::error::precondition;
+use crate::ground::runner::{Cmd, Runner};
+use crate::ground::units::Bytes;
+use crate::storage::guard::Mount;
 
 /// The root filesystem types imgbased supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -206,7 +206,7 @@ pub fn fill_volume(runner: &dyn Runner, from: &Path, root: &Path) -> Result<bool
     } else if !is_empty_fs(root)? {
         return Ok(false);
     }
-    crate::atomic::write(&marker, b"")?;
+    crate::ground::atomic::write(&marker, b"")?;
     copy_tree(runner, from, root)?;
     std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
     std::fs::File::open(root)
@@ -230,7 +230,7 @@ pub fn make_mount_points<'a>(
         if mounts.clone().any(|n| inside(n, at) && inside(m, n)) {
             continue;
         }
-        let dir = crate::rootfs::resolve(root, m.strip_prefix(at).unwrap_or(m))?;
+        let dir = crate::ground::rootfs::resolve(root, m.strip_prefix(at).unwrap_or(m))?;
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)

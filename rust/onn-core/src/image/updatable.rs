@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use crate::boot::Kernel;
-use crate::rootfs;
-use crate::runner::{resolve_tool, Cmd, Runner};
+use crate::ground::rootfs;
+use crate::ground::runner::{resolve_tool, Cmd, Runner};
 
 /// One thing the image lacks for imgbased's update.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,7 +54,7 @@ pub fn refuse_if_strict(warnings: &[Warning], strict: bool) -> anyhow::Result<()
                 .into_iter()
                 .find(|i| *i == w.id)
                 .unwrap_or("image.update");
-            Err(crate::error::precondition(
+            Err(crate::ground::error::precondition(
                 id,
                 format!("{} (refused: strict)", w.message),
             ))
@@ -195,7 +195,7 @@ fn rpmdb_problem(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::Recorder;
+    use crate::ground::runner::Recorder;
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
@@ -241,7 +241,7 @@ mod tests {
             initrd: "boot/initramfs-6.1.img".into(),
         };
         let owner = Recorder::new(|_| {
-            Ok(crate::runner::Output {
+            Ok(crate::ground::runner::Output {
                 stdout: b"/boot/vmlinuz-6.1\n/boot/initramfs-6.1.img\n/lib/modules/6.1/vmlinuz\n"
                     .to_vec(),
                 stderr: Vec::new(),

@@ -30,10 +30,10 @@ use sha2::{Digest, Sha256};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Proxy};
 
-use crate::digest::{self, hex, FileDigest};
-use crate::error::{not_found, precondition};
-use crate::progress::{CancelToken, Event, Throttle, DOWNLOAD};
-use crate::units::Bytes;
+use crate::ground::error::{not_found, precondition};
+use crate::ground::progress::{CancelToken, Event, Throttle, DOWNLOAD};
+use crate::ground::units::Bytes;
+use crate::image::digest::{self, hex, FileDigest};
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -775,7 +775,7 @@ fn file_name(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{id_of, kind_of, Kind};
+    use crate::ground::error::{id_of, kind_of, Kind};
 
     #[test]
     fn content_range_forms() {

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::error::precondition;
+use crate::ground::error::precondition;
 
 /// Lowercase hexadecimal of a digest.
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -138,10 +138,10 @@ mod tests {
         assert_eq!(check(&f, &want, sha256_file(&f).unwrap()).unwrap(), ABC);
         let other = parse_sha256(&ABC.replace('b', "c")).unwrap();
         let err = check(&f, &other, sha256_file(&f).unwrap()).unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "sha256.mismatch");
+        assert_eq!(crate::ground::error::id_of(&err), "sha256.mismatch");
         assert!(err.to_string().contains("expected"));
         let err = parse_sha256("xyz").unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "sha256.malformed");
+        assert_eq!(crate::ground::error::id_of(&err), "sha256.malformed");
     }
 
     #[test]

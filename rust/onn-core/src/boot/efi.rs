@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::blockdev;
-use crate::error::precondition;
-use crate::guard::Mount;
-use crate::rootfs;
-use crate::runner::Runner;
-use crate::units::Bytes;
+use crate::ground::error::precondition;
+use crate::ground::rootfs;
+use crate::ground::runner::Runner;
+use crate::ground::units::Bytes;
+use crate::storage::blockdev;
+use crate::storage::guard::Mount;
 
 /// Where an image keeps its EFI boot files: the ESP's `EFI` directory as the image's build
 /// left it below the ESP's mount point.
@@ -173,7 +173,7 @@ pub fn install(runner: &dyn Runner, facts: &EfiFacts, root: &Path) -> Result<Vec
         let rel = f.path.strip_prefix("EFI/").unwrap_or(&f.path);
         let src = rootfs::resolve(root, &format!("{IMAGE_EFI_DIR}/{rel}"))?;
         let dst = rootfs::resolve(esp.path(), &f.path)?;
-        crate::atomic::copy_without_mode(&src, &dst)?;
+        crate::ground::atomic::copy_without_mode(&src, &dst)?;
         written.push(f.path.clone());
     }
     esp.close()?;
@@ -252,7 +252,7 @@ mod tests {
     }
 
     fn id(r: Result<()>) -> &'static str {
-        crate::error::id_of(&r.unwrap_err())
+        crate::ground::error::id_of(&r.unwrap_err())
     }
 
     #[test]

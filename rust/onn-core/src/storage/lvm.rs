@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use crate::ground::runner::{Cmd, Runner};
+use crate::ground::units::Bytes;
 use crate::names;
-use crate::runner::{Cmd, Runner};
-use crate::units::Bytes;
 
 /// Thin pool chunk size onn uses (LVM's default for thin pools of this size).
 pub const CHUNK: Bytes = Bytes(64 * 1024);
@@ -396,7 +396,7 @@ pub fn pool_metadata_size(vg_size: Bytes, extent: Bytes) -> Bytes {
 mod tests {
     use super::*;
 
-    const FULLREPORT: &[u8] = include_bytes!("../tests/fixtures/fullreport.json");
+    const FULLREPORT: &[u8] = include_bytes!("../../tests/fixtures/fullreport.json");
 
     #[test]
     fn parses_real_lvm_output() {
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn inspection_runs_one_json_report() {
-        use crate::runner::{Output, Recorder};
+        use crate::ground::runner::{Output, Recorder};
         let rec = Recorder::new(|_: &Cmd| {
             Ok(Output {
                 stdout: FULLREPORT.to_vec(),

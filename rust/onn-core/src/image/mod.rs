@@ -1,22 +1,32 @@
-//! Reading a Node image: checksum, squashfs, `LiveOS/rootfs.img`, NVR, kernels.
+//! Reading a Node image: checksum, squashfs, `LiveOS/rootfs.img`, NVR, kernels. Below it: its
+//! download ([`fetch`]) and digest ([`digest`]), the squashfs and filesystem headers read
+//! before anything is mounted (`headers`), one file of the squashfs as blocks ([`squash`]) and
+//! their copy onto an LV ([`copy`]), and what the host's imgbased needs to update it
+//! ([`updatable`]).
+
+pub mod copy;
+pub mod digest;
+pub mod fetch;
+mod headers;
+pub mod squash;
+pub mod updatable;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::blockdev;
 use crate::boot::Kernel;
-use crate::digest::{self, FileDigest};
-use crate::error::{not_found, precondition};
-use crate::fs::FsType;
-use crate::guard::Mount;
-use crate::headers;
+use crate::ground::error::{not_found, precondition};
+use crate::ground::rootfs;
+use crate::ground::runner::Runner;
+use crate::ground::units::Bytes;
+use crate::image::digest::FileDigest;
+use crate::image::squash::SquashFile;
 use crate::names::{self, Nvr};
-use crate::rootfs;
-use crate::runner::Runner;
-use crate::squash::SquashFile;
-use crate::units::Bytes;
+use crate::storage::blockdev;
+use crate::storage::fs::FsType;
+use crate::storage::guard::Mount;
 
 /// How the OS is stored in the squashfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -48,10 +58,10 @@ pub struct ImageFacts {
     pub cmdline: String,
     /// What the image lacks for the host's imgbased to update it later (it installs).
     #[serde(default)]
-    pub warnings: Vec<crate::updatable::Warning>,
+    pub warnings: Vec<crate::image::updatable::Warning>,
     /// Its EFI boot files (`/boot/efi/EFI`), as paths on the ESP.
     #[serde(default)]
-    pub efi_files: Vec<crate::efi::EfiFile>,
+    pub efi_files: Vec<crate::boot::efi::EfiFile>,
     /// The largest logical sector size of a disk its filesystem mounts from (None: a plain
     /// tree, whose filesystem onn makes for the disks).
     #[serde(default)]
@@ -301,7 +311,7 @@ fn read_root(
     let nvr = Nvr::parse(text.trim())?;
     let cmdline = read_cmdline(root)?;
     let kernels = find_kernels(root)?;
-    let warnings = crate::updatable::check(runner, root, &text, &kernels);
+    let warnings = crate::image::updatable::check(runner, root, &text, &kernels);
     for w in &warnings {
         tracing::warn!("{}", w.message);
     }
@@ -316,7 +326,7 @@ fn read_root(
         kernels,
         cmdline,
         warnings,
-        efi_files: crate::efi::list_files(root, crate::efi::IMAGE_EFI_DIR)?,
+        efi_files: crate::boot::efi::list_files(root, crate::boot::efi::IMAGE_EFI_DIR)?,
         fs_sector: None,
     })
 }

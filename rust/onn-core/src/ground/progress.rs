@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::error::cancelled;
+use crate::ground::error::cancelled;
 
 /// Version of the progress JSON-lines protocol (`onn --progress-fd`).
 pub const PROGRESS_VERSION: u32 = 1;

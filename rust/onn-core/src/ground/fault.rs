@@ -13,7 +13,7 @@
 
 use anyhow::Result;
 
-use crate::runner::{Cmd, Output, Runner};
+use crate::ground::runner::{Cmd, Output, Runner};
 
 #[cfg(feature = "fault-injection")]
 mod imp {

@@ -62,7 +62,7 @@ fn atomically(
         .with_context(|| format!("flushing {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("renaming into {}", path.display()))?;
-    crate::fault::point(&|| format!("wrote {}", path.display()));
+    crate::ground::fault::point(&|| format!("wrote {}", path.display()));
     Ok(())
 }
 

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::error::precondition;
-use crate::fs::FsType;
-use crate::units::Bytes;
+use crate::ground::error::precondition;
+use crate::ground::units::Bytes;
+use crate::storage::fs::FsType;
 
 const SQUASHFS_MAGIC: &[u8; 4] = b"hsqs";
 /// Compressors the kernel's squashfs reads (ids of the squashfs 4.0 format), by name. The
@@ -180,7 +180,7 @@ pub fn check_fs_image(path: &Path, fs: FsType, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::id_of;
+    use crate::ground::error::id_of;
 
     /// A squashfs 4.0 superblock: zstd, 128 KiB blocks, `used` bytes.
     fn superblock(comp: u16, used: u64) -> Vec<u8> {

@@ -1,17 +1,20 @@
 //! The /boot side: the separate boot filesystem, per-layer kernels, BLS entries, the default
 //! entry, and the layer's fstab. Text formats are rendered by pure functions (golden tests).
+//! The EFI system partition is [`efi`].
+
+pub mod efi;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::blockdev;
-use crate::error::precondition;
-use crate::guard::Mount;
+use crate::ground::error::precondition;
+use crate::ground::runner::Runner;
+use crate::ground::units::Bytes;
 use crate::names;
-use crate::runner::Runner;
-use crate::units::Bytes;
+use crate::storage::blockdev;
+use crate::storage::guard::Mount;
 
 /// A kernel and its initramfs, as an image or a layer has them: paths relative to its root.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -368,7 +371,7 @@ pub fn grubenv_target(boot_dir: &Path) -> Result<PathBuf> {
     };
     let target = path.parent().context("grubenv has a parent")?.join(&link);
     if !target.parent().is_some_and(Path::is_dir) {
-        return Err(crate::error::precondition(
+        return Err(crate::ground::error::precondition(
             "boot.grubenv-link",
             format!(
                 "{} is a link to {}, which is not there: mount the EFI system partition below /boot (at /boot/efi) and give --boot as the mounted directory",
@@ -407,7 +410,7 @@ pub fn host_initramfs(
     let tmp = format!("{layer}/.initramfs-{kver}.img.onn");
     let _ = fs::remove_file(boot_dir.join(&tmp));
     runner
-        .run(&crate::runner::Cmd::new("chroot").arg(host).args([
+        .run(&crate::ground::runner::Cmd::new("chroot").arg(host).args([
             "dracut",
             "--force",
             &format!("/boot/{tmp}"),
@@ -428,13 +431,13 @@ pub fn host_initramfs(
         boot_dir.join(layer).join(format!("initramfs-{kver}.img")),
     )
     .with_context(|| format!("renaming {}", built.display()))?;
-    crate::fault::point(&|| format!("made the host's initramfs of {layer}"));
+    crate::ground::fault::point(&|| format!("made the host's initramfs of {layer}"));
     Ok(())
 }
 
 /// Write GRUB's environment block of the /boot at `boot_dir` (through a link: [`grubenv_target`]).
 pub fn write_grubenv(boot_dir: &Path, content: &str) -> Result<()> {
-    crate::atomic::write(&grubenv_target(boot_dir)?, content.as_bytes())
+    crate::ground::atomic::write(&grubenv_target(boot_dir)?, content.as_bytes())
 }
 
 #[cfg(test)]
@@ -468,7 +471,7 @@ mod tests {
         );
         // The same refusal is what the plan asks before anything is written.
         let err = grubenv_target(boot.path()).unwrap_err();
-        assert_eq!(crate::error::id_of(&err), "boot.grubenv-link");
+        assert_eq!(crate::ground::error::id_of(&err), "boot.grubenv-link");
     }
 
     #[test]
