@@ -1,8 +1,9 @@
 //! Every imgbased name, tag and constant onn writes, in one place.
 //!
 //! These strings are a compatibility contract with the installed host's `imgbase`/`nodectl`
-//! (imgbased `naming.py`, `lvm.py`, `imgbase.py`, `volume.py`, `bootloader.py`); they must
-//! match it exactly. Tests below mirror imgbased's own examples.
+//! (imgbased `naming.py`, `lvm.py`, `imgbase.py`, `volume.py`); they must match it exactly.
+//! Tests below mirror imgbased's own examples. A boot entry's names (its file, its id,
+//! `img.bootid=`) live with its format in `boot/bls.rs` (imgbased `bootloader.py`).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -447,25 +448,8 @@ pub fn needs_skip_volumes<'a>(mounts: impl IntoIterator<Item = &'a str> + Clone)
         .any(|v| !mounts.clone().into_iter().any(|m| m == v.mount))
 }
 
-/// Where BLS entries live, relative to the /boot filesystem.
-pub const BLS_DIR: &str = "loader/entries";
 /// GRUB's environment block (holds `saved_entry`), relative to the /boot filesystem.
 pub const GRUBENV: &str = "grub2/grubenv";
-
-/// The BLS entry id of a layer booting kernel `kver`: also the file stem and `saved_entry`.
-pub fn bls_entry_id(layer: &str, kver: &str) -> String {
-    format!("{layer}-{kver}")
-}
-
-/// The BLS entry's path relative to the /boot filesystem.
-pub fn bls_entry_path(layer: &str, kver: &str) -> String {
-    format!("{BLS_DIR}/{}.conf", bls_entry_id(layer, kver))
-}
-
-/// The kernel argument imgbased uses to map a boot entry to its layer.
-pub fn bootid_arg(layer: &str) -> String {
-    format!("img.bootid={layer}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -625,15 +609,6 @@ mod tests {
             "name.dm-too-long"
         );
         assert!(validate_dm_name(&vg, "pool00", POOL_DM_SUFFIX).is_ok());
-    }
-
-    #[test]
-    fn boot_names() {
-        assert_eq!(
-            bls_entry_path("n-1-1+1", "6.1.0-28-amd64"),
-            "loader/entries/n-1-1+1-6.1.0-28-amd64.conf"
-        );
-        assert_eq!(bootid_arg("n-1-1+1"), "img.bootid=n-1-1+1");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::boot;
+use crate::boot::{self, bls};
 use crate::ground::runner::Runner;
 use crate::names::{self, ImageName};
 use crate::plan;
@@ -252,14 +252,10 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
         },
     ));
 
-    let entries = boot::bls_entries(boot_dir);
+    let entries = bls::entries(boot_dir);
     let missing: Vec<&str> = layers
         .iter()
-        .filter(|l| {
-            !entries
-                .iter()
-                .any(|(_, text)| text.split_whitespace().any(|w| w == names::bootid_arg(l)))
-        })
+        .filter(|l| !entries.iter().any(|(_, text)| bls::boots_layer(text, l)))
         .map(|l| l.as_str())
         .collect();
     items.push(item(

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 
 use super::exec::probe_fs;
 use super::Exec;
-use crate::boot::{self, BootDir, EntrySpec, FstabVolume};
+use crate::boot::bls::{self, EntrySpec};
+use crate::boot::{self, BootDir, FstabVolume};
 use crate::ground::atomic;
 use crate::ground::error::precondition;
 use crate::ground::rootfs;
@@ -73,8 +74,8 @@ impl Exec<'_, '_> {
         if skip_volumes && !volumes.iter().any(|v| v.mount == "/var") {
             write_skip_volumes_mark(&rootfs::resolve(root.path(), "var")?)?;
         }
-        let mut args = entry_args(root.path(), kernel_args)?;
-        args.push(format!("rd.lvm.lv={vg}/{layer}"));
+        let mut args = image_and_install_args(root.path(), kernel_args)?;
+        args.push(bls::rd_lvm_lv(vg, layer));
         let grub = rootfs::resolve(root.path(), names::DEFAULT_GRUB)?;
         let existing = std::fs::read_to_string(&grub).unwrap_or_default();
         atomic::write(
@@ -160,9 +161,7 @@ impl Exec<'_, '_> {
                 // Boot files live on a filesystem this step mounts: undo them here.
                 let _ = std::fs::remove_dir_all(bootdir.path().join(layer));
                 let _ = std::fs::remove_file(
-                    bootdir
-                        .path()
-                        .join(names::bls_entry_path(layer, &kernel.version)),
+                    bootdir.path().join(bls::entry_path(layer, &kernel.version)),
                 );
                 Err(e)
             }
@@ -174,7 +173,7 @@ impl Exec<'_, '_> {
 }
 
 /// The arguments of a layer's boot entry before onn's own: the image's, then the install's.
-fn entry_args(root: &Path, kernel_args: &[String]) -> Result<Vec<String>> {
+fn image_and_install_args(root: &Path, kernel_args: &[String]) -> Result<Vec<String>> {
     Ok(image::read_cmdline(root)?
         .split_whitespace()
         .map(str::to_string)
@@ -215,17 +214,14 @@ fn write_boot_files(
         kernel_args,
     } = to;
     let kver = &kernel.version;
-    let copy_in = |from: &str, name: String| -> Result<()> {
-        atomic::copy(
-            &rootfs::resolve(root, from)?,
-            &bootdir.join(layer).join(name),
-        )
+    // `to`: relative to the /boot filesystem.
+    let copy_in = |from: &str, to: String| -> Result<()> {
+        atomic::copy(&rootfs::resolve(root, from)?, &bootdir.join(to))
     };
-    copy_in(&kernel.linux, format!("vmlinuz-{kver}"))?;
-    let initramfs = format!("initramfs-{kver}.img");
+    copy_in(&kernel.linux, bls::linux_path(layer, kver))?;
     match host {
         Some(host) => boot::host_initramfs(runner, host, bootdir, layer, kver)?,
-        None => copy_in(&kernel.initrd, initramfs)?,
+        None => copy_in(&kernel.initrd, bls::initrd_path(layer, kver))?,
     }
     // FIPS mode checks the kernel against the HMAC file beside it (EL's kernel-core ships one
     // in /boot and beside the modules).
@@ -236,9 +232,9 @@ fn write_boot_files(
     .into_iter()
     .find(|p| rootfs::resolve(root, p).is_ok_and(|p| p.is_file()));
     if let Some(hmac) = hmac {
-        copy_in(&hmac, format!(".vmlinuz-{kver}.hmac"))?;
+        copy_in(&hmac, format!("{layer}/.vmlinuz-{kver}.hmac"))?;
     }
-    let image_args = entry_args(root, kernel_args)?;
+    let image_args = image_and_install_args(root, kernel_args)?;
     let spec = EntrySpec {
         vg: vg.into(),
         layer: layer.into(),
@@ -247,14 +243,14 @@ fn write_boot_files(
         boot_uuid: facts.uuid.clone(),
         image_args: image_args.join(" "),
     };
-    let entry = names::bls_entry_path(layer, kver);
-    atomic::write(&bootdir.join(&entry), boot::render_entry(&spec).as_bytes())?;
+    let entry = bls::entry_path(layer, kver);
+    atomic::write(&bootdir.join(&entry), bls::render_entry(&spec).as_bytes())?;
     // The commit point of the whole install: the new layer becomes the default.
     let existing = std::fs::read_to_string(bootdir.join(names::GRUBENV)).ok();
     let env = boot::set_grubenv(
         existing.as_deref(),
         "saved_entry",
-        Some(&names::bls_entry_id(layer, kver)),
+        Some(&bls::entry_id(layer, kver)),
     )?;
     boot::write_grubenv(bootdir, &env)?;
     Ok(entry)

@@ -1,7 +1,8 @@
-//! The /boot side: the separate boot filesystem, per-layer kernels, BLS entries, the default
-//! entry, and the layer's fstab. Text formats are rendered by pure functions (golden tests).
-//! The EFI system partition is [`efi`].
+//! The /boot side: the separate boot filesystem, per-layer kernels, the default entry, and the
+//! layer's fstab. Text formats are rendered by pure functions (golden tests). The BLS entry's
+//! format is [`bls`]; the EFI system partition is [`efi`].
 
+pub mod bls;
 pub mod efi;
 
 use std::fs;
@@ -107,45 +108,6 @@ impl<'r> BootDir<'r> {
     }
 }
 
-/// What goes into one BLS entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EntrySpec {
-    pub vg: String,
-    pub layer: String,
-    pub nvr: String,
-    pub kver: String,
-    pub boot_uuid: String,
-    /// The image's own arguments plus any the user added, before onn's own.
-    pub image_args: String,
-}
-
-/// Kernel arguments: the image's own, then imgbased's in its order.
-pub fn kernel_options(s: &EntrySpec) -> String {
-    let ours = format!(
-        "rd.lvm.lv={vg}/{l} root=/dev/{vg}/{l} boot=UUID={u} rootflags=discard {bootid}",
-        vg = s.vg,
-        l = s.layer,
-        u = s.boot_uuid,
-        bootid = names::bootid_arg(&s.layer)
-    );
-    if s.image_args.is_empty() {
-        ours
-    } else {
-        format!("{} {ours}", s.image_args)
-    }
-}
-
-/// The BLS entry file's text (paths relative to the /boot filesystem).
-pub fn render_entry(s: &EntrySpec) -> String {
-    format!(
-        "title {nvr} ({k})\nversion {k}\nlinux /{l}/vmlinuz-{k}\ninitrd /{l}/initramfs-{k}.img\noptions {o}\ngrub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n",
-        nvr = s.nvr,
-        k = s.kver,
-        l = s.layer,
-        o = kernel_options(s)
-    )
-}
-
 /// GRUB's environment block: `# GRUB Environment Block`, `key=value` lines, `#` padding to
 /// exactly 1024 bytes. Sets `key` (or, with `None`, removes it), keeping the other variables.
 pub fn set_grubenv(existing: Option<&str>, key: &str, value: Option<&str>) -> Result<String> {
@@ -183,10 +145,9 @@ pub fn saved_entry(grubenv: &str) -> Option<&str> {
 pub fn remove_layer_files(boot_dir: &Path, layer: &str) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     let mut ids = Vec::new();
-    let bootid = names::bootid_arg(layer);
-    for (id, text) in bls_entries(boot_dir) {
-        if entry_args(&text).any(|a| a == bootid) {
-            let path = boot_dir.join(names::BLS_DIR).join(format!("{id}.conf"));
+    for (id, text) in bls::entries(boot_dir) {
+        if bls::boots_layer(&text, layer) {
+            let path = boot_dir.join(bls::path_of(&id));
             fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             removed.push(path.display().to_string());
             ids.push(id);
@@ -226,46 +187,15 @@ pub fn entries_booting(boot_dir: &Path, device: &str) -> Vec<String> {
         spellings.push(format!("/dev/{vg}/{lv}"));
     }
     let boots = |text: &str| {
-        entry_args(text)
-            .filter_map(|a| {
-                a.strip_prefix("root=")
-                    .map(str::to_string)
-                    .or_else(|| a.strip_prefix("rd.lvm.lv=").map(|lv| format!("/dev/{lv}")))
-            })
-            .any(|path| {
-                spellings.contains(&path)
-                    || canonical(&path).is_some_and(|c| spellings.contains(&c))
-            })
+        bls::booted_devices(text).any(|path| {
+            spellings.contains(&path) || canonical(&path).is_some_and(|c| spellings.contains(&c))
+        })
     };
-    bls_entries(boot_dir)
+    bls::entries(boot_dir)
         .into_iter()
         .filter(|(_, text)| boots(text))
         .map(|(id, _)| format!("{id}.conf"))
         .collect()
-}
-
-/// (entry id, file text) of every BLS entry of a /boot directory, sorted by id.
-pub(crate) fn bls_entries(boot_dir: &Path) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = fs::read_dir(boot_dir.join(names::BLS_DIR))
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let id = name.strip_suffix(".conf")?.to_string();
-                    Some((id, fs::read_to_string(e.path()).ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-/// The kernel arguments of a BLS entry: the words of its `options` lines.
-fn entry_args(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("options"))
-        .flat_map(str::split_whitespace)
 }
 
 /// One data volume line in a layer's fstab.
@@ -426,11 +356,8 @@ pub fn host_initramfs(
     fs::File::open(&built)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("flushing {}", built.display()))?;
-    fs::rename(
-        &built,
-        boot_dir.join(layer).join(format!("initramfs-{kver}.img")),
-    )
-    .with_context(|| format!("renaming {}", built.display()))?;
+    fs::rename(&built, boot_dir.join(bls::initrd_path(layer, kver)))
+        .with_context(|| format!("renaming {}", built.display()))?;
     crate::ground::fault::point(&|| format!("made the host's initramfs of {layer}"));
     Ok(())
 }
@@ -492,31 +419,6 @@ mod tests {
         // Written again (a rerun), it is the same file.
         let once = render_default_grub(image, &args);
         assert_eq!(render_default_grub(&once, &args), once);
-    }
-
-    fn spec() -> EntrySpec {
-        EntrySpec {
-            vg: "onn".into(),
-            layer: "onn-demo-1.0-0.1+1".into(),
-            nvr: "onn-demo-1.0-0.1".into(),
-            kver: "6.1.0-28-amd64".into(),
-            boot_uuid: "1234-abcd".into(),
-            image_args: "console=ttyS0 quiet".into(),
-        }
-    }
-
-    #[test]
-    fn bls_entry_golden() {
-        assert_eq!(
-            render_entry(&spec()),
-            "title onn-demo-1.0-0.1 (6.1.0-28-amd64)\n\
-             version 6.1.0-28-amd64\n\
-             linux /onn-demo-1.0-0.1+1/vmlinuz-6.1.0-28-amd64\n\
-             initrd /onn-demo-1.0-0.1+1/initramfs-6.1.0-28-amd64.img\n\
-             options console=ttyS0 quiet rd.lvm.lv=onn/onn-demo-1.0-0.1+1 root=/dev/onn/onn-demo-1.0-0.1+1 \
-             boot=UUID=1234-abcd rootflags=discard img.bootid=onn-demo-1.0-0.1+1\n\
-             grub_users $grub_users\ngrub_arg --unrestricted\ngrub_class kernel\n"
-        );
     }
 
     #[test]
