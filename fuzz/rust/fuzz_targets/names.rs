@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use onn_core::ground::error::{kind_of, Kind};
-use onn_core::names::{self, ImageName, Nvr};
+use onn_core::image::nvr::{ImageName, Nvr};
+use onn_core::names;
 
 /// LVM's rules for a new LV name, from lvm(8), independent of onn's code.
 fn lvm_accepts_lv(name: &str) -> bool {

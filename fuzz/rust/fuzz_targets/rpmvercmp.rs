@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use onn_core::names::rpmvercmp;
+use onn_core::image::nvr::rpmvercmp;
 use std::cmp::Ordering;
 
 fuzz_target!(|data: &[u8]| {

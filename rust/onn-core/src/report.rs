@@ -7,7 +7,8 @@ use anyhow::Result;
 
 use crate::boot::{self, bls};
 use crate::ground::runner::Runner;
-use crate::names::{self, ImageName};
+use crate::image::nvr::ImageName;
+use crate::names;
 use crate::plan;
 use crate::storage::lvm::{self, LvmState};
 

@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 
 use crate::boot::{self, BootDir};
 use crate::ground::runner::{Cmd, Runner};
+use crate::image::nvr::ImageName;
 use crate::names;
 use crate::storage::guard;
 use crate::storage::lvm::{self, LvmState};
@@ -37,12 +38,7 @@ pub fn recover(runner: &dyn Runner, boot: Option<&str>) -> Result<Recovered> {
     };
     let lvm = LvmState::read(runner)?;
     let mut layers = Vec::new();
-    let is_layer = |lv: &str| {
-        matches!(
-            names::ImageName::parse(lv),
-            Some(names::ImageName::Layer(..))
-        )
-    };
+    let is_layer = |lv: &str| matches!(ImageName::parse(lv), Some(ImageName::Layer(..)));
     for vg in lvm.imgbased_vgs() {
         let name = &vg.vg_name;
         if vg.has_tag(names::TAG_UNFINISHED) {
@@ -65,7 +61,7 @@ pub fn recover(runner: &dyn Runner, boot: Option<&str>) -> Result<Recovered> {
             continue;
         };
         for lv in lvm.lvs_of(name) {
-            let onns = names::ImageName::parse(&lv.lv_name).is_some();
+            let onns = ImageName::parse(&lv.lv_name).is_some();
             if onns && lv.pool_lv == pool.lv_name && lv.lv_tags.is_empty() {
                 runner
                     .run(&lvm::lvremove(name, &lv.lv_name))

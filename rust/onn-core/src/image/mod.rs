@@ -8,6 +8,7 @@ pub mod copy;
 pub mod digest;
 pub mod fetch;
 mod headers;
+pub mod nvr;
 pub mod squash;
 pub mod updatable;
 
@@ -22,8 +23,9 @@ use crate::ground::rootfs;
 use crate::ground::runner::Runner;
 use crate::ground::units::Bytes;
 use crate::image::digest::FileDigest;
+use crate::image::nvr::Nvr;
 use crate::image::squash::SquashFile;
-use crate::names::{self, Nvr};
+use crate::names;
 use crate::storage::blockdev;
 use crate::storage::fs::FsType;
 use crate::storage::guard::Mount;
@@ -383,7 +385,7 @@ pub fn find_kernels(root: &Path) -> Result<Vec<Kernel>> {
             })
         })
         .collect();
-    kernels.sort_by(|a, b| names::rpmvercmp(&b.version, &a.version));
+    kernels.sort_by(|a, b| nvr::rpmvercmp(&b.version, &a.version));
     Ok(kernels)
 }
 

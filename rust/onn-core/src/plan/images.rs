@@ -5,8 +5,9 @@ use anyhow::Result;
 
 use crate::ground::error::{not_found, precondition};
 use crate::ground::units::{Bytes, GIB};
+use crate::image::nvr::{self, ImageName, Nvr};
 use crate::image::ImageFacts;
-use crate::names::{self, ImageName, Nvr};
+use crate::names;
 use crate::storage::fs::FsType;
 use crate::storage::lvm::LvmState;
 
@@ -219,7 +220,7 @@ pub(super) fn plan_layer(
     } else {
         let origin = layers.last().map_or(base.base_lv(), |i| base.layer_lv(*i));
         (
-            base.layer_lv(names::next_layer_index(layers.iter().copied())),
+            base.layer_lv(nvr::next_layer_index(layers.iter().copied())),
             Some(origin),
         )
     };

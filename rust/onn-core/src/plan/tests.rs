@@ -2,8 +2,9 @@ use super::*;
 use crate::boot::efi::{EfiFacts, EfiFile};
 use crate::boot::Kernel;
 use crate::ground::error::{id_of, kind_of, Kind};
+use crate::image::nvr::Nvr;
 use crate::image::Layout;
-use crate::names::{Nvr, VolumeSet};
+use crate::names::VolumeSet;
 use crate::storage::blockdev::Device;
 use crate::storage::lvm::{LvRow, LvmState, PvRow};
 
