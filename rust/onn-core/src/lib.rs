@@ -12,9 +12,10 @@
 //! [`names`] every imgbased name and tag; [`storage`] LVM, block devices, filesystems and the
 //! mount guards; `boot` the /boot partition, its BLS entries and the ESP; [`image`] the Node
 //! image (its download, digest, squashfs, NVR, and what the host's imgbased needs of it);
-//! [`inspect`] reads the system into facts; [`plan`] decides every step from them; [`apply`]
-//! carries the steps out and undoes them on failure; [`report`] is `onn list` and `onn check` of
-//! what was installed.
+//! [`inspect`] reads the system into facts; [`plan`] decides every step from them (the thin
+//! pool's size rule is `plan/pool.rs`); [`apply`] carries the steps out and undoes them on
+//! failure; [`report`] is `onn list` and `onn check` of what was installed. The layer name rule
+//! is `image/nvr.rs`, the BLS entry format `boot/bls.rs`.
 
 // Public: what the adapters (onn-cli, onn-py, the benches and fuzzers) use; the rest is the
 // engine's own. In the order of the map (apart, so that rustfmt keeps that order).

@@ -1,4 +1,4 @@
-//! Every imgbased name, tag and constant onn writes, in one place.
+//! The names and tags onn writes for imgbased and LVM, and the rules names must follow.
 //!
 //! These strings are a compatibility contract with the installed host's `imgbase`/`nodectl`
 //! (imgbased `lvm.py`, `imgbase.py`, `volume.py`); they must match it exactly.
@@ -25,13 +25,8 @@ pub const TAG_VOLUME: &str = "imgbased:volume";
 /// recover` may remove whole, while a finished one is never touched.
 pub const TAG_UNFINISHED: &str = "onn:unfinished";
 
-/// LVM profile imgbased expects on the pool, and its content.
+/// LVM profile imgbased expects on the pool (its text: `plan/pool.rs`, with the numbers).
 pub const POOL_PROFILE: &str = "imgbased-pool";
-pub const POOL_PROFILE_CONTENT: &str = "# Created by onn for imgbased\n\
-activation {\n\
-\tthin_pool_autoextend_threshold = 70\n\
-\tthin_pool_autoextend_percent = 20\n\
-}\n";
 /// Where the installed host keeps LVM profiles (relative to its root).
 pub const HOST_PROFILE_DIR: &str = "etc/lvm/profile";
 
@@ -44,18 +39,6 @@ pub const KERNEL_CMDLINE_FILE: &str = "etc/kernel/cmdline";
 
 /// imgbased refuses longer LV names (lvm.py).
 pub const LV_NAME_MAX: usize = 55;
-/// imgbased's `imgbase check` threshold for pool data and metadata usage, in percent.
-pub const POOL_USAGE_LIMIT_PERCENT: u64 = 80;
-/// The profile's `thin_pool_autoextend_threshold`: lvm2 refuses to create a thin LV in a pool
-/// whose data use has reached it ("free space in thin pool reached threshold"), so an install
-/// must create its last LV, the layer, below it.
-pub const POOL_THRESHOLD_PERCENT: u64 = 70;
-/// imgbased grows pool metadata to at least this before adding a layer.
-pub const POOL_METADATA_MIN: Bytes = Bytes::gib(1);
-/// Anaconda's `ovirt` profile and imgbased both want a separate /boot of at least 1 GiB.
-pub const BOOT_MIN: Bytes = Bytes::gib(1);
-/// The Node profile's least /var (data/profile.d/ovirt-node-onn.conf): every layer shares it.
-pub const VAR_MIN: Bytes = Bytes::gib(5);
 
 /// LVM reserves LV names starting with these for its own volumes (lvm(8), "VALID NAMES").
 const LVM_RESERVED_PREFIXES: [&str; 2] = ["snapshot", "pvmove"];

@@ -9,7 +9,7 @@ use crate::boot::{self, bls};
 use crate::ground::runner::Runner;
 use crate::image::nvr::ImageName;
 use crate::names;
-use crate::plan;
+use crate::plan::{self, pool};
 use crate::storage::lvm::{self, LvmState};
 
 /// Bases and their layers.
@@ -119,7 +119,7 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
         .collect();
     match pools.as_slice() {
         [pool] => {
-            let limit = names::POOL_USAGE_LIMIT_PERCENT as f64;
+            let limit = pool::USAGE_LIMIT_PERCENT as f64;
             let data = pool.data_percent.unwrap_or(100.0);
             let meta = pool.metadata_percent.unwrap_or(100.0);
             items.push(item(

@@ -14,7 +14,7 @@ use crate::ground::units::Bytes;
 use crate::image::copy;
 use crate::image::Layout;
 use crate::names;
-use crate::plan::Step;
+use crate::plan::{self, Step};
 use crate::storage::blockdev;
 use crate::storage::fs::{self as fsops, FsType};
 use crate::storage::guard::Mount;
@@ -85,9 +85,10 @@ impl Exec<'_, '_> {
                 metadata,
             } => {
                 self.ensure_profile()?;
-                self.run(lvm::create_pool(vg, pool, *data, *metadata), || {
-                    format!("creating thin pool {vg}/{pool}")
-                })?;
+                self.run(
+                    lvm::create_pool(vg, pool, *data, *metadata, plan::pool::CHUNK),
+                    || format!("creating thin pool {vg}/{pool}"),
+                )?;
                 self.created_lv(vg, pool);
             }
             Step::AdoptPool {
@@ -195,7 +196,7 @@ impl Exec<'_, '_> {
         let dir = lvm::profile_dir(self.runner)?;
         let path = dir.join(format!("{}.profile", names::POOL_PROFILE));
         if !path.exists() {
-            atomic::write(&path, names::POOL_PROFILE_CONTENT.as_bytes())
+            atomic::write(&path, plan::pool::profile_text().as_bytes())
                 .with_context(|| format!("writing LVM profile {}", path.display()))?;
             self.journal.push(Undo::RemoveFile(path));
         }

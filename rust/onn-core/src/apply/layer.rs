@@ -15,7 +15,7 @@ use crate::ground::rootfs;
 use crate::ground::runner::Runner;
 use crate::image;
 use crate::names;
-use crate::plan::PlannedVolume;
+use crate::plan::{pool, PlannedVolume};
 use crate::storage::fs as fsops;
 use crate::storage::guard::Mount;
 use crate::storage::lvm;
@@ -92,7 +92,7 @@ impl Exec<'_, '_> {
                 names::POOL_PROFILE
             ),
         )?;
-        atomic::write(&profile, names::POOL_PROFILE_CONTENT.as_bytes())
+        atomic::write(&profile, pool::profile_text().as_bytes())
             .context("writing the layer's LVM profile")?;
         root.close()
     }

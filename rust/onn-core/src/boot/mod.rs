@@ -17,6 +17,10 @@ use crate::names;
 use crate::storage::blockdev;
 use crate::storage::guard::Mount;
 
+/// Anaconda's `ovirt` profile and imgbased both want a separate /boot of at least 1 GiB: a
+/// kernel and an initramfs per layer.
+pub const BOOT_MIN: Bytes = Bytes::gib(1);
+
 /// A kernel and its initramfs, as an image or a layer has them: paths relative to its root.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Kernel {

@@ -11,11 +11,8 @@ use crate::names;
 use crate::storage::fs::FsType;
 use crate::storage::lvm::LvmState;
 
-use super::{Action, Facts, Plan, PlannedVolume, Request, Step, EXTENT};
+use super::{pool, Action, Facts, Plan, PlannedVolume, Request, Step, EXTENT};
 
-/// Headroom for writing an image: the pool must stay under imgbased's 80 % check limit
-/// after writing the image's filesystem plus 10 % (data volumes get /var's content).
-const IMAGE_HEADROOM_PERCENT: u64 = 110;
 /// Smallest default root LV (virtual size; thin, so it costs nothing until written).
 const ROOT_MIN: Bytes = Bytes(10 * GIB);
 
@@ -57,7 +54,7 @@ pub(super) fn pool_too_small(
             p.pool,
             p.pool_size,
             used.saturating_sub(volumes),
-            names::POOL_THRESHOLD_PERCENT
+            pool::THRESHOLD_PERCENT
         ),
     )
 }
@@ -157,9 +154,8 @@ pub(super) fn plan_base(
     // The image with headroom, and what growing its filesystem to the LV takes.
     let size = base_size(req, facts, p, i);
     let fs = p.fs.unwrap_or(FsType::Ext4);
-    let need = i.rootfs_size.scale(IMAGE_HEADROOM_PERCENT, 100)
-        + crate::storage::fs::grow_cost(fs, size.saturating_sub(i.rootfs_size));
-    if pool_used + need > p.pool_threshold() {
+    let need = pool::image_cost(i.rootfs_size, fs, size);
+    if pool_used + need > pool::threshold(p.pool_size) {
         return Err(pool_too_small(p, pool_used, volumes_cost, Some(i)));
     }
     let replace = unfinished(facts, p, &lv)

@@ -4,22 +4,17 @@
 use anyhow::Result;
 
 use crate::ground::error::{not_found, precondition};
-use crate::ground::units::{Bytes, MIB};
+use crate::ground::units::Bytes;
 use crate::names;
 use crate::storage::blockdev::Device;
 use crate::storage::fs::FsType;
 use crate::storage::lvm::{self, LvmState};
 
-use super::{alloc, existing_volumes, Facts, LayoutMode, Plan, PlannedVolume, Request, Step};
+use super::{alloc, existing_volumes, pool, Facts, LayoutMode, Plan, PlannedVolume, Request, Step};
 use super::{DEFAULT_POOL, DEFAULT_VG, EXTENT};
 
-/// Space per PV that LVM keeps for its label and metadata area.
-const PV_OVERHEAD: Bytes = Bytes(MIB);
-/// A new pool takes this share of the VG (after metadata and its spare): the rest stays free
-/// so the `imgbased-pool` profile's autoextend (+20 % at 70 % full) has room to act.
-const POOL_SHARE_PERCENT: u64 = 80;
-/// Smallest pool onn creates.
-const POOL_MIN: Bytes = Bytes(256 * MIB);
+/// The Node profile's least /var (data/profile.d/ovirt-node-onn.conf): every layer shares it.
+pub(super) const VAR_MIN: Bytes = Bytes::gib(5);
 
 /// Plan the VG, pool and volumes (create, adopt, or find them from an earlier run).
 /// Returns the bytes already used in the pool.
@@ -116,7 +111,7 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
         p.pool_size = pool.lv_size;
         p.pool_metadata = pool.lv_metadata_size.unwrap_or_default();
         plan_volumes(req, facts, p);
-        return Ok(pool_used(pool));
+        return Ok(pool::used(pool.lv_size, pool.data_percent));
     }
 
     for d in facts.devices.iter().filter(|d| pvs.contains(&d.path)) {
@@ -148,7 +143,7 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
     let free = pvs
         .iter()
         .filter_map(|pv| facts.devices.iter().find(|d| &d.path == pv))
-        .map(|d| d.size.saturating_sub(PV_OVERHEAD).0 / EXTENT.0)
+        .map(|d| d.size.saturating_sub(pool::PV_OVERHEAD).0 / EXTENT.0)
         .collect();
     p.layout = LayoutMode::Create;
     p.steps.push(Step::CreateVg {
@@ -168,19 +163,17 @@ fn plan_new_pool(
     let vg_size = Bytes(free.iter().sum::<u64>() * extent.0);
     let metadata = match req.pool_metadata {
         Some(m) => m.round_up(extent),
-        None => lvm::pool_metadata_size(vg_size, extent),
+        None => pool::metadata_size(vg_size, extent),
     };
-    // Metadata and its spare copy (LVM keeps one for repairs).
-    let usable = vg_size.saturating_sub(Bytes(2 * metadata.0));
     let want = match req.pool_size {
         Some(s) => s.round_up(extent),
-        None => usable.scale(POOL_SHARE_PERCENT, 100).round_down(extent),
+        None => pool::default_data(vg_size, metadata, extent),
     };
     // What lvm2 can place of it, PV by PV (the metadata and its spare each whole on one PV).
     let meta_extents = metadata.0 / extent.0;
     let fits = Bytes(alloc::max_pool_data(&free, want.0 / extent.0, meta_extents) * extent.0);
     let data = if req.pool_size.is_some() { want } else { fits };
-    if data < POOL_MIN || data > fits {
+    if data < pool::DATA_MIN || data > fits {
         let sizes: Vec<String> = free
             .iter()
             .map(|f| Bytes(f * extent.0).to_string())
@@ -190,8 +183,8 @@ fn plan_new_pool(
             format!(
                 "the disks ({}) give a volume group of {vg_size}, where lvm2 places {metadata} of pool metadata and a spare as large each whole on one disk: a thin pool of {} does not fit ({} short); use larger disks",
                 sizes.join(", "),
-                data.max(POOL_MIN),
-                data.max(POOL_MIN).saturating_sub(fits)
+                data.max(pool::DATA_MIN),
+                data.max(pool::DATA_MIN).saturating_sub(fits)
             ),
         ));
     }
@@ -252,13 +245,13 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
             format!("{vg} has no separate /var volume (LV {vg}/var); imgbased needs /var apart from / so layers share it: create one (kickstart: logvol /var --thin --name=var …)"),
         ));
     };
-    if var.lv_size < names::VAR_MIN {
+    if var.lv_size < VAR_MIN {
         return Err(precondition(
             "var.too-small",
             format!(
                 "/var ({vg}/var) is {}; every layer shares it and a Node needs at least {}: make it larger (kickstart: logvol /var --size=…)",
                 var.lv_size,
-                names::VAR_MIN
+                VAR_MIN
             ),
         ));
     }
@@ -270,12 +263,12 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
         .collect();
     p.pool_size = pool.lv_size;
     let meta = pool.lv_metadata_size.unwrap_or_default();
-    let want = req.pool_metadata.unwrap_or(names::POOL_METADATA_MIN);
+    let want = req.pool_metadata.unwrap_or(pool::METADATA_MIN);
     let grow = (meta < want).then_some(want);
     if let Some(g) = grow {
         let more = g.saturating_sub(meta);
         // LVM grows the spare too.
-        if row.vg_free < Bytes(2 * more.0) {
+        if row.vg_free < pool::metadata_with_spare(more) {
             return Err(precondition(
                 "pool.metadata-no-room",
                 format!("pool {vg}/{} has {meta} of metadata; imgbased needs {g} and the VG has only {} free: leave room in the volume group or add a disk to it", req.pool, row.vg_free),
@@ -297,7 +290,7 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
         });
     }
     plan_volumes(req, facts, p);
-    Ok(pool_used(pool))
+    Ok(pool::used(pool.lv_size, pool.data_percent))
 }
 
 /// The request with the VG and pool of the installer's root LV filled in.
@@ -389,10 +382,6 @@ fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
     }
 }
 
-fn pool_used(pool: &lvm::LvRow) -> Bytes {
-    Bytes((pool.lv_size.0 as f64 * pool.data_percent.unwrap_or(0.0) / 100.0).ceil() as u64)
-}
-
 /// For base/layer actions: the one imgbased VG and pool.
 pub(super) fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
     let tagged = facts.lvm.imgbased_vgs();
@@ -445,7 +434,7 @@ pub(super) fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
     p.pool_size = pool.lv_size;
     p.pool_metadata = pool.lv_metadata_size.unwrap_or_default();
     p.volumes = existing_volumes(&facts.lvm, &vg);
-    Ok(pool_used(pool))
+    Ok(pool::used(pool.lv_size, pool.data_percent))
 }
 
 /// Refuse a disk that holds anything: a mount, a holder, partitions, a filesystem or a VG.

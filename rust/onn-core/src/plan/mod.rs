@@ -2,10 +2,11 @@
 //! `inspect`, it decides every step or refuses with a precondition error, before anything is
 //! written. The plan is serde data with a schema version (`onn … --dry-run --json`).
 //!
-//! By concern: [`request`] is what the plan is given, [`steps`] what it decides, `layout` the
-//! VG, pool and data volumes (with `alloc`, lvm2's placement of the pool on the disks),
-//! `images` the base and the layer, `installer` the facts of storage an installer has yet to
-//! create; this module checks the request and orders the phases.
+//! By concern: [`request`] is what the plan is given, [`steps`] what it decides, [`pool`] the
+//! thin pool's size rule (every number and formula of it), `layout` the VG, pool and data
+//! volumes (with `alloc`, lvm2's placement of the pool on the disks), `images` the base and
+//! the layer, `installer` the facts of storage an installer has yet to create; this module
+//! checks the request and orders the phases.
 
 use anyhow::{Context, Result};
 
@@ -21,6 +22,7 @@ mod alloc;
 mod images;
 mod installer;
 mod layout;
+pub mod pool;
 mod request;
 mod steps;
 #[cfg(test)]
@@ -111,7 +113,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         })
         .sum();
     let mut pool_used = pool_used + volumes_cost;
-    if image.is_none() && pool_used > p.pool_threshold() {
+    if image.is_none() && pool_used > pool::threshold(p.pool_size) {
         return Err(images::pool_too_small(&p, pool_used, volumes_cost, None));
     }
     if let Some(i) = image {
@@ -160,12 +162,12 @@ fn check_request(req: &Request) -> Result<()> {
         names::validate_vg_name(name)?;
     }
     names::validate_lv_name(&req.pool)?;
-    if let Some(m) = req.pool_metadata.filter(|m| *m < names::POOL_METADATA_MIN) {
+    if let Some(m) = req.pool_metadata.filter(|m| *m < pool::METADATA_MIN) {
         return Err(precondition(
             "pool-metadata.too-small",
             format!(
                 "pool metadata of {m} is below imgbased's minimum of {}; give at least that",
-                names::POOL_METADATA_MIN
+                pool::METADATA_MIN
             ),
         ));
     }
@@ -193,14 +195,14 @@ fn check_boot(facts: &Facts) -> Result<BootFacts> {
             ),
         ));
     }
-    if b.size < names::BOOT_MIN {
+    if b.size < crate::boot::BOOT_MIN {
         return Err(precondition(
             "boot.too-small",
             format!(
                 "/boot ({}) is {}; imgbased needs at least {} for a kernel per layer: use a larger /boot partition",
                 b.device,
                 b.size,
-                names::BOOT_MIN
+                crate::boot::BOOT_MIN
             ),
         ));
     }

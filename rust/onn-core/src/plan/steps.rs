@@ -183,12 +183,3 @@ pub struct Plan {
     pub present: Vec<String>,
     pub steps: Vec<Step>,
 }
-
-impl Plan {
-    /// The pool's use past which lvm2 creates no more thin volumes in it (the layer, created
-    /// last, must fit below it).
-    pub(super) fn pool_threshold(&self) -> Bytes {
-        self.pool_size
-            .scale(crate::names::POOL_THRESHOLD_PERCENT, 100)
-    }
-}

@@ -388,7 +388,7 @@ fn adopt_needs_separate_var_and_tags_pool() {
     let mut small_var = f.clone();
     for l in &mut small_var.lvm.lvs {
         if l.lv_name == "var" {
-            l.lv_size = Bytes(names::VAR_MIN.0 - (1 << 20));
+            l.lv_size = Bytes(layout::VAR_MIN.0 - (1 << 20));
         }
     }
     assert_eq!(refusal(&req, &small_var), "var.too-small");

@@ -10,9 +10,6 @@ use crate::ground::runner::{Cmd, Runner};
 use crate::ground::units::Bytes;
 use crate::names;
 
-/// Thin pool chunk size onn uses (LVM's default for thin pools of this size).
-pub const CHUNK: Bytes = Bytes(64 * 1024);
-
 const REPORT_ARGS: [&str; 5] = ["--reportformat", "json", "--units", "b", "--nosuffix"];
 pub const PV_FIELDS: &str = "pv_name,vg_name,pv_size";
 pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags";
@@ -238,7 +235,7 @@ pub fn finish_vg(vg: &str) -> Cmd {
 }
 
 /// Create the thin pool with imgbased's profile and tag in one command.
-pub fn create_pool(vg: &str, pool: &str, data: Bytes, metadata: Bytes) -> Cmd {
+pub fn create_pool(vg: &str, pool: &str, data: Bytes, metadata: Bytes, chunk: Bytes) -> Cmd {
     Cmd::new("lvm").args([
         "lvcreate".to_string(),
         "--type".into(),
@@ -248,7 +245,7 @@ pub fn create_pool(vg: &str, pool: &str, data: Bytes, metadata: Bytes) -> Cmd {
         "--poolmetadatasize".into(),
         metadata.lvm_arg(),
         "--chunksize".into(),
-        CHUNK.lvm_arg(),
+        chunk.lvm_arg(),
         "--metadataprofile".into(),
         names::POOL_PROFILE.into(),
         "--addtag".into(),
@@ -377,21 +374,6 @@ pub fn autoextend_threshold(runner: &dyn Runner, profile: &str) -> Result<u64> {
         .with_context(|| format!("unexpected lvmconfig output {text:?}"))
 }
 
-/// Pool metadata size for a pool in a VG of `vg_size`: twice what LVM needs for 64 KiB chunks
-/// (64 bytes per chunk), at least 1 GiB (imgbased grows smaller metadata before every layer
-/// anyway), at most LVM's maximum of 15.81 GiB; rounded up to the VG's extent size.
-pub fn pool_metadata_size(vg_size: Bytes, extent: Bytes) -> Bytes {
-    const LVM_MAX: Bytes = Bytes(16_978_542_592); // 15.81 GiB, LVM's thin metadata limit
-    let need = Bytes(vg_size.0 / CHUNK.0 * 64 * 2);
-    let size = need.max(names::POOL_METADATA_MIN).min(LVM_MAX);
-    let rounded = size.round_up(extent);
-    if rounded > LVM_MAX {
-        size.round_down(extent)
-    } else {
-        rounded
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,7 +400,7 @@ mod tests {
         let pool = state.lvs.iter().find(|l| l.is_thin_pool()).unwrap();
         assert!(pool.has_tag(names::TAG_POOL));
         assert_eq!(pool.lv_profile, names::POOL_PROFILE);
-        assert!(pool.lv_metadata_size.unwrap() >= names::POOL_METADATA_MIN);
+        assert!(pool.lv_metadata_size.unwrap() >= crate::plan::pool::METADATA_MIN);
         assert!(pool.data_percent.is_some());
         let vg = &state.vgs[0];
         assert!(vg.has_tag(names::TAG_VG) && !vg.has_tag(names::TAG_UNFINISHED));
@@ -468,7 +450,15 @@ mod tests {
     #[test]
     fn argv_golden() {
         assert_eq!(
-            create_pool("onn", "pool00", Bytes::gib(10), Bytes::gib(1)).argv().join(" "),
+            create_pool(
+                "onn",
+                "pool00",
+                Bytes::gib(10),
+                Bytes::gib(1),
+                crate::plan::pool::CHUNK
+            )
+            .argv()
+            .join(" "),
             "lvm lvcreate --type thin-pool --size 10737418240b --poolmetadatasize 1073741824b \
              --chunksize 65536b --metadataprofile imgbased-pool --addtag imgbased:pool --name pool00 onn"
         );
@@ -507,17 +497,5 @@ mod tests {
             finish_vg("onn").argv().join(" "),
             "lvm vgchange --deltag onn:unfinished onn"
         );
-    }
-
-    #[test]
-    fn metadata_is_at_least_one_gib_and_grows_with_the_vg() {
-        let ext = Bytes::mib(4);
-        assert_eq!(pool_metadata_size(Bytes::gib(20), ext), Bytes::gib(1));
-        // 16 TiB: 2^28 chunks * 128 B = 32 GiB wanted, capped at LVM's maximum.
-        let big = pool_metadata_size(Bytes(16 << 40), ext);
-        assert!(big > Bytes::gib(15) && big < Bytes::gib(16));
-        assert_eq!(big.0 % ext.0, 0);
-        // 10 TiB: 10 * 2^24 chunks * 128 B = 20 GiB -> capped; 4 TiB: 8 GiB.
-        assert_eq!(pool_metadata_size(Bytes(4 << 40), ext), Bytes::gib(8));
     }
 }
