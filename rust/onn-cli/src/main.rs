@@ -12,7 +12,7 @@ use onn_core::ground::error;
 use onn_core::ground::runner::SystemRunner;
 use onn_core::image::digest::FileDigest;
 use onn_core::image::fetch::{self, DownloadDir, FetchOptions};
-use onn_core::names::VolumeSet;
+use onn_core::plan::VolumeSet;
 use onn_core::storage::fs::FsType;
 use onn_core::storage::lvm::LvmState;
 use onn_core::{apply, image, report, Action, Bytes, CancelToken, Event, Request};

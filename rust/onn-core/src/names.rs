@@ -8,7 +8,6 @@
 //! `boot/bls.rs` (imgbased `bootloader.py`).
 
 use crate::ground::error::precondition;
-use crate::ground::units::Bytes;
 
 /// Tag on the one volume group imgbased manages.
 pub const TAG_VG: &str = "imgbased:vg";
@@ -148,14 +147,6 @@ pub fn validate_dm_name(vg: &str, lv: &str, extra: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A data volume of the NIST layout: its mount point, LV name and default size.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Volume {
-    pub mount: String,
-    pub lv: String,
-    pub size: Bytes,
-}
-
 /// imgbased's volume naming: the mount path without the leading `/`, `-` doubled, `/` → `_`.
 pub fn volume_lv_name(mount: &str) -> String {
     mount
@@ -164,57 +155,10 @@ pub fn volume_lv_name(mount: &str) -> String {
         .replace('/', "_")
 }
 
-/// Which data volumes to create.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum VolumeSet {
-    /// The NIST layout: /var, /var/crash, /var/log, /var/log/audit, /var/tmp, /home, /tmp.
-    Default,
-    /// /var only (imgbased's minimal layout).
-    Minimal,
-    /// No data volumes (only for layouts adopted from an installer that made its own).
-    None,
-}
-
-impl VolumeSet {
-    /// The volumes, parents before children, with imgbased's default sizes.
-    pub fn volumes(self) -> Vec<Volume> {
-        let table: &[(&str, u64)] = match self {
-            VolumeSet::Default => &[
-                ("/var", 5),
-                ("/var/crash", 10),
-                ("/var/log", 8),
-                ("/var/log/audit", 2),
-                ("/var/tmp", 10),
-                ("/home", 1),
-                ("/tmp", 1),
-            ],
-            VolumeSet::Minimal => &[("/var", 8)],
-            VolumeSet::None => &[],
-        };
-        table
-            .iter()
-            .map(|&(mount, gib)| Volume {
-                mount: mount.to_string(),
-                lv: volume_lv_name(mount),
-                size: Bytes::gib(gib),
-            })
-            .collect()
-    }
-}
-
-impl std::str::FromStr for VolumeSet {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "default" => Ok(VolumeSet::Default),
-            "minimal" => Ok(VolumeSet::Minimal),
-            "none" => Ok(VolumeSet::None),
-            _ => Err(format!(
-                "unknown volume set {s:?}: use default, minimal or none"
-            )),
-        }
-    }
+/// The mount point of a data volume named `lv` ([`volume_lv_name`] read back, as imgbased
+/// does).
+pub fn volume_mount(lv: &str) -> String {
+    format!("/{}", lv.replace('_', "/").replace("--", "-"))
 }
 
 /// imgbased's state directory, relative to /var (shared by all layers).
@@ -228,62 +172,12 @@ pub const SKIP_VOLUMES_MARK: &str = ".skip-volumes";
 /// `osupdater.py`, `bootsetup.py`).
 pub const DEFAULT_GRUB: &str = "etc/default/grub";
 
-/// Whether a layer with data volumes at `mounts` needs [`SKIP_VOLUMES_MARK`]: it lacks some
-/// volume of the NIST layout.
-pub fn needs_skip_volumes<'a>(mounts: impl IntoIterator<Item = &'a str> + Clone) -> bool {
-    VolumeSet::Default
-        .volumes()
-        .iter()
-        .any(|v| !mounts.clone().into_iter().any(|m| m == v.mount))
-}
-
 /// GRUB's environment block (holds `saved_entry`), relative to the /boot filesystem.
 pub const GRUBENV: &str = "grub2/grubenv";
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_layer_with_every_nist_volume_goes_without_the_skip_volumes_mark() {
-        let all: Vec<String> = VolumeSet::Default
-            .volumes()
-            .into_iter()
-            .map(|v| v.mount)
-            .collect();
-        assert!(!needs_skip_volumes(all.iter().map(String::as_str)));
-        assert!(needs_skip_volumes(all[1..].iter().map(String::as_str)));
-        assert!(needs_skip_volumes(["/var"]));
-        assert!(needs_skip_volumes([]));
-    }
-
-    #[test]
-    fn volume_names_follow_imgbased() {
-        assert_eq!(volume_lv_name("/var/log/audit"), "var_log_audit");
-        assert_eq!(volume_lv_name("/var/my-data"), "var_my--data");
-        let names: Vec<_> = VolumeSet::Default
-            .volumes()
-            .into_iter()
-            .map(|v| v.lv)
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "var",
-                "var_crash",
-                "var_log",
-                "var_log_audit",
-                "var_tmp",
-                "home",
-                "tmp"
-            ]
-        );
-        let minimal = VolumeSet::Minimal.volumes();
-        assert_eq!(
-            (minimal[0].lv.as_str(), minimal[0].size),
-            ("var", Bytes::gib(8))
-        );
-    }
 
     #[test]
     fn lv_names_follow_lvm_rules() {

@@ -15,7 +15,7 @@ use crate::ground::rootfs;
 use crate::ground::runner::Runner;
 use crate::image;
 use crate::names;
-use crate::plan::{pool, PlannedVolume};
+use crate::plan::{self, pool, PlannedVolume};
 use crate::storage::fs as fsops;
 use crate::storage::guard::Mount;
 use crate::storage::lvm;
@@ -31,7 +31,7 @@ impl Exec<'_, '_> {
         let dev = PathBuf::from(lvm::lv_path(vg, layer));
         let fs = probe_fs(self.runner, &dev)?;
         let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
-        let skip_volumes = names::needs_skip_volumes(volumes.iter().map(|v| v.mount.as_str()));
+        let skip_volumes = plan::needs_skip_volumes(volumes.iter().map(|v| v.mount.as_str()));
         fsops::make_mount_points(root.path(), "/", volumes.iter().map(|v| v.mount.as_str()))?;
         // Data volumes made by this run start empty: give them the image's content.
         let mut fstab_volumes = Vec::new();

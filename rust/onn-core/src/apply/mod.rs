@@ -175,8 +175,7 @@ mod journal_tests {
     use super::*;
     use crate::ground::runner::{Output, Recorder};
     use crate::ground::units::Bytes;
-    use crate::names::VolumeSet;
-    use crate::plan::{self, Action, Facts, Request};
+    use crate::plan::{self, Action, Facts, Request, VolumeSet};
     use crate::storage::blockdev::Device;
 
     /// A layout plan on one fresh 20 GiB disk with /var only.

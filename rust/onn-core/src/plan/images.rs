@@ -11,7 +11,7 @@ use crate::names;
 use crate::storage::fs::FsType;
 use crate::storage::lvm::LvmState;
 
-use super::{pool, Action, Facts, Plan, PlannedVolume, Request, Step, EXTENT};
+use super::{existing_volumes, pool, Action, Facts, Plan, Request, Step, EXTENT};
 
 /// Smallest default root LV (virtual size; thin, so it costs nothing until written).
 const ROOT_MIN: Bytes = Bytes(10 * GIB);
@@ -114,21 +114,6 @@ fn newest_base(lvm: &LvmState, vg: &str) -> Result<Nvr> {
         }
     }
     Ok(newest)
-}
-
-/// Data volumes in a VG, parents first, with their mount points (imgbased's naming reversed).
-pub fn existing_volumes(lvm: &LvmState, vg: &str) -> Vec<PlannedVolume> {
-    let mut v: Vec<PlannedVolume> = lvm
-        .lvs_of(vg)
-        .filter(|l| l.has_tag(names::TAG_VOLUME))
-        .map(|l| PlannedVolume {
-            lv: l.lv_name.clone(),
-            mount: format!("/{}", l.lv_name.replace('_', "/").replace("--", "-")),
-            size: l.lv_size,
-        })
-        .collect();
-    v.sort_by(|a, b| a.mount.cmp(&b.mount));
-    v
 }
 
 /// The base the image becomes, unless it is there already: its size, and whether the pool can

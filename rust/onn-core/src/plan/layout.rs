@@ -7,14 +7,11 @@ use crate::ground::error::{not_found, precondition};
 use crate::ground::units::Bytes;
 use crate::names;
 use crate::storage::blockdev::Device;
-use crate::storage::fs::FsType;
 use crate::storage::lvm::{self, LvmState};
 
-use super::{alloc, existing_volumes, pool, Facts, LayoutMode, Plan, PlannedVolume, Request, Step};
+use super::volumes::{plan_volumes, VAR_MIN};
+use super::{alloc, existing_volumes, pool, Facts, LayoutMode, Plan, Request, Step};
 use super::{DEFAULT_POOL, DEFAULT_VG, EXTENT};
-
-/// The Node profile's least /var (data/profile.d/ovirt-node-onn.conf): every layer shares it.
-pub(super) const VAR_MIN: Bytes = Bytes::gib(5);
 
 /// Plan the VG, pool and volumes (create, adopt, or find them from an earlier run).
 /// Returns the bytes already used in the pool.
@@ -333,53 +330,6 @@ pub(super) fn adopt_root(req: &Request, root: &lvm::LvRow) -> Result<Request> {
     req.vg = Some(root.vg_name.clone());
     req.pool = root.pool_lv.clone();
     Ok(req)
-}
-
-/// Plan the data volumes that do not exist yet.
-fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
-    let fs = p.fs.unwrap_or(FsType::Ext4);
-    // Adopting, the set completes the installer's volumes: what it mounts stays, what the set
-    // names and the installer did not make is created (as imgbased's own layout does).
-    let installer_made = |mount: &str| facts.root_volumes.iter().any(|rv| rv.mount == mount);
-    for v in req.volumes.volumes() {
-        if installer_made(&v.mount) {
-            continue;
-        }
-        let mut planned = PlannedVolume {
-            lv: v.lv.clone(),
-            mount: v.mount.clone(),
-            size: v.size,
-        };
-        if let Some(existing) = facts.lvm.lv(&p.vg, &v.lv) {
-            p.present.push(format!("data volume {}", v.lv));
-            planned.size = existing.lv_size;
-            if facts.blank_volumes.contains(&format!("{}/{}", p.vg, v.lv)) {
-                p.steps.push(Step::FormatVolume {
-                    vg: p.vg.clone(),
-                    lv: v.lv.clone(),
-                    fs,
-                });
-            }
-        } else {
-            p.steps.push(Step::CreateVolume {
-                vg: p.vg.clone(),
-                pool: p.pool.clone(),
-                lv: v.lv,
-                size: v.size,
-                fs,
-            });
-        }
-        p.volumes.push(planned);
-    }
-    // The installer made and mounted its own: the layer's fstab names them and they get the
-    // image's content, as onn's volumes do (parents first, so sorted by mount point).
-    if !facts.root_volumes.is_empty() {
-        p.volumes.extend(facts.root_volumes.iter().cloned());
-        p.volumes.sort_by(|a, b| a.mount.cmp(&b.mount));
-    }
-    if p.volumes.is_empty() {
-        p.volumes = existing_volumes(&facts.lvm, &p.vg);
-    }
 }
 
 /// For base/layer actions: the one imgbased VG and pool.

@@ -3,9 +3,9 @@
 //! written. The plan is serde data with a schema version (`onn … --dry-run --json`).
 //!
 //! By concern: [`request`] is what the plan is given, [`steps`] what it decides, [`pool`] the
-//! thin pool's size rule (every number and formula of it), `layout` the VG, pool and data
-//! volumes (with `alloc`, lvm2's placement of the pool on the disks), `images` the base and
-//! the layer, `installer` the facts of storage an installer has yet to create; this module
+//! thin pool's size rule (every number and formula of it), `layout` the VG and pool (with
+//! `alloc`, lvm2's placement of the pool on the disks), `volumes` the data volumes, `images`
+//! the base and the layer, `installer` the facts of storage an installer has yet to create; this module
 //! checks the request and orders the phases.
 
 use anyhow::{Context, Result};
@@ -27,11 +27,13 @@ mod request;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod volumes;
 
-pub use images::{bases, existing_volumes, layers_of};
+pub use images::{bases, layers_of};
 pub use installer::{InstallerBoot, InstallerStorage, InstallerVg, InstallerVolume};
 pub use request::{Action, Facts, PlannedVolume, Request};
 pub use steps::{progress_ids, LayoutMode, Plan, Step};
+pub use volumes::{existing_volumes, needs_skip_volumes, Volume, VolumeSet};
 
 pub const SCHEMA: u32 = 3;
 /// The volume group onn creates unless told otherwise.

@@ -4,12 +4,11 @@ use crate::boot::BootFacts;
 use crate::ground::units::Bytes;
 use crate::image::digest::FileDigest;
 use crate::image::ImageFacts;
-use crate::names::VolumeSet;
 use crate::storage::blockdev::Device;
 use crate::storage::fs::FsType;
 use crate::storage::lvm::{self, LvmState};
 
-use super::DEFAULT_POOL;
+use super::{VolumeSet, DEFAULT_POOL};
 
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -4,7 +4,6 @@ use crate::boot::Kernel;
 use crate::ground::error::{id_of, kind_of, Kind};
 use crate::image::nvr::Nvr;
 use crate::image::Layout;
-use crate::names::VolumeSet;
 use crate::storage::blockdev::Device;
 use crate::storage::lvm::{LvRow, LvmState, PvRow};
 
@@ -388,7 +387,7 @@ fn adopt_needs_separate_var_and_tags_pool() {
     let mut small_var = f.clone();
     for l in &mut small_var.lvm.lvs {
         if l.lv_name == "var" {
-            l.lv_size = Bytes(layout::VAR_MIN.0 - (1 << 20));
+            l.lv_size = Bytes(volumes::VAR_MIN.0 - (1 << 20));
         }
     }
     assert_eq!(refusal(&req, &small_var), "var.too-small");
