@@ -37,13 +37,11 @@ pub fn inspect<'r>(
         .lvm
         .lvs
         .iter()
-        .filter(|l| l.has_tag(names::TAG_VOLUME) && l.is_active())
+        .filter(|l| l.has_tag(names::TAG_VOLUME) && l.active)
     {
-        let dev = PathBuf::from(lvm::lv_path(&lv.vg_name, &lv.lv_name));
+        let dev = PathBuf::from(lvm::lv_path(&lv.vg, &lv.name));
         if blockdev::fs_type_and_uuid(runner, &dev)?.0.is_none() {
-            facts
-                .blank_volumes
-                .push(format!("{}/{}", lv.vg_name, lv.lv_name));
+            facts.blank_volumes.push(format!("{}/{}", lv.vg, lv.name));
         }
     }
     if req.creates_layout() && !req.adopt {
@@ -62,15 +60,14 @@ pub fn inspect<'r>(
     }
     if let Some(root) = &req.root {
         let root_lv = blockdev::lv_mounted_at(&facts.lvm, Path::new(root))?;
-        facts.root_volumes =
-            blockdev::lvs_mounted_below(&facts.lvm, Path::new(root), &root_lv.vg_name)?
-                .into_iter()
-                .map(|(lv, mount)| PlannedVolume {
-                    size: lv.lv_size,
-                    lv: lv.lv_name,
-                    mount,
-                })
-                .collect();
+        facts.root_volumes = blockdev::lvs_mounted_below(&facts.lvm, Path::new(root), &root_lv.vg)?
+            .into_iter()
+            .map(|(lv, mount)| PlannedVolume {
+                size: lv.size,
+                lv: lv.name,
+                mount,
+            })
+            .collect();
         facts.root_lv = Some(root_lv);
     }
     if req.needs_boot() {

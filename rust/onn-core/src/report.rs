@@ -30,7 +30,7 @@ pub struct BaseReport {
 pub fn layout(lvm: &LvmState) -> Result<LayoutReport> {
     let vgs = lvm.imgbased_vgs();
     let vg = match vgs.as_slice() {
-        [one] => one.vg_name.clone(),
+        [one] => one.name.clone(),
         [] => {
             return Err(crate::ground::error::not_found(
                 "vg.missing",
@@ -55,7 +55,7 @@ pub fn layout(lvm: &LvmState) -> Result<LayoutReport> {
         pool: lvm
             .lvs_of(&vg)
             .find(|l| l.has_tag(names::TAG_POOL))
-            .map(|l| l.lv_name.clone()),
+            .map(|l| l.name.clone()),
         bases: bases
             .iter()
             .map(|b| BaseReport {
@@ -113,7 +113,7 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
         }
     };
     let vg = &layout.vg;
-    let pools: Vec<&lvm::LvRow> = lvm
+    let pools: Vec<&lvm::Lv> = lvm
         .lvs_of(vg)
         .filter(|l| l.has_tag(names::TAG_POOL))
         .collect();
@@ -121,13 +121,16 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
         [pool] => {
             let limit = pool::USAGE_LIMIT_PERCENT as f64;
             let data = pool.data_percent.unwrap_or(100.0);
-            let meta = pool.metadata_percent.unwrap_or(100.0);
+            let meta = pool
+                .thin_pool()
+                .and_then(|t| t.metadata_percent)
+                .unwrap_or(100.0);
             items.push(item(
                 "pool.data",
                 data < limit,
                 format!(
                     "pool {vg}/{} data {data:.1} % used (limit {limit} %)",
-                    pool.lv_name
+                    pool.name
                 ),
             ));
             items.push(item(
@@ -135,20 +138,20 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
                 meta < limit,
                 format!(
                     "pool {vg}/{} metadata {meta:.1} % used (limit {limit} %)",
-                    pool.lv_name
+                    pool.name
                 ),
             ));
-            let autoextend = if pool.lv_profile.is_empty() {
+            let profile = pool.thin_pool().map_or("", |t| t.profile.as_str());
+            let autoextend = if profile.is_empty() {
                 Err(format!(
                     "pool {vg}/{} has no metadata profile; autoextend is off",
-                    pool.lv_name
+                    pool.name
                 ))
             } else {
-                match lvm::autoextend_threshold(runner, &pool.lv_profile) {
-                    Ok(t) if t < 100 => Ok(format!(
-                        "pool autoextend at {t} % (profile {})",
-                        pool.lv_profile
-                    )),
+                match lvm::autoextend_threshold(runner, profile) {
+                    Ok(t) if t < 100 => {
+                        Ok(format!("pool autoextend at {t} % (profile {})", profile))
+                    }
                     Ok(t) => Err(format!(
                         "pool autoextend threshold is {t} %: autoextend is off"
                     )),
@@ -189,8 +192,8 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
     // What an interrupted run leaves: the VG's unfinished mark, bases and layers never tagged.
     let mut leftovers: Vec<String> = lvm
         .lvs_of(vg)
-        .filter(|l| ImageName::parse(&l.lv_name).is_some() && l.lv_tags.is_empty())
-        .map(|l| l.lv_name.clone())
+        .filter(|l| ImageName::parse(&l.name).is_some() && l.tags.is_empty())
+        .map(|l| l.name.clone())
         .collect();
     if lvm.vg(vg).is_some_and(|v| v.has_tag(names::TAG_UNFINISHED)) {
         leftovers.insert(0, format!("{vg} is marked {}", names::TAG_UNFINISHED));
@@ -211,16 +214,16 @@ pub fn check(runner: &dyn Runner, lvm: &LvmState, boot_dir: &Path) -> Vec<CheckI
     let mut bad_bases = Vec::new();
     let mut bad_layers = Vec::new();
     for l in lvm.lvs_of(vg) {
-        match ImageName::parse(&l.lv_name) {
+        match ImageName::parse(&l.name) {
             Some(ImageName::Base(_))
-                if l.has_tag(names::TAG_BASE) && !(l.is_read_only() && l.skips_activation()) =>
+                if l.has_tag(names::TAG_BASE) && !(l.read_only && l.skip_activation) =>
             {
-                bad_bases.push(l.lv_name.clone())
+                bad_bases.push(l.name.clone())
             }
             Some(ImageName::Layer(..))
-                if l.has_tag(names::TAG_LAYER) && (l.is_read_only() || l.skips_activation()) =>
+                if l.has_tag(names::TAG_LAYER) && (l.read_only || l.skip_activation) =>
             {
-                bad_layers.push(l.lv_name.clone())
+                bad_layers.push(l.name.clone())
             }
             _ => {}
         }

@@ -396,13 +396,13 @@ fn inspect(py: Python<'_>) -> PyResult<Py<PyAny>> {
         .detach(|| -> anyhow::Result<String> {
             let lvm = LvmState::read(&SystemRunner)?;
             let layout = report::layout(&lvm).ok();
-            let pools: Vec<_> = lvm.lvs.iter().filter(|l| l.is_thin_pool()).map(|l| {
-                serde_json::json!({"vg": l.vg_name, "name": l.lv_name, "size": l.lv_size, "tags": l.lv_tags,
-                                   "data_percent": l.data_percent, "metadata_percent": l.metadata_percent})
+            let pools: Vec<_> = lvm.lvs.iter().filter_map(|l| Some((l, l.thin_pool()?))).map(|(l, t)| {
+                serde_json::json!({"vg": l.vg, "name": l.name, "size": l.size, "tags": l.tags,
+                                   "data_percent": l.data_percent, "metadata_percent": t.metadata_percent})
             }).collect();
             Ok(serde_json::json!({
-                "pvs": lvm.pvs.iter().map(|p| serde_json::json!({"name": p.pv_name, "vg": p.vg_name, "size": p.pv_size})).collect::<Vec<_>>(),
-                "vgs": lvm.vgs.iter().map(|v| serde_json::json!({"name": v.vg_name, "size": v.vg_size, "free": v.vg_free, "tags": v.vg_tags})).collect::<Vec<_>>(),
+                "pvs": lvm.pvs.iter().map(|p| serde_json::json!({"name": p.name, "vg": p.vg.as_deref().unwrap_or(""), "size": p.size})).collect::<Vec<_>>(),
+                "vgs": lvm.vgs.iter().map(|v| serde_json::json!({"name": v.name, "size": v.size, "free": v.free, "tags": v.tags})).collect::<Vec<_>>(),
                 "pools": pools,
                 "layout": layout,
             })

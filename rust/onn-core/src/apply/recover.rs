@@ -40,7 +40,7 @@ pub fn recover(runner: &dyn Runner, boot: Option<&str>) -> Result<Recovered> {
     let mut layers = Vec::new();
     let is_layer = |lv: &str| matches!(ImageName::parse(lv), Some(ImageName::Layer(..)));
     for vg in lvm.imgbased_vgs() {
-        let name = &vg.vg_name;
+        let name = &vg.name;
         if vg.has_tag(names::TAG_UNFINISHED) {
             let pvs: Vec<String> = lvm.pvs_of(name).into_iter().map(str::to_string).collect();
             runner
@@ -52,7 +52,7 @@ pub fn recover(runner: &dyn Runner, boot: Option<&str>) -> Result<Recovered> {
             done.removed_vgs.push(name.clone());
             layers.extend(
                 lvm.lvs_of(name)
-                    .map(|l| l.lv_name.clone())
+                    .map(|l| l.name.clone())
                     .filter(|l| is_layer(l)),
             );
             continue;
@@ -61,14 +61,14 @@ pub fn recover(runner: &dyn Runner, boot: Option<&str>) -> Result<Recovered> {
             continue;
         };
         for lv in lvm.lvs_of(name) {
-            let onns = ImageName::parse(&lv.lv_name).is_some();
-            if onns && lv.pool_lv == pool.lv_name && lv.lv_tags.is_empty() {
+            let onns = ImageName::parse(&lv.name).is_some();
+            if onns && lv.pool() == Some(pool.name.as_str()) && lv.tags.is_empty() {
                 runner
-                    .run(&lvm::lvremove(name, &lv.lv_name))
-                    .with_context(|| format!("removing the unfinished {name}/{}", lv.lv_name))?;
-                done.removed_lvs.push(format!("{name}/{}", lv.lv_name));
-                if is_layer(&lv.lv_name) {
-                    layers.push(lv.lv_name.clone());
+                    .run(&lvm::lvremove(name, &lv.name))
+                    .with_context(|| format!("removing the unfinished {name}/{}", lv.name))?;
+                done.removed_lvs.push(format!("{name}/{}", lv.name));
+                if is_layer(&lv.name) {
+                    layers.push(lv.name.clone());
                 }
             }
         }

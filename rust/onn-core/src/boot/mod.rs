@@ -16,6 +16,7 @@ use crate::ground::units::Bytes;
 use crate::names;
 use crate::storage::blockdev;
 use crate::storage::guard::Mount;
+use crate::storage::lvm;
 
 /// Anaconda's `ovirt` profile and imgbased both want a separate /boot of at least 1 GiB: a
 /// kernel and an initramfs per layer.
@@ -188,7 +189,7 @@ pub fn entries_booting(boot_dir: &Path, device: &str) -> Vec<String> {
         .strip_prefix("/dev/mapper/")
         .and_then(names::split_dm_name)
     {
-        spellings.push(format!("/dev/{vg}/{lv}"));
+        spellings.push(lvm::lv_path(&vg, &lv));
     }
     let boots = |text: &str| {
         bls::booted_devices(text).any(|path| {

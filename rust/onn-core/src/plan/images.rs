@@ -23,7 +23,7 @@ fn base_size(req: &Request, facts: &Facts, p: &Plan, i: &ImageFacts) -> Bytes {
         .lvm
         .lvs_of(&p.vg)
         .filter(|l| l.has_tag(names::TAG_BASE))
-        .map(|l| l.lv_size)
+        .map(|l| l.size)
         .max()
         .unwrap_or_default();
     req.root_size
@@ -65,7 +65,7 @@ pub(super) fn pool_too_small(
 fn unfinished(facts: &Facts, p: &Plan, lv: &str) -> Option<bool> {
     match facts.lvm.lv(&p.vg, lv) {
         None => Some(false),
-        Some(l) if l.pool_lv == p.pool && l.lv_tags.is_empty() => Some(true),
+        Some(l) if l.pool() == Some(p.pool.as_str()) && l.tags.is_empty() => Some(true),
         Some(_) => None,
     }
 }
@@ -78,7 +78,7 @@ fn name_taken(p: &Plan, lv: &str) -> String {
 pub fn bases(lvm: &LvmState, vg: &str) -> Vec<Nvr> {
     lvm.lvs_of(vg)
         .filter(|l| l.has_tag(names::TAG_BASE))
-        .filter_map(|l| match ImageName::parse(&l.lv_name) {
+        .filter_map(|l| match ImageName::parse(&l.name) {
             Some(ImageName::Base(n)) => Some(n),
             _ => None,
         })
@@ -90,7 +90,7 @@ pub fn layers_of(lvm: &LvmState, vg: &str, base: &Nvr) -> Vec<u32> {
     let mut v: Vec<u32> = lvm
         .lvs_of(vg)
         .filter(|l| l.has_tag(names::TAG_LAYER))
-        .filter_map(|l| match ImageName::parse(&l.lv_name) {
+        .filter_map(|l| match ImageName::parse(&l.name) {
             Some(ImageName::Layer(n, i)) if &n == base => Some(i),
             _ => None,
         })

@@ -1,13 +1,13 @@
 //! The storage an installer is about to create, as its device tree describes it before any of
 //! it exists: what the addon shows onn's plan for in the spoke and verifies before the first
 //! write. [`InstallerStorage::facts`] turns it into the [`Facts`] `inspect` would read once it
-//! exists, so LVM's report rows stay the engine's own.
+//! exists: the same typed LVs and VG that `storage/lvm.rs` makes of lvm2's report.
 
 use crate::boot::BootFacts;
 use crate::ground::units::Bytes;
 use crate::image::ImageFacts;
 use crate::storage::fs::{mkfs_cost, FsType};
-use crate::storage::lvm::{LvRow, LvmState, VgRow};
+use crate::storage::lvm::{Lv, LvKind, LvmState, ThinPool, Vg};
 
 use super::{Facts, PlannedVolume, EXTENT};
 
@@ -72,39 +72,43 @@ impl InstallerStorage {
     pub fn facts(&self, image: Option<ImageFacts>) -> Facts {
         let vg = self.vg.as_ref().map_or("", |v| v.name.as_str());
         let pool = self.pool.as_ref().map_or("", |p| p.name.as_str());
-        let row = |v: &InstallerVolume, attr: &str| LvRow {
-            lv_name: v.name.clone(),
-            vg_name: vg.to_string(),
-            lv_attr: attr.to_string(),
-            lv_size: v.size,
-            pool_lv: if v.thin {
-                pool.to_string()
-            } else {
-                String::new()
-            },
-            origin: String::new(),
-            lv_tags: Vec::new(),
-            data_percent: attr.starts_with('t').then(|| self.pool_percent_used()),
-            metadata_percent: None,
-            lv_metadata_size: None,
-            lv_profile: String::new(),
-            lv_skip_activation: String::new(),
-            lv_permissions: "writeable".into(),
-            lv_active: "active".into(),
+        let new_lv = |v: &InstallerVolume, kind: LvKind, data_percent: Option<f64>| Lv {
+            name: v.name.clone(),
+            vg: vg.to_string(),
+            kind,
+            size: v.size,
+            origin: None,
+            tags: Vec::new(),
+            data_percent,
+            read_only: false,
+            skip_activation: false,
+            active: true,
         };
-        let lv = |v: &InstallerVolume| row(v, if v.thin { "Vwi-a-tz--" } else { "-wi-a-----" });
+        let lv = |v: &InstallerVolume| {
+            let kind = if v.thin {
+                LvKind::Thin {
+                    pool: pool.to_string(),
+                }
+            } else {
+                LvKind::Other
+            };
+            new_lv(v, kind, None)
+        };
+        let thin_pool = |p: &InstallerVolume| {
+            let facts = ThinPool::default();
+            new_lv(p, LvKind::ThinPool(facts), Some(self.pool_percent_used()))
+        };
         let mut lvm = LvmState::default();
         let mut root_volumes = Vec::new();
         if let Some(g) = &self.vg {
-            lvm.vgs.push(VgRow {
-                vg_name: g.name.clone(),
-                vg_size: g.size,
-                vg_free: g.free,
-                vg_extent_size: EXTENT,
-                vg_tags: Vec::new(),
+            lvm.vgs.push(Vg {
+                name: g.name.clone(),
+                size: g.size,
+                free: g.free,
+                extent_size: EXTENT,
+                tags: Vec::new(),
             });
-            lvm.lvs
-                .extend(self.pool.iter().map(|p| row(p, "twi-a-tz--")));
+            lvm.lvs.extend(self.pool.iter().map(thin_pool));
             lvm.lvs.push(lv(&self.root));
             for v in &self.volumes {
                 lvm.lvs.push(lv(v));

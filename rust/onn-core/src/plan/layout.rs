@@ -7,7 +7,7 @@ use crate::ground::error::{not_found, precondition};
 use crate::ground::units::Bytes;
 use crate::names;
 use crate::storage::blockdev::Device;
-use crate::storage::lvm::{self, LvmState};
+use crate::storage::lvm::{self, Lv, LvmState, Pv};
 
 use super::volumes::{plan_volumes, VAR_MIN};
 use super::{alloc, existing_volumes, pool, Facts, LayoutMode, Plan, Request, Step};
@@ -19,12 +19,12 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
     let vg = req.vg.clone().unwrap_or_else(|| DEFAULT_VG.into());
     p.vg = vg.clone();
     let tagged = facts.lvm.imgbased_vgs();
-    if let Some(other) = tagged.iter().find(|v| v.vg_name != vg) {
+    if let Some(other) = tagged.iter().find(|v| v.name != vg) {
         return Err(precondition(
             "vg.imgbased-exists",
             format!(
                 "volume group {} is already managed by imgbased (tag {}); imgbased supports one. Add images to it with `onn base add`, or remove it first",
-                other.vg_name,
+                other.name,
                 names::TAG_VG
             ),
         ));
@@ -94,21 +94,21 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
             .filter(|l| l.has_tag(names::TAG_POOL));
         let Some(pool) = pool else {
             // The VG is ours but the pool never got made: carry on from there.
-            let extent = existing.vg_extent_size;
+            let extent = existing.extent_size;
             let free = facts
                 .lvm
                 .pvs
                 .iter()
-                .filter(|pv| pv.vg_name == vg)
-                .map(|pv| pv.pv_size.0 / extent.0.max(1))
+                .filter(|pv| pv.vg.as_deref() == Some(vg.as_str()))
+                .map(|pv| pv.size.0 / extent.0.max(1))
                 .collect();
             return plan_new_pool(req, facts, p, free, extent);
         };
         p.present.push(format!("thin pool {vg}/{}", req.pool));
-        p.pool_size = pool.lv_size;
-        p.pool_metadata = pool.lv_metadata_size.unwrap_or_default();
+        p.pool_size = pool.size;
+        p.pool_metadata = metadata_size(pool);
         plan_volumes(req, facts, p);
-        return Ok(pool::used(pool.lv_size, pool.data_percent));
+        return Ok(pool::used(pool.size, pool.data_percent));
     }
 
     for d in facts.devices.iter().filter(|d| pvs.contains(&d.path)) {
@@ -226,13 +226,13 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
     if let Some(other) = facts
         .lvm
         .lvs_of(vg)
-        .find(|l| l.has_tag(names::TAG_POOL) && l.lv_name != req.pool)
+        .find(|l| l.has_tag(names::TAG_POOL) && l.name != req.pool)
     {
         return Err(precondition(
             "pool.imgbased-exists",
             format!(
                 "{vg}/{} is already imgbased's pool and imgbased supports one; name it with --pool {}",
-                other.lv_name, other.lv_name
+                other.name, other.name
             ),
         ));
     }
@@ -242,12 +242,12 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
             format!("{vg} has no separate /var volume (LV {vg}/var); imgbased needs /var apart from / so layers share it: create one (kickstart: logvol /var --thin --name=var …)"),
         ));
     };
-    if var.lv_size < VAR_MIN {
+    if var.size < VAR_MIN {
         return Err(precondition(
             "var.too-small",
             format!(
                 "/var ({vg}/var) is {}; every layer shares it and a Node needs at least {}: make it larger (kickstart: logvol /var --size=…)",
-                var.lv_size,
+                var.size,
                 VAR_MIN
             ),
         ));
@@ -258,17 +258,17 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
         .into_iter()
         .map(str::to_string)
         .collect();
-    p.pool_size = pool.lv_size;
-    let meta = pool.lv_metadata_size.unwrap_or_default();
+    p.pool_size = pool.size;
+    let meta = metadata_size(pool);
     let want = req.pool_metadata.unwrap_or(pool::METADATA_MIN);
     let grow = (meta < want).then_some(want);
     if let Some(g) = grow {
         let more = g.saturating_sub(meta);
         // LVM grows the spare too.
-        if row.vg_free < pool::metadata_with_spare(more) {
+        if row.free < pool::metadata_with_spare(more) {
             return Err(precondition(
                 "pool.metadata-no-room",
-                format!("pool {vg}/{} has {meta} of metadata; imgbased needs {g} and the VG has only {} free: leave room in the volume group or add a disk to it", req.pool, row.vg_free),
+                format!("pool {vg}/{} has {meta} of metadata; imgbased needs {g} and the VG has only {} free: leave room in the volume group or add a disk to it", req.pool, row.free),
             ));
         }
     }
@@ -287,11 +287,11 @@ fn plan_adopt(req: &Request, facts: &Facts, p: &mut Plan, vg: &str) -> Result<By
         });
     }
     plan_volumes(req, facts, p);
-    Ok(pool::used(pool.lv_size, pool.data_percent))
+    Ok(pool::used(pool.size, pool.data_percent))
 }
 
 /// The request with the VG and pool of the installer's root LV filled in.
-pub(super) fn adopt_root(req: &Request, root: &lvm::LvRow) -> Result<Request> {
+pub(super) fn adopt_root(req: &Request, root: &lvm::Lv) -> Result<Request> {
     let at = req.root.as_deref().unwrap_or("/");
     if !req.adopt {
         return Err(precondition(
@@ -299,20 +299,20 @@ pub(super) fn adopt_root(req: &Request, root: &lvm::LvRow) -> Result<Request> {
             "a root mount point names the installer's volume group to adopt; add --adopt",
         ));
     }
-    if root.pool_lv.is_empty() {
+    let Some(root_pool) = root.pool() else {
         return Err(precondition(
             "root.not-thin",
             format!(
                 "{at} is on {}/{}, which is not a thin volume; imgbased needs / on a thin pool (kickstart: logvol / --thin --poolname=…)",
-                root.vg_name, root.lv_name
+                root.vg, root.name
             ),
         ));
-    }
+    };
     for (given, found, what) in [
-        (req.vg.as_deref(), root.vg_name.as_str(), "volume group"),
+        (req.vg.as_deref(), root.vg.as_str(), "volume group"),
         (
             Some(req.pool.as_str()).filter(|p| *p != DEFAULT_POOL),
-            root.pool_lv.as_str(),
+            root_pool,
             "thin pool",
         ),
     ] {
@@ -327,16 +327,23 @@ pub(super) fn adopt_root(req: &Request, root: &lvm::LvRow) -> Result<Request> {
         }
     }
     let mut req = req.clone();
-    req.vg = Some(root.vg_name.clone());
-    req.pool = root.pool_lv.clone();
+    req.vg = Some(root.vg.clone());
+    req.pool = root_pool.to_string();
     Ok(req)
+}
+
+/// A pool's metadata size (none reported: 0).
+fn metadata_size(pool: &Lv) -> Bytes {
+    pool.thin_pool()
+        .and_then(|t| t.metadata_size)
+        .unwrap_or_default()
 }
 
 /// For base/layer actions: the one imgbased VG and pool.
 pub(super) fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<Bytes> {
     let tagged = facts.lvm.imgbased_vgs();
     let vg = match (&req.vg, tagged.as_slice()) {
-        (Some(v), _) if tagged.iter().any(|t| &t.vg_name == v) => v.clone(),
+        (Some(v), _) if tagged.iter().any(|t| &t.name == v) => v.clone(),
         (Some(v), _) => {
             return Err(not_found(
                 "vg.missing",
@@ -345,7 +352,7 @@ pub(super) fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
                 ),
             ))
         }
-        (None, [one]) => one.vg_name.clone(),
+        (None, [one]) => one.name.clone(),
         (None, []) => {
             return Err(not_found(
                 "vg.missing",
@@ -374,17 +381,17 @@ pub(super) fn find_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
             )
         })?;
     p.vg = vg.clone();
-    p.pool = pool.lv_name.clone();
+    p.pool = pool.name.clone();
     p.pvs = facts
         .lvm
         .pvs_of(&vg)
         .into_iter()
         .map(str::to_string)
         .collect();
-    p.pool_size = pool.lv_size;
-    p.pool_metadata = pool.lv_metadata_size.unwrap_or_default();
+    p.pool_size = pool.size;
+    p.pool_metadata = metadata_size(pool);
     p.volumes = existing_volumes(&facts.lvm, &vg);
-    Ok(pool::used(pool.lv_size, pool.data_percent))
+    Ok(pool::used(pool.size, pool.data_percent))
 }
 
 /// Refuse a disk that holds anything: a mount, a holder, partitions, a filesystem or a VG.
@@ -429,9 +436,9 @@ fn check_free_disk(d: &Device, lvm: &LvmState) -> Result<()> {
     match d.signature.as_deref() {
         None => Ok(()),
         Some("LVM2_member") => match lvm.pv(&d.path).or_else(|| lvm.pv(&d.given)) {
-            Some(pv) if !pv.vg_name.is_empty() => Err(precondition(
+            Some(Pv { vg: Some(vg), .. }) => Err(precondition(
                 "pv.other-vg",
-                format!("{shown} belongs to volume group {}; onn will not take disks of another VG: choose another disk, or remove that VG (vgremove) if it holds nothing you need", pv.vg_name),
+                format!("{shown} belongs to volume group {vg}; onn will not take disks of another VG: choose another disk, or remove that VG (vgremove) if it holds nothing you need"),
             )),
             // An LVM label without a VG holds no data.
             _ => Ok(()),

@@ -186,14 +186,14 @@ fn check_boot(facts: &Facts) -> Result<BootFacts> {
         )
     })?;
     if let Some(lv) = facts.lvm.lvs.iter().find(|l| {
-        b.device == format!("/dev/{}/{}", l.vg_name, l.lv_name)
-            || b.device == format!("/dev/mapper/{}", names::dm_name(&l.vg_name, &l.lv_name))
+        b.device == crate::storage::lvm::lv_path(&l.vg, &l.name)
+            || b.device == format!("/dev/mapper/{}", names::dm_name(&l.vg, &l.name))
     }) {
         return Err(precondition(
             "boot.on-lvm",
             format!(
                 "/boot ({}) is the logical volume {}/{}; the bootloader reads the layers' kernels from a partition of its own: make /boot a partition outside LVM (kickstart: part /boot --size=1024)",
-                b.device, lv.vg_name, lv.lv_name
+                b.device, lv.vg, lv.name
             ),
         ));
     }

@@ -137,7 +137,7 @@ pub struct Facts {
     pub image: Option<ImageFacts>,
     pub boot: Option<BootFacts>,
     /// The LV mounted at `Request::root`.
-    pub root_lv: Option<lvm::LvRow>,
+    pub root_lv: Option<lvm::Lv>,
     /// The installer's data volumes: LVs of the root's VG mounted below `Request::root`.
     pub root_volumes: Vec<PlannedVolume>,
     /// Data volumes (`vg/lv`, tagged by onn) that hold no filesystem: an interrupted run made

@@ -5,7 +5,7 @@ use crate::ground::error::{id_of, kind_of, Kind};
 use crate::image::nvr::Nvr;
 use crate::image::Layout;
 use crate::storage::blockdev::Device;
-use crate::storage::lvm::{LvRow, LvmState, PvRow};
+use crate::storage::lvm::{Lv, LvKind, LvmState, Pv};
 
 fn disk(path: &str, gib: u64) -> Device {
     Device {
@@ -108,23 +108,18 @@ fn installed() -> Facts {
 }
 
 /// A copy of an LV's row, to make another like it.
-fn lv_like(f: &Facts, name: &str) -> LvRow {
-    f.lvm
-        .lvs
-        .iter()
-        .find(|l| l.lv_name == name)
-        .unwrap()
-        .clone()
+fn lv_like(f: &Facts, name: &str) -> Lv {
+    f.lvm.lvs.iter().find(|l| l.name == name).unwrap().clone()
 }
 
 /// The same VG and pool as an installer leaves them: no imgbased tags.
 fn installer_made() -> Facts {
     let mut f = installed();
     for l in &mut f.lvm.lvs {
-        l.lv_tags.clear();
+        l.tags.clear();
     }
     for v in &mut f.lvm.vgs {
-        v.vg_tags.clear();
+        v.tags.clear();
     }
     f
 }
@@ -235,10 +230,10 @@ fn refuses_disks_that_hold_data() {
     }
     let mut f = fresh();
     f.devices[0].signature = Some("LVM2_member".into());
-    f.lvm.pvs.push(PvRow {
-        pv_name: "/dev/vdb".into(),
-        vg_name: "data".into(),
-        pv_size: Bytes::gib(20),
+    f.lvm.pvs.push(Pv {
+        name: "/dev/vdb".into(),
+        vg: Some("data".into()),
+        size: Bytes::gib(20),
     });
     assert_eq!(refusal(&req, &f), "pv.other-vg");
 }
@@ -264,8 +259,8 @@ fn refuses_small_boot_small_disks_and_large_images() {
     let f = installer_made();
     let lv = lv_like(&f, "var");
     for device in [
-        format!("/dev/{}/{}", lv.vg_name, lv.lv_name),
-        format!("/dev/mapper/{}", names::dm_name(&lv.vg_name, &lv.lv_name)),
+        format!("/dev/{}/{}", lv.vg, lv.name),
+        format!("/dev/mapper/{}", names::dm_name(&lv.vg, &lv.name)),
     ] {
         let mut on_lvm = f.clone();
         on_lvm.boot = Some(BootFacts { device, ..boot(4) });
@@ -386,12 +381,12 @@ fn adopt_needs_separate_var_and_tags_pool() {
     assert_eq!(refusal(&small, &f), "pool-metadata.too-small");
     let mut small_var = f.clone();
     for l in &mut small_var.lvm.lvs {
-        if l.lv_name == "var" {
-            l.lv_size = Bytes(volumes::VAR_MIN.0 - (1 << 20));
+        if l.name == "var" {
+            l.size = Bytes(volumes::VAR_MIN.0 - (1 << 20));
         }
     }
     assert_eq!(refusal(&req, &small_var), "var.too-small");
-    f.lvm.lvs.retain(|l| l.lv_name != "var");
+    f.lvm.lvs.retain(|l| l.name != "var");
     assert_eq!(refusal(&req, &f), "var.not-separate");
 }
 
@@ -399,7 +394,7 @@ fn adopt_needs_separate_var_and_tags_pool() {
 fn the_installers_root_names_the_vg_and_pool_to_adopt() {
     let mut f = installer_made();
     let mut root = lv_like(&f, "var");
-    root.lv_name = "root".into();
+    root.name = "root".into();
     f.root_lv = Some(root.clone());
     let req = Request {
         adopt: true,
@@ -409,7 +404,7 @@ fn the_installers_root_names_the_vg_and_pool_to_adopt() {
     f.root_volumes = vec![PlannedVolume {
         lv: "var".into(),
         mount: "/var".into(),
-        size: lv_like(&f, "var").lv_size,
+        size: lv_like(&f, "var").size,
     }];
     let minimal = Request {
         volumes: VolumeSet::Minimal,
@@ -456,7 +451,7 @@ fn the_installers_root_names_the_vg_and_pool_to_adopt() {
         ..req.clone()
     };
     assert_eq!(refusal(&not_adopting, &f), "root.needs-adopt");
-    root.pool_lv.clear();
+    root.kind = LvKind::Other;
     f.root_lv = Some(root);
     assert_eq!(refusal(&req, &f), "root.not-thin");
 }
@@ -469,8 +464,8 @@ fn an_unfinished_base_is_replaced_but_a_foreign_lv_is_refused() {
     f.image = Some(img);
     // A killed run leaves the LV without its commit tag.
     let mut unfinished = lv_like(&f, "var");
-    unfinished.lv_name = "onn-demo-1.1-0.20261125.0".into();
-    unfinished.lv_tags.clear();
+    unfinished.name = "onn-demo-1.1-0.20261125.0".into();
+    unfinished.tags.clear();
     f.lvm.lvs.push(unfinished);
     let req = Request {
         image: Some("/srv/b.img".into()),
@@ -483,7 +478,7 @@ fn an_unfinished_base_is_replaced_but_a_foreign_lv_is_refused() {
         p.steps
     );
     // Someone else's LV of that name (tagged, or outside the pool) is never removed.
-    f.lvm.lvs.last_mut().unwrap().lv_tags = vec!["keep".into()];
+    f.lvm.lvs.last_mut().unwrap().tags = vec!["keep".into()];
     assert_eq!(refusal(&req, &f), "base.name-taken");
 }
 
@@ -492,14 +487,14 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
     // What an install killed after its layer's snapshot leaves: the VG still marked
     // unfinished, the layer without its commit tag, /var made but never formatted.
     let mut f = installed();
-    f.lvm.vgs[0].vg_tags.push(names::TAG_UNFINISHED.into());
+    f.lvm.vgs[0].tags.push(names::TAG_UNFINISHED.into());
     let layer = f
         .lvm
         .lvs
         .iter_mut()
         .find(|l| l.has_tag(names::TAG_LAYER))
         .unwrap();
-    layer.lv_tags.clear();
+    layer.tags.clear();
     f.blank_volumes = vec!["onn/var".into()];
     let mut req = install_request();
     req.pvs = vec!["/dev/ubda".into(), "/dev/ubdb".into()];
@@ -526,7 +521,7 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
         }
     );
     // A finished VG is never marked again, and someone's LV named like the layer is kept.
-    f.lvm.vgs[0].vg_tags.retain(|t| t != names::TAG_UNFINISHED);
+    f.lvm.vgs[0].tags.retain(|t| t != names::TAG_UNFINISHED);
     assert!(!plan(&req, &f)
         .unwrap()
         .steps
@@ -536,9 +531,9 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
         .lvm
         .lvs
         .iter_mut()
-        .find(|l| l.lv_name.ends_with("+1"))
+        .find(|l| l.name.ends_with("+1"))
         .unwrap();
-    layer.lv_tags = vec!["keep".into()];
+    layer.tags = vec!["keep".into()];
     assert_eq!(refusal(&req, &f), "layer.name-taken");
 }
 

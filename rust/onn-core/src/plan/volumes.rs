@@ -99,7 +99,7 @@ pub(super) fn plan_volumes(req: &Request, facts: &Facts, p: &mut Plan) {
         };
         if let Some(existing) = facts.lvm.lv(&p.vg, &v.lv) {
             p.present.push(format!("data volume {}", v.lv));
-            planned.size = existing.lv_size;
+            planned.size = existing.size;
             if facts.blank_volumes.contains(&format!("{}/{}", p.vg, v.lv)) {
                 p.steps.push(Step::FormatVolume {
                     vg: p.vg.clone(),
@@ -135,9 +135,9 @@ pub fn existing_volumes(lvm: &LvmState, vg: &str) -> Vec<PlannedVolume> {
         .lvs_of(vg)
         .filter(|l| l.has_tag(names::TAG_VOLUME))
         .map(|l| PlannedVolume {
-            lv: l.lv_name.clone(),
-            mount: names::volume_mount(&l.lv_name),
-            size: l.lv_size,
+            lv: l.name.clone(),
+            mount: names::volume_mount(&l.name),
+            size: l.size,
         })
         .collect();
     v.sort_by(|a, b| a.mount.cmp(&b.mount));

@@ -317,11 +317,10 @@ pub fn mount_source(dir: &Path) -> Result<Option<(String, String)>> {
 fn lv_of_device<'a>(
     lvm: &'a crate::storage::lvm::LvmState,
     source: &str,
-) -> Option<&'a crate::storage::lvm::LvRow> {
+) -> Option<&'a crate::storage::lvm::Lv> {
     let rdev = fs::metadata(source).ok()?.rdev();
     lvm.lvs.iter().find(|l| {
-        fs::metadata(crate::storage::lvm::lv_path(&l.vg_name, &l.lv_name))
-            .is_ok_and(|m| m.rdev() == rdev)
+        fs::metadata(crate::storage::lvm::lv_path(&l.vg, &l.name)).is_ok_and(|m| m.rdev() == rdev)
     })
 }
 
@@ -329,7 +328,7 @@ fn lv_of_device<'a>(
 pub fn lv_mounted_at(
     lvm: &crate::storage::lvm::LvmState,
     dir: &Path,
-) -> Result<crate::storage::lvm::LvRow> {
+) -> Result<crate::storage::lvm::Lv> {
     let given = dir.display();
     let (source, _) = mount_source(dir)?.ok_or_else(|| {
         precondition(
@@ -352,9 +351,9 @@ pub fn lvs_mounted_below(
     lvm: &crate::storage::lvm::LvmState,
     dir: &Path,
     vg: &str,
-) -> Result<Vec<(crate::storage::lvm::LvRow, String)>> {
+) -> Result<Vec<(crate::storage::lvm::Lv, String)>> {
     let dir = fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    let mut found: Vec<(crate::storage::lvm::LvRow, String)> = Vec::new();
+    let mut found: Vec<(crate::storage::lvm::Lv, String)> = Vec::new();
     for m in mount_table()? {
         let Ok(rel) = m.target.strip_prefix(&dir) else {
             continue;
@@ -362,7 +361,7 @@ pub fn lvs_mounted_below(
         if rel.as_os_str().is_empty() {
             continue;
         }
-        if let Some(lv) = lv_of_device(lvm, &m.source).filter(|lv| lv.vg_name == vg) {
+        if let Some(lv) = lv_of_device(lvm, &m.source).filter(|lv| lv.vg == vg) {
             let mount = format!("/{}", rel.display());
             found.retain(|(_, m)| m != &mount);
             found.push((lv.clone(), mount));

@@ -1,5 +1,7 @@
 //! LVM commands (argv builders) and its JSON reports, parsed into serde structs named after
-//! the tool's own fields. Every report is read as JSON, never as columns.
+//! the tool's own fields and turned into the typed storage the planner, the checks and the
+//! cleanup read ([`Pv`], [`Vg`], [`Lv`] of an [`LvKind`]), which `plan/installer.rs` also makes
+//! of storage an installer has yet to create. Every report is read as JSON, never as columns.
 
 use std::collections::BTreeMap;
 
@@ -16,74 +18,190 @@ pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size,vg_tags";
 pub const LV_FIELDS: &str = "lv_name,vg_name,lv_attr,lv_size,pool_lv,origin,lv_tags,\
 data_percent,metadata_percent,lv_metadata_size,lv_profile,lv_skip_activation,lv_permissions,lv_active";
 
+/// A physical volume, as LVM reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pv {
+    /// The device.
+    pub name: String,
+    /// Its volume group; None for a PV of none (an orphan).
+    pub vg: Option<String>,
+    pub size: Bytes,
+}
+
+/// A volume group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vg {
+    pub name: String,
+    pub size: Bytes,
+    pub free: Bytes,
+    pub extent_size: Bytes,
+    pub tags: Vec<String>,
+}
+
+/// A logical volume: what the planner, the checks and the cleanup know of one, whether LVM
+/// reported it or an installer is about to create it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lv {
+    pub name: String,
+    pub vg: String,
+    pub kind: LvKind,
+    /// Its (virtual, for a thin LV) size.
+    pub size: Bytes,
+    /// The LV it is a snapshot of.
+    pub origin: Option<String>,
+    pub tags: Vec<String>,
+    /// How full it is in percent: a thin pool's data, the share of a thin LV that is written.
+    pub data_percent: Option<f64>,
+    pub read_only: bool,
+    /// Skipped when the VG is activated (imgbased's bases are).
+    pub skip_activation: bool,
+    pub active: bool,
+}
+
+/// What an LV is, of what onn tells apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LvKind {
+    ThinPool(ThinPool),
+    /// A thin LV (a base, a layer, a data volume) in the thin pool `pool`.
+    Thin {
+        pool: String,
+    },
+    /// Anything else: a linear LV, a cache, a VDO volume.
+    Other,
+}
+
+/// What a thin pool has besides its data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThinPool {
+    pub metadata_size: Option<Bytes>,
+    pub metadata_percent: Option<f64>,
+    /// Its metadata profile (imgbased's autoextend); empty: none.
+    pub profile: String,
+}
+
+impl Lv {
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+    pub fn is_thin_pool(&self) -> bool {
+        matches!(self.kind, LvKind::ThinPool(_))
+    }
+    /// Its thin pool's facts, when it is one.
+    pub fn thin_pool(&self) -> Option<&ThinPool> {
+        match &self.kind {
+            LvKind::ThinPool(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// The thin pool it is in, when it is a thin LV.
+    pub fn pool(&self) -> Option<&str> {
+        match &self.kind {
+            LvKind::Thin { pool } => Some(pool),
+            _ => None,
+        }
+    }
+}
+
+impl Vg {
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+}
+
 /// A row of `lvm pvs`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct PvRow {
-    pub pv_name: String,
-    pub vg_name: String,
+struct PvRow {
+    pv_name: String,
+    vg_name: String,
     #[serde(deserialize_with = "de_bytes")]
-    pub pv_size: Bytes,
+    pv_size: Bytes,
 }
 
 /// A row of `lvm vgs`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct VgRow {
-    pub vg_name: String,
+struct VgRow {
+    vg_name: String,
     #[serde(deserialize_with = "de_bytes")]
-    pub vg_size: Bytes,
+    vg_size: Bytes,
     #[serde(deserialize_with = "de_bytes")]
-    pub vg_free: Bytes,
+    vg_free: Bytes,
     #[serde(deserialize_with = "de_bytes")]
-    pub vg_extent_size: Bytes,
+    vg_extent_size: Bytes,
     #[serde(deserialize_with = "de_tags")]
-    pub vg_tags: Vec<String>,
+    vg_tags: Vec<String>,
 }
 
 /// A row of `lvm lvs`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct LvRow {
-    pub lv_name: String,
-    pub vg_name: String,
-    pub lv_attr: String,
+struct LvRow {
+    lv_name: String,
+    vg_name: String,
+    lv_attr: String,
     #[serde(deserialize_with = "de_bytes")]
-    pub lv_size: Bytes,
-    pub pool_lv: String,
-    pub origin: String,
+    lv_size: Bytes,
+    pool_lv: String,
+    origin: String,
     #[serde(deserialize_with = "de_tags")]
-    pub lv_tags: Vec<String>,
+    lv_tags: Vec<String>,
     #[serde(deserialize_with = "de_percent")]
-    pub data_percent: Option<f64>,
+    data_percent: Option<f64>,
     #[serde(deserialize_with = "de_percent")]
-    pub metadata_percent: Option<f64>,
+    metadata_percent: Option<f64>,
     #[serde(deserialize_with = "de_opt_bytes")]
-    pub lv_metadata_size: Option<Bytes>,
-    pub lv_profile: String,
-    pub lv_skip_activation: String,
-    pub lv_permissions: String,
-    pub lv_active: String,
+    lv_metadata_size: Option<Bytes>,
+    lv_profile: String,
+    lv_skip_activation: String,
+    lv_permissions: String,
+    lv_active: String,
 }
 
-impl LvRow {
-    pub fn has_tag(&self, tag: &str) -> bool {
-        self.lv_tags.iter().any(|t| t == tag)
-    }
-    pub fn is_thin_pool(&self) -> bool {
-        self.lv_attr.starts_with('t')
-    }
-    pub fn skips_activation(&self) -> bool {
-        !self.lv_skip_activation.is_empty()
-    }
-    pub fn is_read_only(&self) -> bool {
-        self.lv_permissions.starts_with("read-only")
-    }
-    pub fn is_active(&self) -> bool {
-        self.lv_active == "active"
+impl From<PvRow> for Pv {
+    fn from(r: PvRow) -> Pv {
+        Pv {
+            name: r.pv_name,
+            vg: Some(r.vg_name).filter(|v| !v.is_empty()),
+            size: r.pv_size,
+        }
     }
 }
 
-impl VgRow {
-    pub fn has_tag(&self, tag: &str) -> bool {
-        self.vg_tags.iter().any(|t| t == tag)
+impl From<VgRow> for Vg {
+    fn from(r: VgRow) -> Vg {
+        Vg {
+            name: r.vg_name,
+            size: r.vg_size,
+            free: r.vg_free,
+            extent_size: r.vg_extent_size,
+            tags: r.vg_tags,
+        }
+    }
+}
+
+impl From<LvRow> for Lv {
+    fn from(r: LvRow) -> Lv {
+        // lv_attr's first character is the volume type (lvs(8)): `t` a thin pool, `V` a thin
+        // volume, which names its pool in pool_lv.
+        let kind = match r.lv_attr.chars().next() {
+            Some('t') => LvKind::ThinPool(ThinPool {
+                metadata_size: r.lv_metadata_size,
+                metadata_percent: r.metadata_percent,
+                profile: r.lv_profile,
+            }),
+            Some('V') => LvKind::Thin { pool: r.pool_lv },
+            _ => LvKind::Other,
+        };
+        Lv {
+            name: r.lv_name,
+            vg: r.vg_name,
+            kind,
+            size: r.lv_size,
+            origin: Some(r.origin).filter(|o| !o.is_empty()),
+            tags: r.lv_tags,
+            data_percent: r.data_percent,
+            read_only: r.lv_permissions.starts_with("read-only"),
+            skip_activation: !r.lv_skip_activation.is_empty(),
+            active: r.lv_active == "active",
+        }
     }
 }
 
@@ -155,13 +273,13 @@ pub fn report_cmd() -> Cmd {
 }
 
 /// Everything LVM knows (orphan PVs included: fullreport lists them in a report of their own),
-/// or the same rows as JSON, in `Facts`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// or what an installer is about to create (`plan/installer.rs`): the planner's facts of
+/// storage.
+#[derive(Debug, Clone, Default)]
 pub struct LvmState {
-    pub pvs: Vec<PvRow>,
-    pub vgs: Vec<VgRow>,
-    pub lvs: Vec<LvRow>,
+    pub pvs: Vec<Pv>,
+    pub vgs: Vec<Vg>,
+    pub lvs: Vec<Lv>,
 }
 
 impl LvmState {
@@ -174,41 +292,43 @@ impl LvmState {
 
     pub fn parse(json: &[u8]) -> Result<LvmState> {
         Ok(LvmState {
-            pvs: parse_report(json, "pv")?,
-            vgs: parse_report(json, "vg")?,
-            lvs: parse_report(json, "lv")?,
+            pvs: into_all::<PvRow, Pv>(parse_report(json, "pv")?),
+            vgs: into_all::<VgRow, Vg>(parse_report(json, "vg")?),
+            lvs: into_all::<LvRow, Lv>(parse_report(json, "lv")?),
         })
     }
 
-    pub fn vg(&self, name: &str) -> Option<&VgRow> {
-        self.vgs.iter().find(|v| v.vg_name == name)
+    pub fn vg(&self, name: &str) -> Option<&Vg> {
+        self.vgs.iter().find(|v| v.name == name)
     }
-    pub fn lv(&self, vg: &str, name: &str) -> Option<&LvRow> {
-        self.lvs
-            .iter()
-            .find(|l| l.vg_name == vg && l.lv_name == name)
+    pub fn lv(&self, vg: &str, name: &str) -> Option<&Lv> {
+        self.lvs.iter().find(|l| l.vg == vg && l.name == name)
     }
-    pub fn pv(&self, device: &str) -> Option<&PvRow> {
-        self.pvs.iter().find(|p| p.pv_name == device)
+    pub fn pv(&self, device: &str) -> Option<&Pv> {
+        self.pvs.iter().find(|p| p.name == device)
     }
     pub fn pvs_of(&self, vg: &str) -> Vec<&str> {
         self.pvs
             .iter()
-            .filter(|p| p.vg_name == vg)
-            .map(|p| p.pv_name.as_str())
+            .filter(|p| p.vg.as_deref() == Some(vg))
+            .map(|p| p.name.as_str())
             .collect()
     }
     /// VGs carrying the imgbased tag (imgbased requires exactly one).
-    pub fn imgbased_vgs(&self) -> Vec<&VgRow> {
+    pub fn imgbased_vgs(&self) -> Vec<&Vg> {
         self.vgs
             .iter()
             .filter(|v| v.has_tag(names::TAG_VG))
             .collect()
     }
-    pub fn lvs_of(&self, vg: &str) -> impl Iterator<Item = &LvRow> {
+    pub fn lvs_of(&self, vg: &str) -> impl Iterator<Item = &Lv> {
         let vg = vg.to_string();
-        self.lvs.iter().filter(move |l| l.vg_name == vg)
+        self.lvs.iter().filter(move |l| l.vg == vg)
     }
+}
+
+fn into_all<R, T: From<R>>(rows: Vec<R>) -> Vec<T> {
+    rows.into_iter().map(T::from).collect()
 }
 
 /// `/dev/<vg>/<lv>`: the path LVM creates and imgbased writes into fstab and boot entries.
@@ -388,29 +508,31 @@ mod tests {
             .iter()
             .find(|l| l.has_tag(names::TAG_BASE))
             .unwrap();
-        assert_eq!(base.lv_name, "onn-demo-1.0-0.20261125.0");
-        assert!(base.is_read_only() && base.skips_activation());
+        assert_eq!(base.name, "onn-demo-1.0-0.20261125.0");
+        assert!(base.read_only && base.skip_activation);
+        assert_eq!(base.pool(), Some("pool00"));
         let layer = state
             .lvs
             .iter()
             .find(|l| l.has_tag(names::TAG_LAYER))
             .unwrap();
-        assert_eq!(layer.origin, base.lv_name);
-        assert!(!layer.is_read_only() && !layer.skips_activation());
+        assert_eq!(layer.origin.as_deref(), Some(base.name.as_str()));
+        assert!(!layer.read_only && !layer.skip_activation);
         let pool = state.lvs.iter().find(|l| l.is_thin_pool()).unwrap();
         assert!(pool.has_tag(names::TAG_POOL));
-        assert_eq!(pool.lv_profile, names::POOL_PROFILE);
-        assert!(pool.lv_metadata_size.unwrap() >= crate::plan::pool::METADATA_MIN);
+        let thin = pool.thin_pool().unwrap();
+        assert_eq!(thin.profile, names::POOL_PROFILE);
+        assert!(thin.metadata_size.unwrap() >= crate::plan::pool::METADATA_MIN);
         assert!(pool.data_percent.is_some());
         let vg = &state.vgs[0];
         assert!(vg.has_tag(names::TAG_VG) && !vg.has_tag(names::TAG_UNFINISHED));
-        assert!(vg.vg_free < vg.vg_size);
+        assert!(vg.free < vg.size);
         assert_eq!(state.pvs_of("onn"), ["/dev/ubda", "/dev/ubdb"]);
         // An orphan PV (no VG) is listed too.
         assert!(state
             .pvs
             .iter()
-            .any(|p| p.pv_name == "/dev/ubdc" && p.vg_name.is_empty()));
+            .any(|p| p.name == "/dev/ubdc" && p.vg.is_none()));
     }
 
     #[test]
