@@ -61,80 +61,26 @@ impl Exec<'_, '_> {
 
     fn step(&mut self, step: &Step) -> Result<()> {
         match step {
-            Step::CreateVg { vg, pvs } => {
-                self.run(lvm::vgcreate(vg, pvs), || {
-                    format!("creating volume group {vg}")
-                })?;
-                self.outcome.created.push(vg.clone());
-                self.journal.push(Undo::Run {
-                    what: format!("removing volume group {vg}"),
-                    cmds: vec![lvm::vgremove(vg), lvm::pvremove(pvs)],
-                });
-            }
-            Step::AdoptVg { vg } => {
-                self.run(lvm::tag_vg(vg), || format!("tagging volume group {vg}"))?;
-                self.journal.push(Undo::Run {
-                    what: format!("untagging {vg}"),
-                    cmds: vec![Cmd::new("lvm").args(["vgchange", "--deltag", names::TAG_VG, vg])],
-                });
-            }
+            Step::CreateVg { vg, pvs } => self.create_vg(vg, pvs),
+            Step::AdoptVg { vg } => self.adopt_vg(vg),
             Step::CreatePool {
                 vg,
                 pool,
                 data,
                 metadata,
-            } => {
-                self.ensure_profile()?;
-                self.run(
-                    lvm::create_pool(vg, pool, *data, *metadata, plan::pool::CHUNK),
-                    || format!("creating thin pool {vg}/{pool}"),
-                )?;
-                self.created_lv(vg, pool);
-            }
+            } => self.create_pool(vg, pool, *data, *metadata),
             Step::AdoptPool {
                 vg,
                 pool,
                 grow_metadata_to,
-            } => {
-                self.ensure_profile()?;
-                if let Some(size) = grow_metadata_to {
-                    self.run(
-                        Cmd::new("lvm").args([
-                            "lvextend",
-                            "--poolmetadatasize",
-                            &size.lvm_arg(),
-                            &format!("{vg}/{pool}"),
-                        ]),
-                        || format!("growing the metadata of {vg}/{pool} to {size}"),
-                    )?;
-                }
-                self.run(lvm::adopt_pool(vg, pool), || {
-                    format!("tagging thin pool {vg}/{pool}")
-                })?;
-                self.journal.push(Undo::Run {
-                    what: format!("untagging {vg}/{pool}"),
-                    cmds: vec![Cmd::new("lvm").args([
-                        "lvchange",
-                        "--deltag",
-                        names::TAG_POOL,
-                        &format!("{vg}/{pool}"),
-                    ])],
-                });
-            }
+            } => self.adopt_pool(vg, pool, *grow_metadata_to),
             Step::CreateVolume {
                 vg,
                 pool,
                 lv,
                 size,
                 fs,
-            } => {
-                self.run(
-                    lvm::create_thin(vg, pool, lv, *size, Some(names::TAG_VOLUME)),
-                    || format!("creating data volume {vg}/{lv}"),
-                )?;
-                self.created_lv(vg, lv);
-                fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), *fs)?;
-            }
+            } => self.create_volume(vg, pool, lv, *size, *fs),
             Step::WriteBase {
                 vg,
                 pool,
@@ -143,52 +89,117 @@ impl Exec<'_, '_> {
                 layout,
                 fs,
                 replace,
-            } => self.write_base(vg, pool, lv, *size, *layout, *fs, *replace)?,
+            } => self.write_base(vg, pool, lv, *size, *layout, *fs, *replace),
             Step::FormatVolume { vg, lv, fs } => {
-                fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), *fs)?;
+                fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), *fs)
             }
             Step::CreateLayer {
                 vg,
                 origin,
                 layer,
                 replace,
-            } => {
-                if *replace {
-                    tracing::info!("removing {vg}/{layer} left by an interrupted run");
-                    self.run(lvm::lvremove(vg, layer), || {
-                        format!("removing the unfinished layer {vg}/{layer}")
-                    })?;
-                }
-                self.run(lvm::create_layer(vg, origin, layer), || {
-                    format!("creating layer {vg}/{layer}")
-                })?;
-                self.created_lv(vg, layer);
-                let dev = PathBuf::from(lvm::lv_path(vg, layer));
-                let fs = probe_fs(self.runner, &dev)?;
-                fsops::renew(self.runner, &dev, fs, false)?;
-                // The commit point: a layer with the base's filesystem UUID is never tagged.
-                self.run(lvm::commit_layer(vg, layer), || {
-                    format!("committing layer {vg}/{layer}")
-                })?;
-            }
+            } => self.create_layer(vg, origin, layer, *replace),
             Step::ConfigureLayer {
                 vg,
                 layer,
                 volumes,
                 kernel_args,
-            } => self.configure_layer(vg, layer, volumes, kernel_args)?,
-            Step::InstallEfi { vg, layer } => self.install_efi(vg, layer)?,
+            } => self.configure_layer(vg, layer, volumes, kernel_args),
+            Step::InstallEfi { vg, layer } => self.install_efi(vg, layer),
             Step::InstallBoot {
                 vg,
                 layer,
                 nvr,
                 kernel_args,
-            } => self.install_boot(vg, layer, nvr, kernel_args)?,
+            } => self.install_boot(vg, layer, nvr, kernel_args),
             Step::Finish { vg } => self.run(lvm::finish_vg(vg), || {
                 format!("marking volume group {vg} complete")
-            })?,
+            }),
         }
+    }
+
+    fn create_vg(&mut self, vg: &str, pvs: &[String]) -> Result<()> {
+        self.run(lvm::vgcreate(vg, pvs), || {
+            format!("creating volume group {vg}")
+        })?;
+        self.outcome.created.push(vg.to_string());
+        self.journal.push(Undo::Run {
+            what: format!("removing volume group {vg}"),
+            cmds: vec![lvm::vgremove(vg), lvm::pvremove(pvs)],
+        });
         Ok(())
+    }
+
+    fn adopt_vg(&mut self, vg: &str) -> Result<()> {
+        self.run(lvm::tag_vg(vg), || format!("tagging volume group {vg}"))?;
+        self.journal.push(Undo::Run {
+            what: format!("untagging {vg}"),
+            cmds: vec![lvm::untag_vg(vg)],
+        });
+        Ok(())
+    }
+
+    fn create_pool(&mut self, vg: &str, pool: &str, data: Bytes, metadata: Bytes) -> Result<()> {
+        self.ensure_profile()?;
+        self.run(
+            lvm::create_pool(vg, pool, data, metadata, plan::pool::CHUNK),
+            || format!("creating thin pool {vg}/{pool}"),
+        )?;
+        self.created_lv(vg, pool);
+        Ok(())
+    }
+
+    fn adopt_pool(&mut self, vg: &str, pool: &str, grow_metadata_to: Option<Bytes>) -> Result<()> {
+        self.ensure_profile()?;
+        if let Some(size) = grow_metadata_to {
+            self.run(lvm::grow_pool_metadata(vg, pool, size), || {
+                format!("growing the metadata of {vg}/{pool} to {size}")
+            })?;
+        }
+        self.run(lvm::adopt_pool(vg, pool), || {
+            format!("tagging thin pool {vg}/{pool}")
+        })?;
+        self.journal.push(Undo::Run {
+            what: format!("untagging {vg}/{pool}"),
+            cmds: vec![lvm::untag_pool(vg, pool)],
+        });
+        Ok(())
+    }
+
+    fn create_volume(
+        &mut self,
+        vg: &str,
+        pool: &str,
+        lv: &str,
+        size: Bytes,
+        fs: FsType,
+    ) -> Result<()> {
+        self.run(
+            lvm::create_thin(vg, pool, lv, size, Some(names::TAG_VOLUME)),
+            || format!("creating data volume {vg}/{lv}"),
+        )?;
+        self.created_lv(vg, lv);
+        fsops::mkfs(self.runner, Path::new(&lvm::lv_path(vg, lv)), fs)
+    }
+
+    fn create_layer(&mut self, vg: &str, origin: &str, layer: &str, replace: bool) -> Result<()> {
+        if replace {
+            tracing::info!("removing {vg}/{layer} left by an interrupted run");
+            self.run(lvm::lvremove(vg, layer), || {
+                format!("removing the unfinished layer {vg}/{layer}")
+            })?;
+        }
+        self.run(lvm::create_layer(vg, origin, layer), || {
+            format!("creating layer {vg}/{layer}")
+        })?;
+        self.created_lv(vg, layer);
+        let dev = PathBuf::from(lvm::lv_path(vg, layer));
+        let fs = probe_fs(self.runner, &dev)?;
+        fsops::renew(self.runner, &dev, fs, false)?;
+        // The commit point: a layer with the base's filesystem UUID is never tagged.
+        self.run(lvm::commit_layer(vg, layer), || {
+            format!("committing layer {vg}/{layer}")
+        })
     }
 
     /// Put the `imgbased-pool` profile where this system's LVM reads profiles.

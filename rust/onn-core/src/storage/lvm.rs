@@ -448,6 +448,21 @@ pub fn tag_vg(vg: &str) -> Cmd {
     Cmd::new("lvm").args(["vgchange", "--addtag", names::TAG_VG, vg])
 }
 
+/// Undo [`tag_vg`].
+pub fn untag_vg(vg: &str) -> Cmd {
+    Cmd::new("lvm").args(["vgchange", "--deltag", names::TAG_VG, vg])
+}
+
+/// Grow a pool's metadata (and its spare, which LVM grows with it) to `size`.
+pub fn grow_pool_metadata(vg: &str, pool: &str, size: Bytes) -> Cmd {
+    Cmd::new("lvm").args([
+        "lvextend",
+        "--poolmetadatasize",
+        &size.lvm_arg(),
+        &full(vg, pool),
+    ])
+}
+
 /// Adopt a pool an installer made: tag it and give it imgbased's autoextend profile.
 pub fn adopt_pool(vg: &str, pool: &str) -> Cmd {
     Cmd::new("lvm").args([
@@ -458,6 +473,11 @@ pub fn adopt_pool(vg: &str, pool: &str) -> Cmd {
         names::POOL_PROFILE,
         &full(vg, pool),
     ])
+}
+
+/// Undo the tag of [`adopt_pool`] (the profile stays: it only makes the pool autoextend).
+pub fn untag_pool(vg: &str, pool: &str) -> Cmd {
+    Cmd::new("lvm").args(["lvchange", "--deltag", names::TAG_POOL, &full(vg, pool)])
 }
 
 /// Where this system's LVM reads profiles from.
@@ -618,6 +638,20 @@ mod tests {
         assert_eq!(
             finish_vg("onn").argv().join(" "),
             "lvm vgchange --deltag onn:unfinished onn"
+        );
+        assert_eq!(
+            grow_pool_metadata("vg", "pool00", Bytes::gib(1))
+                .argv()
+                .join(" "),
+            "lvm lvextend --poolmetadatasize 1073741824b vg/pool00"
+        );
+        assert_eq!(
+            untag_pool("vg", "pool00").argv().join(" "),
+            "lvm lvchange --deltag imgbased:pool vg/pool00"
+        );
+        assert_eq!(
+            untag_vg("vg").argv().join(" "),
+            "lvm vgchange --deltag imgbased:vg vg"
         );
     }
 }
