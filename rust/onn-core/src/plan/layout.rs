@@ -7,7 +7,7 @@ use crate::ground::error::{not_found, precondition};
 use crate::ground::units::Bytes;
 use crate::names;
 use crate::storage::blockdev::Device;
-use crate::storage::lvm::{self, Lv, LvmState, Pv};
+use crate::storage::lvm::{self, Lv, LvmState, Pv, Vg};
 
 use super::volumes::{plan_volumes, VAR_MIN};
 use super::{alloc, existing_volumes, pool, Facts, LayoutMode, Plan, Request, Step};
@@ -32,6 +32,33 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
     if req.adopt {
         return plan_adopt(req, facts, p, &vg);
     }
+    let pvs = given_disks(req, facts)?;
+    p.pvs = pvs.clone();
+
+    if let Some(existing) = facts.lvm.vg(&vg) {
+        return plan_resumed(req, facts, p, existing, &pvs);
+    }
+
+    for d in facts.devices.iter().filter(|d| pvs.contains(&d.path)) {
+        check_free_disk(d, &facts.lvm)?;
+    }
+    check_sector_size(facts, p, &pvs)?;
+    // Free extents per PV, in the order given.
+    let free = pvs
+        .iter()
+        .filter_map(|pv| facts.devices.iter().find(|d| &d.path == pv))
+        .map(|d| d.size.saturating_sub(pool::PV_OVERHEAD).0 / EXTENT.0)
+        .collect();
+    p.layout = LayoutMode::Create;
+    p.steps.push(Step::CreateVg {
+        vg: vg.clone(),
+        pvs,
+    });
+    plan_new_pool(req, facts, p, free, EXTENT)
+}
+
+/// The disks `--pv` names, as the paths they were inspected at, each once.
+fn given_disks(req: &Request, facts: &Facts) -> Result<Vec<String>> {
     if req.pvs.is_empty() {
         return Err(precondition(
             "pv.required",
@@ -61,62 +88,70 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
         }
         pvs.push(dev.path.clone());
     }
-    p.pvs = pvs.clone();
+    Ok(pvs)
+}
 
-    if let Some(existing) = facts.lvm.vg(&vg) {
-        // Only a VG onn made (tagged) on exactly these disks is resumed; anything else is
-        // someone's data.
-        let mut have: Vec<String> = facts
+/// The VG is there already: a run that made it on these disks is carried on from where it
+/// stopped.
+fn plan_resumed(
+    req: &Request,
+    facts: &Facts,
+    p: &mut Plan,
+    existing: &Vg,
+    pvs: &[String],
+) -> Result<Bytes> {
+    let vg = &existing.name;
+    // Only a VG onn made (tagged) on exactly these disks is resumed; anything else is
+    // someone's data.
+    let mut have: Vec<String> = facts
+        .lvm
+        .pvs_of(vg)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    have.sort();
+    let mut want = pvs.to_vec();
+    want.sort();
+    if !existing.has_tag(names::TAG_VG) {
+        return Err(precondition(
+            "vg.exists",
+            format!("volume group {vg} already exists; to use it, pass --adopt; to install elsewhere, choose another --vg"),
+        ));
+    }
+    if have != want {
+        return Err(precondition(
+            "vg.imgbased-exists",
+            format!("imgbased volume group {vg} exists on {}, not on {}; remove it first or name the same disks", have.join(", "), want.join(", ")),
+        ));
+    }
+    p.present.push(format!("volume group {vg}"));
+    let pool = facts
+        .lvm
+        .lv(vg, &req.pool)
+        .filter(|l| l.has_tag(names::TAG_POOL));
+    let Some(pool) = pool else {
+        // The VG is ours but the pool never got made: carry on from there.
+        let extent = existing.extent_size;
+        let free = facts
             .lvm
-            .pvs_of(&vg)
-            .into_iter()
-            .map(str::to_string)
+            .pvs
+            .iter()
+            .filter(|pv| pv.vg.as_deref() == Some(vg.as_str()))
+            .map(|pv| pv.size.0 / extent.0.max(1))
             .collect();
-        have.sort();
-        let mut want = pvs.clone();
-        want.sort();
-        if !existing.has_tag(names::TAG_VG) {
-            return Err(precondition(
-                "vg.exists",
-                format!("volume group {vg} already exists; to use it, pass --adopt; to install elsewhere, choose another --vg"),
-            ));
-        }
-        if have != want {
-            return Err(precondition(
-                "vg.imgbased-exists",
-                format!("imgbased volume group {vg} exists on {}, not on {}; remove it first or name the same disks", have.join(", "), want.join(", ")),
-            ));
-        }
-        p.present.push(format!("volume group {vg}"));
-        let pool = facts
-            .lvm
-            .lv(&vg, &req.pool)
-            .filter(|l| l.has_tag(names::TAG_POOL));
-        let Some(pool) = pool else {
-            // The VG is ours but the pool never got made: carry on from there.
-            let extent = existing.extent_size;
-            let free = facts
-                .lvm
-                .pvs
-                .iter()
-                .filter(|pv| pv.vg.as_deref() == Some(vg.as_str()))
-                .map(|pv| pv.size.0 / extent.0.max(1))
-                .collect();
-            return plan_new_pool(req, facts, p, free, extent);
-        };
-        p.present.push(format!("thin pool {vg}/{}", req.pool));
-        p.pool_size = pool.size;
-        p.pool_metadata = metadata_size(pool);
-        plan_volumes(req, facts, p);
-        return Ok(pool::used(pool.size, pool.data_percent));
-    }
+        return plan_new_pool(req, facts, p, free, extent);
+    };
+    p.present.push(format!("thin pool {vg}/{}", req.pool));
+    p.pool_size = pool.size;
+    p.pool_metadata = metadata_size(pool);
+    plan_volumes(req, facts, p);
+    Ok(pool::used(pool.size, pool.data_percent))
+}
 
-    for d in facts.devices.iter().filter(|d| pvs.contains(&d.path)) {
-        check_free_disk(d, &facts.lvm)?;
-    }
-    // A filesystem is read in units no smaller than the disk's logical sector: an xfs made
-    // with 512-byte sectors does not mount from a 4Kn disk (the base's LV has the largest
-    // sector of its PVs).
+/// A filesystem is read in units no smaller than the disk's logical sector: an xfs made with
+/// 512-byte sectors does not mount from a 4Kn disk (the base's LV has the largest sector of
+/// its PVs).
+fn check_sector_size(facts: &Facts, p: &Plan, pvs: &[String]) -> Result<()> {
     let sector = facts
         .devices
         .iter()
@@ -136,18 +171,7 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
             ));
         }
     }
-    // Free extents per PV, in the order given.
-    let free = pvs
-        .iter()
-        .filter_map(|pv| facts.devices.iter().find(|d| &d.path == pv))
-        .map(|d| d.size.saturating_sub(pool::PV_OVERHEAD).0 / EXTENT.0)
-        .collect();
-    p.layout = LayoutMode::Create;
-    p.steps.push(Step::CreateVg {
-        vg: vg.clone(),
-        pvs,
-    });
-    plan_new_pool(req, facts, p, free, EXTENT)
+    Ok(())
 }
 
 fn plan_new_pool(
