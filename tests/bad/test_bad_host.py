@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onn
 import pytest
 from corpus import DISK_SETUPS, TIERS, Case, check_refusal, image_path, load
 from org_ovirt_node.ksvalidate import validate
@@ -67,8 +68,7 @@ def _ids_in(pattern: str, paths: list[Path]) -> set[str]:
 
 def engine_ids() -> set[str]:
     """Every error id of the engine, and the image's warnings (refusals with --strict)."""
-    engine = _ids_in(r'(?:precondition|not_found)\(\s*"([^"]+)"', sorted((ROOT / "rust").rglob("*.rs")))
-    return engine | _ids_in(r'"(image\.update\.[a-z0-9-]+)"', [ROOT / "rust/onn-core/src/image/updatable.rs"])
+    return set(onn.ERROR_IDS)
 
 
 def test_every_engine_id_has_a_translated_message_in_the_addon() -> None:

@@ -637,6 +637,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_POOL", onn_core::plan::DEFAULT_POOL)?;
     // Every id a progress event can carry, for the addon's translations.
     m.add("STEP_IDS", onn_core::plan::progress_ids())?;
+    // Every id an error of the engine can carry, for the addon's translations.
+    m.add("ERROR_IDS", onn_core::ground::error::IDS.to_vec())?;
     m.add_class::<ImageInfo>()?;
     m.add_class::<Plan>()?;
     m.add_class::<Outcome>()?;

@@ -69,6 +69,106 @@ pub struct RollbackError {
     pub undo: String,
 }
 
+/// The id of every refusal the engine can raise: each precondition and not-found error, and
+/// each warning of an image that `--strict` turns into one (`image.update.*`, checked in the
+/// order of `image/updatable.rs`). The addon has a translated message for each (its tests read
+/// this list as `onn.ERROR_IDS`) and README.md's "When things go wrong" explains each. Besides
+/// these, [`id_of`] gives the kinds' own: `cancelled`, `command`, `rollback`, `internal`.
+/// Sorted; a test below finds every id the sources raise here, and nothing else.
+pub const IDS: &[&str] = &[
+    "base.missing",
+    "base.name-taken",
+    "boot.grubenv-link",
+    "boot.missing",
+    "boot.no-filesystem",
+    "boot.not-mounted",
+    "boot.on-lvm",
+    "boot.required",
+    "boot.too-small",
+    "device.missing",
+    "device.not-block",
+    "disk.too-small",
+    "download.dir",
+    "download.http",
+    "download.length",
+    "download.network",
+    "download.no-space",
+    "download.not-found",
+    "download.proxy",
+    "download.tls",
+    "download.url",
+    "efi.missing",
+    "efi.not-mounted",
+    "efi.not-vfat",
+    "efi.too-small",
+    "fs.mismatch",
+    "fs.sector-size",
+    "image.corrupt",
+    "image.fs-unsupported",
+    "image.missing",
+    "image.no-efi",
+    "image.no-kernel",
+    "image.no-nvr",
+    "image.no-rootfs",
+    "image.not-file",
+    "image.not-squashfs",
+    "image.required",
+    "image.rootfs-symlink",
+    "image.rootfs-truncated",
+    "image.squashfs-unsupported",
+    "image.truncated",
+    "image.update.default-grub",
+    "image.update.dev-urandom",
+    "image.update.factory-etc",
+    "image.update.name",
+    "image.update.nvr-space",
+    "image.update.release-cpe",
+    "image.update.rpmdb",
+    "image.update.sshd-config",
+    "kernel-arg.invalid",
+    "layer.name-taken",
+    "layer.no-kernel",
+    "name.dm-too-long",
+    "name.invalid",
+    "name.reserved",
+    "name.too-long",
+    "nvr.different-names",
+    "nvr.invalid",
+    "nvr.too-long",
+    "plan.stale",
+    "pool-metadata.too-small",
+    "pool.full",
+    "pool.imgbased-exists",
+    "pool.metadata-no-room",
+    "pool.missing",
+    "pool.not-thin",
+    "pool.too-small",
+    "pv.duplicate",
+    "pv.in-use",
+    "pv.mounted",
+    "pv.other-vg",
+    "pv.partitioned",
+    "pv.required",
+    "pv.signature",
+    "request.conflict",
+    "root-size.too-small",
+    "root.needs-adopt",
+    "root.not-lvm",
+    "root.not-mounted",
+    "root.not-thin",
+    "root.other-vg",
+    "sha256.malformed",
+    "sha256.mismatch",
+    "tool.missing",
+    "var.not-separate",
+    "var.too-small",
+    "vg.exists",
+    "vg.imgbased-exists",
+    "vg.imgbased-many",
+    "vg.missing",
+    "vg.name-taken",
+];
+
 /// Build a precondition error: the request cannot be carried out, nothing was touched.
 pub fn precondition(id: &'static str, message: impl Into<String>) -> anyhow::Error {
     OnnError {
@@ -145,5 +245,51 @@ mod tests {
         assert_eq!(kind_of(&err), Kind::Precondition);
         assert_eq!(id_of(&err), "pv.mounted");
         assert_eq!(format!("{err:#}"), "checking /dev/vdb: /dev/vdb is mounted");
+    }
+
+    /// Every `precondition("…"` and `not_found("…"` of the engine's sources, with the image
+    /// warnings `--strict` refuses, is in [`IDS`], and [`IDS`] holds nothing else.
+    #[test]
+    fn every_error_id_of_the_sources_is_listed_once() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        // Only what reads as an id: not this test's own strings.
+        let is_id = |id: &&str| {
+            id.contains('.')
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        };
+        let mut texts = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut texts,
+        );
+        let mut raised: Vec<&str> = crate::image::updatable::IDS.to_vec();
+        for text in &texts {
+            for call in ["precondition(", "not_found("] {
+                for (at, _) in text.match_indices(call) {
+                    let rest = text[at + call.len()..].trim_start();
+                    let id = rest.strip_prefix('"').and_then(|r| r.split('"').next());
+                    raised.extend(id.filter(is_id));
+                }
+            }
+        }
+        raised.sort_unstable();
+        raised.dedup();
+        let mut listed = IDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(listed, IDS, "IDS is sorted");
+        listed.dedup();
+        assert_eq!(listed.len(), IDS.len(), "IDS names each id once");
+        assert_eq!(raised, IDS);
     }
 }

@@ -8,8 +8,9 @@
     image = onn.fetch_image("https://…/node.squashfs.img", "/var/tmp", sha256="…")  # download
     plan = onn.plan("install", image=image, …)  # a Download: its digest, no second read
 
-Errors are subclasses of :class:`onn.Error`. Nothing here configures logging, installs signal
-handlers or changes mount namespaces.
+Errors are subclasses of :class:`onn.Error`, with a stable ``id``: ``onn.ERROR_IDS`` lists
+every one a refusal can carry, as ``onn.STEP_IDS`` lists the ids of progress events. Nothing
+here configures logging, installs signal handlers or changes mount namespaces.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 from ._native import (
     DEFAULT_POOL,
+    ERROR_IDS,
     LV_NAME_MAX,
     STEP_IDS,
     CancelledError,
@@ -54,6 +56,7 @@ from ._native import plan_for_installer as _plan_for_installer
 
 __all__ = [
     "DEFAULT_POOL",
+    "ERROR_IDS",
     "LV_NAME_MAX",
     "STEP_IDS",
     "CancelToken",

@@ -3,6 +3,7 @@ from typing import Any, Literal, final
 
 __all__ = [
     "DEFAULT_POOL",
+    "ERROR_IDS",
     "LV_NAME_MAX",
     "CancelToken",
     "CancelledError",
@@ -35,6 +36,7 @@ __all__ = [
 DEFAULT_POOL: str
 LV_NAME_MAX: int
 STEP_IDS: list[str]
+ERROR_IDS: list[str]
 
 class Error(Exception):
     id: str
