@@ -189,30 +189,18 @@ fn execute(
     interrupted();
     let prepared = apply::prepare(runner, &req)?;
     if out.dry_run {
-        if out.json {
-            render::json(&prepared.plan)?;
-        } else {
-            render::plan(&prepared.plan);
-        }
+        render::json_or(out.json, &prepared.plan, render::plan)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut progress = |e: &Event| reporter.event(e);
     let outcome = prepared.apply(&mut progress, interrupted())?;
-    if out.json {
-        render::json(&outcome)?;
-    } else {
-        render::outcome(&outcome);
-    }
+    render::json_or(out.json, &outcome, render::outcome)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn list(runner: &SystemRunner, a: &JsonArgs) -> Result<ExitCode> {
     let r = report::layout(&LvmState::read(runner)?)?;
-    if a.json {
-        render::json(&r)?;
-    } else {
-        render::layout(&r);
-    }
+    render::json_or(a.json, &r, render::layout)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -234,11 +222,7 @@ fn check(runner: &SystemRunner, a: &CheckArgs) -> Result<ExitCode> {
 
 fn recover(runner: &SystemRunner, a: &RecoverArgs) -> Result<ExitCode> {
     let r = onn_core::recover(runner, a.boot.as_deref())?;
-    if a.json {
-        render::json(&r)?;
-    } else {
-        render::recovered(&r);
-    }
+    render::json_or(a.json, &r, render::recovered)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,6 +13,16 @@ pub fn json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Print `value` as pretty JSON with `--json`, else as `text` shows it.
+pub fn json_or<T: serde::Serialize>(as_json: bool, value: &T, text: impl FnOnce(&T)) -> Result<()> {
+    if as_json {
+        json(value)
+    } else {
+        text(value);
+        Ok(())
+    }
+}
+
 pub fn plan(p: &Plan) {
     println!("Volume group: {} on {}", p.vg, p.pvs.join(", "));
     println!(

@@ -28,17 +28,13 @@ impl Exec<'_, '_> {
         volumes: &[PlannedVolume],
         kernel_args: &[String],
     ) -> Result<()> {
-        let dev = PathBuf::from(lvm::lv_path(vg, layer));
-        let fs = probe_fs(self.runner, &dev)?;
-        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.rw_options())?;
+        let (root, fs) = mount_lv(self.runner, vg, layer, true)?;
         let skip_volumes = plan::needs_skip_volumes(volumes.iter().map(|v| v.mount.as_str()));
         fsops::make_mount_points(root.path(), "/", volumes.iter().map(|v| v.mount.as_str()))?;
         // Data volumes made by this run start empty: give them the image's content.
         let mut fstab_volumes = Vec::new();
         for v in volumes {
-            let vdev = PathBuf::from(lvm::lv_path(vg, &v.lv));
-            let vfs = probe_fs(self.runner, &vdev)?;
-            let m = Mount::temp(self.runner, &vdev, Some(vfs.name()), vfs.rw_options())?;
+            let (m, vfs) = mount_lv(self.runner, vg, &v.lv, true)?;
             let from = rootfs::resolve(root.path(), &v.mount)?;
             if from.is_dir() {
                 fsops::fill_volume(self.runner, &from, m.path())?;
@@ -103,9 +99,7 @@ impl Exec<'_, '_> {
             .efi
             .as_ref()
             .context("EFI files need the ESP's facts")?;
-        let dev = PathBuf::from(lvm::lv_path(vg, layer));
-        let fs = probe_fs(self.runner, &dev)?;
-        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.read_only_options())?;
+        let (root, _) = mount_lv(self.runner, vg, layer, false)?;
         let written = crate::boot::efi::install(self.runner, facts, root.path());
         root.close()?;
         self.outcome.efi_files = written?;
@@ -124,9 +118,7 @@ impl Exec<'_, '_> {
             .boot
             .as_ref()
             .context("a boot entry needs /boot facts")?;
-        let dev = PathBuf::from(lvm::lv_path(vg, layer));
-        let fs = probe_fs(self.runner, &dev)?;
-        let root = Mount::temp(self.runner, &dev, Some(fs.name()), fs.read_only_options())?;
+        let (root, _) = mount_lv(self.runner, vg, layer, false)?;
         let kernel = image::find_kernels(root.path())?
             .into_iter()
             .next()
@@ -170,6 +162,24 @@ impl Exec<'_, '_> {
         root.close()?;
         result
     }
+}
+
+/// Mount LV `vg/lv` on a temporary mount point with the filesystem it holds (probed, not
+/// assumed: a layer has its base's), writable or read-only; and that filesystem's type.
+fn mount_lv<'r>(
+    runner: &'r dyn Runner,
+    vg: &str,
+    lv: &str,
+    writable: bool,
+) -> Result<(Mount<'r>, fsops::FsType)> {
+    let dev = PathBuf::from(lvm::lv_path(vg, lv));
+    let fs = probe_fs(runner, &dev)?;
+    let options = if writable {
+        fs.rw_options()
+    } else {
+        fs.read_only_options()
+    };
+    Ok((Mount::temp(runner, &dev, Some(fs.name()), options)?, fs))
 }
 
 /// The arguments of a layer's boot entry before onn's own: the image's, then the install's.

@@ -174,23 +174,11 @@ mod tests {
 mod journal_tests {
     use super::*;
     use crate::ground::runner::{Output, Recorder};
-    use crate::ground::units::Bytes;
     use crate::plan::{self, Action, Facts, Request, VolumeSet};
-    use crate::storage::blockdev::Device;
 
     /// A layout plan on one fresh 20 GiB disk with /var only.
     fn layout_plan() -> Plan {
-        let disk = Device {
-            given: "/dev/vdb".into(),
-            path: "/dev/vdb".into(),
-            size: Bytes::gib(20),
-            signature: None,
-            partition_table: None,
-            mounts: vec![],
-            holders: vec![],
-            busy: false,
-            logical_sector: 512,
-        };
+        let disk = crate::plan::tests::disk("/dev/vdb", 20);
         let req = Request {
             pvs: vec!["/dev/vdb".into()],
             volumes: VolumeSet::Minimal,

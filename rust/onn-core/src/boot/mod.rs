@@ -492,17 +492,12 @@ mod tests {
             fstype: "ext4".into(),
         };
         let existing = "# image\nUUID=x / ext4 defaults 0 0\n/dev/sr0 /media iso9660 ro 0 0\n/dev/old /var ext4 defaults 0 0\n";
-        let out = render_fstab(
-            existing,
-            "/dev/onn/n-1-1+1",
-            "ext4",
-            &boot,
-            &[FstabVolume {
-                device: "/dev/onn/var".into(),
-                mount: "/var".into(),
-                fstype: "xfs".into(),
-            }],
-        );
+        let volumes = [FstabVolume {
+            device: "/dev/onn/var".into(),
+            mount: "/var".into(),
+            fstype: "xfs".into(),
+        }];
+        let out = render_fstab(existing, "/dev/onn/n-1-1+1", "ext4", &boot, &volumes);
         assert_eq!(
             out,
             "# Written by onn for imgbased: / is this layer, data volumes are shared.\n\
@@ -513,17 +508,7 @@ mod tests {
         );
         // Rewriting is stable (a re-run changes nothing).
         assert_eq!(
-            render_fstab(
-                &out,
-                "/dev/onn/n-1-1+1",
-                "ext4",
-                &boot,
-                &[FstabVolume {
-                    device: "/dev/onn/var".into(),
-                    mount: "/var".into(),
-                    fstype: "xfs".into()
-                }]
-            ),
+            render_fstab(&out, "/dev/onn/n-1-1+1", "ext4", &boot, &volumes),
             out
         );
     }

@@ -124,33 +124,25 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
         return Ordering::Equal;
     }
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    let is_sep = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
+    // What separates segments: anything but letters, digits, `~` and `^`.
+    fn skip_separators(s: &[u8]) -> &[u8] {
+        let n = s
+            .iter()
+            .take_while(|&&c| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^')
+            .count();
+        &s[n..]
+    }
     loop {
-        while let Some((&c, rest)) = a.split_first() {
-            if !is_sep(c) {
-                break;
-            }
-            a = rest;
-        }
-        while let Some((&c, rest)) = b.split_first() {
-            if !is_sep(c) {
-                break;
-            }
-            b = rest;
-        }
+        a = skip_separators(a);
+        b = skip_separators(b);
         match (a.first(), b.first()) {
-            (Some(b'~'), Some(b'~')) => {
+            (Some(&x), Some(&y)) if x == y && (x == b'~' || x == b'^') => {
                 a = &a[1..];
                 b = &b[1..];
                 continue;
             }
             (Some(b'~'), _) => return Ordering::Less,
             (_, Some(b'~')) => return Ordering::Greater,
-            (Some(b'^'), Some(b'^')) => {
-                a = &a[1..];
-                b = &b[1..];
-                continue;
-            }
             (Some(b'^'), None) => return Ordering::Greater,
             (None, Some(b'^')) => return Ordering::Less,
             (Some(b'^'), _) => return Ordering::Less,

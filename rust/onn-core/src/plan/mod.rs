@@ -26,7 +26,7 @@ pub mod pool;
 mod request;
 mod steps;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod volumes;
 
 pub use images::{bases, layers_of};

@@ -7,7 +7,7 @@ use crate::image::Layout;
 use crate::storage::blockdev::Device;
 use crate::storage::lvm::{Lv, LvKind, LvmState, Pv};
 
-fn disk(path: &str, gib: u64) -> Device {
+pub(crate) fn disk(path: &str, gib: u64) -> Device {
     Device {
         given: path.into(),
         path: path.into(),
@@ -98,12 +98,7 @@ fn installed() -> Facts {
     Facts {
         lvm,
         devices: devs,
-        image: Some(image()),
-        boot: Some(boot(1)),
-        root_lv: None,
-        root_volumes: Vec::new(),
-        blank_volumes: Vec::new(),
-        efi: None,
+        ..fresh()
     }
 }
 
