@@ -7,15 +7,18 @@
 //! Flow: [`inspect::inspect`] → [`plan::plan`] (pure) → [`apply::Prepared::apply`].
 //! The library never prints; it emits `tracing` events.
 //!
-//! The map, each folder needing only those above it: [`ground`] is what everything stands on
-//! (the one runner of programs, progress, size units, errors, whole-file writes, fault points);
-//! [`names`] every imgbased name and tag; [`storage`] LVM, block devices, filesystems and the
-//! mount guards; `boot` the /boot partition, its BLS entries and the ESP; [`image`] the Node
-//! image (its download, digest, squashfs, NVR, and what the host's imgbased needs of it);
-//! [`inspect`] reads the system into facts; [`plan`] decides every step from them (the thin
-//! pool's size rule is `plan/pool.rs`); [`apply`] carries the steps out and undoes them on
-//! failure; [`report`] is `onn list` and `onn check` of what was installed. The layer name rule
-//! is `image/nvr.rs`, the BLS entry format `boot/bls.rs`.
+//! The map. What the flow stands on, each part using only those before it: [`ground`] (the one
+//! runner of programs, progress, size units, errors, whole-file writes, paths inside a root,
+//! fault points); [`names`], every imgbased and LVM name and tag; [`storage`], LVM (its reports
+//! as typed storage), block devices, filesystems and the mount guards; `boot`, the /boot
+//! partition, its BLS entries (`boot/bls.rs`: the entry's format) and the ESP; [`image`], the
+//! Node image (its download, digest, squashfs, the NVR and the layer name rule in
+//! `image/nvr.rs`, and what the host's imgbased needs of it). Then the flow: [`inspect`] reads
+//! the system into the facts that [`plan`] decides every step from (the thin pool's size rule
+//! is `plan/pool.rs`; the facts' types are the plan's, so `inspect` uses `plan` and not the
+//! other way round); [`apply`] carries the steps out and undoes them on failure; [`report`] is
+//! `onn list` and `onn check` of what was installed. `tests/module_graph.rs` keeps the parts
+//! free of import loops.
 
 // Public: what the adapters (onn-cli, onn-py, the benches and fuzzers) use; the rest is the
 // engine's own. In the order of the map (apart, so that rustfmt keeps that order).
