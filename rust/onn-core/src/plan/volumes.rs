@@ -73,8 +73,8 @@ impl std::str::FromStr for VolumeSet {
     }
 }
 
-/// Whether a layer with data volumes at `mounts` needs [`SKIP_VOLUMES_MARK`]: it lacks some
-/// volume of the NIST layout.
+/// Whether a layer with data volumes at `mounts` needs [`names::SKIP_VOLUMES_MARK`]: it lacks
+/// some volume of the NIST layout.
 pub fn needs_skip_volumes<'a>(mounts: impl IntoIterator<Item = &'a str> + Clone) -> bool {
     VolumeSet::Default
         .volumes()
