@@ -68,6 +68,12 @@ pub fn outcome(outcome: &Outcome) {
     if let Some(b) = &outcome.boot_entry {
         println!("Boot entry: {b} (default)");
     }
+    if outcome.layer.is_some() {
+        match &outcome.selinux {
+            Some(p) => println!("SELinux:    labelled by the layer's policy ({p})"),
+            None => println!("SELinux:    the layer has no policy, no labels set"),
+        }
+    }
     if let Some(c) = &outcome.copy {
         println!(
             "Copied:     {} ({} written, {} of zeros skipped)",

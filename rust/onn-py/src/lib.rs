@@ -250,6 +250,8 @@ struct Outcome {
     layer: Option<String>,
     boot_entry: Option<String>,
     bytes_written: Option<u64>,
+    /// The SELinux policy that labelled what onn wrote (None: the layer has none).
+    selinux: Option<String>,
 }
 
 /// A progress event: stable step id, step n of m, bytes for the copy, English fallback text.
@@ -547,6 +549,7 @@ fn apply(
         layer: o.layer,
         boot_entry: o.boot_entry,
         bytes_written: o.copy.map(|c| c.written.0),
+        selinux: o.selinux,
     })
 }
 

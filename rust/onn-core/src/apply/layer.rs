@@ -1,5 +1,5 @@
 //! The new layer's own files (fstab, grub defaults, LVM profile), its EFI files and its boot
-//! entry.
+//! entry, each with the label the layer's SELinux policy gives it.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,7 @@ use crate::names;
 use crate::plan::{self, pool, PlannedVolume};
 use crate::storage::fs as fsops;
 use crate::storage::guard::Mount;
+use crate::storage::labels::{self, Policy};
 use crate::storage::lvm;
 
 impl Exec<'_, '_> {
@@ -30,7 +31,17 @@ impl Exec<'_, '_> {
     ) -> Result<()> {
         let (root, fs) = mount_lv(self.runner, vg, layer, true)?;
         let skip_volumes = plan::needs_skip_volumes(volumes.iter().map(|v| v.mount.as_str()));
-        fsops::make_mount_points(root.path(), "/", volumes.iter().map(|v| v.mount.as_str()))?;
+        // What this step writes in the layer, to be labelled.
+        let mut written = vec![
+            "/etc/fstab".to_string(),
+            format!("/{}", names::DEFAULT_GRUB),
+            format!("/{}", names::HOST_PROFILE_DIR),
+        ];
+        written.extend(fsops::make_mount_points(
+            root.path(),
+            "/",
+            volumes.iter().map(|v| v.mount.as_str()),
+        )?);
         // Data volumes made by this run start empty: give them the image's content.
         let mut fstab_volumes = Vec::new();
         for v in volumes {
@@ -69,6 +80,7 @@ impl Exec<'_, '_> {
         atomic::write(&fstab_path, text.as_bytes()).context("writing the layer's /etc/fstab")?;
         if skip_volumes && !volumes.iter().any(|v| v.mount == "/var") {
             write_skip_volumes_mark(&rootfs::resolve(root.path(), "var")?)?;
+            written.push(format!("/var/{}", names::VAR_STATE_DIR));
         }
         let mut args = image_and_install_args(root.path(), kernel_args)?;
         args.push(bls::rd_lvm_lv(vg, layer));
@@ -90,7 +102,52 @@ impl Exec<'_, '_> {
         )?;
         atomic::write(&profile, pool::profile_text().as_bytes())
             .context("writing the layer's LVM profile")?;
+        if let Some(policy) = labels::policy_of(root.path(), layer)? {
+            self.label_layer(&policy, root.path(), vg, volumes, &written)?;
+            self.outcome.selinux = Some(policy.name);
+        }
         root.close()
+    }
+
+    /// Label what configure_layer wrote by the layer's policy: its files in the layer, then
+    /// each data volume, whole, mounted where its host mounts it, parents first, so that the
+    /// mount points in a volume are labelled before another volume covers them (the host's
+    /// systemd mounts on them). The volumes are shared by all layers: the newest layer's
+    /// policy labels them, as imgbased's update relabels /var.
+    fn label_layer(
+        &self,
+        policy: &Policy,
+        root: &Path,
+        vg: &str,
+        volumes: &[PlannedVolume],
+        written: &[String],
+    ) -> Result<()> {
+        policy.relabel(self.runner, root, written)?;
+        let mut in_order: Vec<&PlannedVolume> = volumes.iter().collect();
+        in_order.sort_by(|a, b| a.mount.cmp(&b.mount));
+        let mut mounted = Vec::new();
+        let labelled = || -> Result<()> {
+            for v in in_order {
+                let dev = PathBuf::from(lvm::lv_path(vg, &v.lv));
+                let fs = probe_fs(self.runner, &dev)?;
+                let at = rootfs::resolve(root, &v.mount)?;
+                mounted.push(Mount::inside(
+                    self.runner,
+                    &dev,
+                    Some(fs.name()),
+                    fs.rw_options(),
+                    &at,
+                )?);
+                policy.relabel(self.runner, root, std::slice::from_ref(&v.mount))?;
+            }
+            Ok(())
+        };
+        let result = labelled();
+        // Children before their parents.
+        while let Some(m) = mounted.pop() {
+            m.close()?;
+        }
+        result
     }
 
     pub(super) fn install_efi(&mut self, vg: &str, layer: &str) -> Result<()> {
@@ -130,11 +187,13 @@ impl Exec<'_, '_> {
             })?;
         let bootdir = BootDir::open(self.runner, facts)?;
         let host = self.plan.request.host_root.as_deref().map(Path::new);
+        let policy = labels::Policy::of(root.path())?.ok();
         let written = write_boot_files(
             self.runner,
             root.path(),
             bootdir.path(),
             host,
+            policy.as_ref(),
             EntryFor {
                 vg,
                 layer,
@@ -208,11 +267,13 @@ struct EntryFor<'a> {
     kernel_args: &'a [String],
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_boot_files(
     runner: &dyn Runner,
     root: &Path,
     bootdir: &Path,
     host: Option<&Path>,
+    policy: Option<&Policy>,
     to: EntryFor<'_>,
     kernel: &boot::Kernel,
     facts: &boot::BootFacts,
@@ -255,13 +316,28 @@ fn write_boot_files(
     };
     let entry = bls::entry_path(layer, kver);
     atomic::write(&bootdir.join(&entry), bls::render_entry(&spec).as_bytes())?;
-    // The commit point of the whole install: the new layer becomes the default.
     let existing = std::fs::read_to_string(bootdir.join(names::GRUBENV)).ok();
+    if let Some(policy) = policy {
+        if existing.is_none() {
+            // Made now, to be labelled with the rest before the commit point; its rewrite
+            // keeps the label.
+            boot::write_grubenv(bootdir, &boot::set_grubenv(None, "saved_entry", None)?)?;
+        }
+        // /boot where the layer's host mounts it: the policy labels it all (a few files).
+        let at = rootfs::resolve(root, "boot")?;
+        let bound = Mount::inside(runner, bootdir, None, "rw", &at)?;
+        let labelled = policy.relabel(runner, root, &["/boot".to_string()]);
+        bound.close()?;
+        labelled?;
+    }
+    // The commit point of the whole install: the new layer becomes the default; on the disk
+    // where GRUB reads it when onn returns.
     let env = boot::set_grubenv(
         existing.as_deref(),
         "saved_entry",
         Some(&bls::entry_id(layer, kver)),
     )?;
     boot::write_grubenv(bootdir, &env)?;
+    boot::checkpoint(bootdir)?;
     Ok(entry)
 }

@@ -37,6 +37,9 @@ pub struct Outcome {
     /// The EFI boot files written onto the ESP (`EFI/…`).
     pub efi_files: Vec<String>,
     pub copy: Option<CopyStats>,
+    /// The SELinux policy whose labels what onn wrote got (the layer's; none: the layer has
+    /// no policy, and nothing was labelled).
+    pub selinux: Option<String>,
 }
 
 /// A plan with what it was made from, ready to apply.

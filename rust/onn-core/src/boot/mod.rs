@@ -15,6 +15,7 @@ use crate::ground::runner::Runner;
 use crate::ground::units::Bytes;
 use crate::names;
 use crate::storage::blockdev;
+use crate::storage::fs as fsops;
 use crate::storage::guard::Mount;
 use crate::storage::lvm;
 
@@ -370,6 +371,22 @@ pub fn host_initramfs(
 /// Write GRUB's environment block of the /boot at `boot_dir` (through a link: [`grubenv_target`]).
 pub fn write_grubenv(boot_dir: &Path, content: &str) -> Result<()> {
     crate::ground::atomic::write(&grubenv_target(boot_dir)?, content.as_bytes())
+}
+
+/// What was written to the /boot at `boot_dir`, and to the ESP its grubenv may link into,
+/// where GRUB reads it: on the disk, not in a journal ([`fsops::checkpoint`]).
+pub fn checkpoint(boot_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    fsops::checkpoint(boot_dir)?;
+    let env_dir = grubenv_target(boot_dir)?
+        .parent()
+        .context("grubenv has a parent")?
+        .to_path_buf();
+    let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+    if env_dir.is_dir() && dev(&env_dir) != dev(boot_dir) {
+        fsops::checkpoint(&env_dir)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -41,7 +41,12 @@ pub fn copy_without_mode(src: &Path, dst: &Path) -> Result<()> {
         .with_context(|| format!("copying {}", src.display()))
 }
 
-/// Fill a temp file next to `path`, give it `mode` (if any), flush it and rename it to `path`.
+/// The extended attribute of a file's SELinux label.
+const SELINUX_LABEL: &str = "security.selinux";
+
+/// Fill a temp file next to `path`, give it `mode` (if any) and the SELinux label of the file
+/// it replaces (a rename would otherwise leave a file without one: the host's services may
+/// not read it), flush it and rename it to `path`.
 fn atomically(
     path: &Path,
     mode: Option<u32>,
@@ -57,6 +62,13 @@ fn atomically(
             .set_permissions(fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting the mode of {}", path.display()))?;
     }
+    if let Ok(Some(label)) = xattr::get(path, SELINUX_LABEL) {
+        // Best effort: a filesystem without labels (FAT) has none to keep; a new file gets
+        // its label from the layer's policy (storage::labels).
+        if let Err(e) = xattr::set(tmp.path(), SELINUX_LABEL, &label) {
+            tracing::debug!("keeping the SELinux label of {}: {e}", path.display());
+        }
+    }
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("flushing {}", path.display()))?;
@@ -69,6 +81,25 @@ fn atomically(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replaced_file_keeps_its_selinux_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("fstab");
+        write(&f, b"old").unwrap();
+        let label = b"system_u:object_r:etc_t:s0";
+        // Only root sets attributes of the security namespace (the test tiers run as root).
+        if !nix::unistd::Uid::effective().is_root() {
+            return;
+        }
+        xattr::set(&f, SELINUX_LABEL, label).unwrap();
+        write(&f, b"new").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"new");
+        assert_eq!(
+            xattr::get(&f, SELINUX_LABEL).unwrap().as_deref(),
+            Some(&label[..])
+        );
+    }
 
     #[test]
     fn atomic_writes_replace_whole_files_with_the_given_mode() {

@@ -217,12 +217,13 @@ pub fn fill_volume(runner: &dyn Runner, from: &Path, root: &Path) -> Result<bool
 
 /// Make, below `root` (the filesystem mounted at `at`), the mount points of the volumes in
 /// `mounts` that lie directly in it, where missing (mode 0755, as systemd makes them). A mount
-/// inside a nested volume is that volume's to make.
+/// inside a nested volume is that volume's to make. Returns the mount points it made.
 pub fn make_mount_points<'a>(
     root: &Path,
     at: &str,
     mounts: impl Iterator<Item = &'a str> + Clone,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut made = Vec::new();
     let inside = |m: &str, parent: &str| {
         m != parent && (parent == "/" || m.starts_with(&format!("{parent}/")))
     };
@@ -237,8 +238,41 @@ pub fn make_mount_points<'a>(
                 .mode(0o755)
                 .create(&dir)
                 .with_context(|| format!("making the mount point {}", dir.display()))?;
+            made.push(m.to_string());
         }
     }
+    Ok(made)
+}
+
+// The kernel's FIFREEZE and FITHAW (linux/fs.h: _IOWR('X', 119/120, int)).
+nix::ioctl_readwrite!(fifreeze, b'X', 119, nix::libc::c_int);
+nix::ioctl_readwrite!(fithaw, b'X', 120, nix::libc::c_int);
+
+/// Put what was written to the filesystem holding `dir` where a reader that replays no
+/// journal finds it. GRUB reads /boot so: after a power cut, the entry and `saved_entry` onn
+/// wrote last would be in ext4's journal or xfs's log, not where GRUB looks, until the kernel
+/// replays them at the next mount, which GRUB never does. Freezing the filesystem writes it
+/// all home (it checkpoints the journal); thawing it right after lets it go on. ostree does the
+/// same with /boot. A filesystem that cannot be frozen is synced (FAT has no journal).
+pub fn checkpoint(dir: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let mut unused: nix::libc::c_int = 0;
+    // SAFETY: the descriptor is open for the whole call and the argument is an int the kernel
+    // does not read.
+    match unsafe { fifreeze(d.as_raw_fd(), &mut unused) } {
+        Ok(_) => {}
+        Err(nix::errno::Errno::EOPNOTSUPP) => {
+            return nix::unistd::syncfs(d.as_raw_fd())
+                .with_context(|| format!("flushing the filesystem of {}", dir.display()));
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("freezing the filesystem of {}", dir.display()))
+        }
+    }
+    // SAFETY: as above.
+    unsafe { fithaw(d.as_raw_fd(), &mut unused) }
+        .with_context(|| format!("thawing the filesystem of {}", dir.display()))?;
     Ok(())
 }
 

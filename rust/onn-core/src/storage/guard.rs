@@ -53,8 +53,8 @@ pub struct Mount<'r> {
     runner: &'r dyn Runner,
     target: PathBuf,
     mounted: bool,
-    // Declared last: dropped after the unmount in `Drop`.
-    _dir: TempDir,
+    // Declared last: dropped after the unmount in `Drop`. None: a mount point not of ours.
+    _dir: Option<TempDir>,
 }
 
 impl<'r> Mount<'r> {
@@ -86,7 +86,34 @@ impl<'r> Mount<'r> {
             runner,
             target,
             mounted: true,
-            _dir: dir,
+            _dir: Some(dir),
+        })
+    }
+
+    /// Mount `source` on `target`, a directory inside a filesystem this onn mounted (a data
+    /// volume where its host mounts it in a layer, /proc in a layer onn runs a program in), or
+    /// bind it there when `fstype` is None.
+    pub fn inside(
+        runner: &'r dyn Runner,
+        source: &Path,
+        fstype: Option<&str>,
+        options: &str,
+        target: &Path,
+    ) -> Result<Mount<'r>> {
+        match fstype {
+            Some(_) => Self::mount(runner, source, fstype, options, target)?,
+            None => Self::bind(
+                runner,
+                source,
+                target,
+                options.split(',').any(|o| o == "ro"),
+            )?,
+        }
+        Ok(Mount {
+            runner,
+            target: target.to_path_buf(),
+            mounted: true,
+            _dir: None,
         })
     }
 
