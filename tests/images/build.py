@@ -13,8 +13,8 @@ or, from Python (with tests/images on sys.path)::
     path = ensure_image("tiny-ext4")
 
 Images live in ``${ONN_CACHE:-$HOME/.cache/onn}/images/<name>-<key>.squashfs.img``
-where ``key`` is the first 12 hex digits of sha256(this file's bytes + the image's
-parameters), so editing this script or an image's parameters makes a new image.
+where ``key`` is the first 12 hex digits of sha256(this file's code, comments aside, + the
+image's parameters), so editing this script or an image's parameters makes a new image.
 Next to each image are ``<image>.sha256`` (hex digest) and ``<image>.json`` (facts).
 See README.md in this directory for what each image contains.
 
@@ -25,6 +25,7 @@ debootstrap, squashfs-tools, e2fsprogs, xfsprogs, util-linux, coreutils.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import fcntl
 import hashlib
@@ -52,6 +53,7 @@ _T0 = time.monotonic()
 TOOLS: dict[str, str] = {
     "chroot": "/usr/sbin/chroot",
     "cp": "/usr/bin/cp",
+    "debugfs": "/usr/sbin/debugfs",
     "debootstrap": "/usr/sbin/debootstrap",
     "losetup": "/usr/sbin/losetup",
     "mkfs.ext4": "/usr/sbin/mkfs.ext4",
@@ -237,7 +239,8 @@ def cache_root() -> Path:
 
 def cache_key(params: Mapping[str, Any]) -> str:
     h = hashlib.sha256()
-    h.update(SCRIPT.read_bytes())
+    # The script's code, not its comments: a comment edited rebuilds no image.
+    h.update(ast.dump(ast.parse(SCRIPT.read_text())).encode())
     h.update(json.dumps(params, sort_keys=True).encode())
     return h.hexdigest()[:12]
 
@@ -289,7 +292,7 @@ NODE_ITEMS_VERSION = 2
 class ImageSpec:
     name: str
     nvr: str
-    source: Literal["demo", "compat", "tiny"]
+    source: Literal["demo", "compat", "lifecycle", "tiny"]
     layout: Literal["liveos", "tree"]
     fs: Literal["ext4", "xfs"] | None
     fs_size_mib: int | None  # None: computed from the tree (ext4 only)
@@ -386,6 +389,22 @@ IMAGES: dict[str, ImageSpec] = {
                 node=True,
             )
             for i in range(3)
+        ),
+        # What `make lifecycle` installs, boots, updates to on the running host and rolls back.
+        *(
+            ImageSpec(
+                f"lifecycle-1.{i}",
+                f"onn-node-lifecycle-1.{i}-0.20261206.0",
+                "lifecycle",
+                "liveos",
+                "ext4",
+                None,
+                "the demo tree with what the host's imgbased runs on and calls, booted: the real "
+                f"systemd, dracut and GRUB, stand-ins only for grubby and dracut's multipath; version 1.{i}",
+                default=False,
+                node=True,
+            )
+            for i in range(2)
         ),
         # What the host's imgbased needs for an update: all of it, then each without one item.
         ImageSpec(
@@ -518,10 +537,18 @@ def build_tiny_tree(root: Path, nvr: str) -> None:
 
 DEBIAN_SUITE = "bookworm"
 DEBOOTSTRAP_INCLUDE = ["systemd-sysv", "udev", "lvm2", "e2fsprogs", "xfsprogs", "util-linux", "kmod"]
+# An EL Node runs SELinux enforcing: the demo tree has Debian's reference policy (SELINUXTYPE
+# default), the tools that label by it (setfiles, restorecon, getenforce) and auditd, which
+# writes to the /var/log/audit volume onn makes. Every file is labelled when an image is
+# packed (label_tree); /etc/selinux/config says enforcing, as on EL. Debian's kernel starts
+# SELinux only with `security=selinux` (its default LSM is AppArmor), so the demo boots
+# without it unless a test asks for it.
+SELINUX_APT = ["selinux-policy-default", "policycoreutils", "selinux-utils", "auditd"]
+SELINUX_TYPE = "default"
 # Installed with apt inside the chroot rather than by debootstrap, whose simple
 # resolver may satisfy the kernel's "initramfs-tools | linux-initramfs-tool"
 # with initramfs-tools (which conflicts with dracut).
-APT_INSTALL = ["linux-image-amd64", "dracut", "shim-signed", "grub-efi-amd64-signed"]
+APT_INSTALL = ["linux-image-amd64", "dracut", "shim-signed", "grub-efi-amd64-signed", *SELINUX_APT]
 # What the host's imgbased imports (rpm, systemd.journal) and calls (rpm, rsync, grub2-editenv,
 # getenforce, restorecon) that a minbase tree lacks: the compat images' additions.
 COMPAT_APT = [
@@ -535,6 +562,11 @@ COMPAT_APT = [
     "policycoreutils",
 ]
 COMPAT_STANDINS = SCRIPT.parents[1] / "guest" / "imgbased-standins"
+LIFECYCLE_STANDINS = [
+    COMPAT_STANDINS / "grubby",
+    SCRIPT.parents[1] / "lifecycle" / "standins" / "dracut",
+    SCRIPT.parents[1] / "lifecycle" / "standins" / "onn-after-report",
+]
 DRACUT_MODULES = ["lvm"]
 DRACUT_DRIVERS = ["virtio_blk", "virtio_pci"]
 
@@ -592,13 +624,29 @@ target=$(systemctl is-active multi-user.target 2>/dev/null)
 initramfs=$(cat /run/onn-initramfs 2>/dev/null)
 [ -n "$initramfs" ] || initramfs=image
 
+# SELinux as the kernel runs it, and each AVC denial of this boot on a line of its own (the
+# kernel's ring buffer holds those before auditd started, auditd's log the rest; one
+# record each, by its audit serial).
+selinux=$(getenforce 2>/dev/null)
+[ -n "$selinux" ] || selinux=none
+{ dmesg 2>/dev/null; cat /var/log/audit/audit.log 2>/dev/null; } | grep 'avc: *denied' |
+    awk '{ i = index($0, "audit("); id = substr($0, i, index(substr($0, i), ")")) }; !seen[id]++' > /run/onn-avc
+avc=0
+while IFS= read -r denial; do
+    avc=$((avc + 1))
+    echo "ONN-AVC $denial" > /dev/ttyS0 2>/dev/null
+done < /run/onn-avc
+
 line="ONN-BOOT-REPORT state=$state root=$root lv=$lv target=multi-user:$target initramfs=$initramfs"
+line="$line selinux=$selinux avc=$avc"
 echo "$line" > /dev/ttyS0 2>/dev/null
 case " $(cat /sys/class/tty/console/active 2>/dev/null) " in
     *" ttyS0 "*) ;;
     *) echo "$line" > /dev/console 2>/dev/null ;;
 esac
 sync
+# A lifecycle image goes on from here (tests/lifecycle: the next step of the test).
+[ -x /usr/local/sbin/onn-after-report ] && exec /usr/local/sbin/onn-after-report
 systemctl poweroff --force
 """
 
@@ -620,14 +668,28 @@ def ensure_demo_base() -> Path:
     return _cached_tree("demo-base", demo_base_params(), build_demo_base)
 
 
+def _standins(paths: Sequence[Path]) -> dict[str, str]:
+    return {str(p.relative_to(SCRIPT.parents[1])): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
 def compat_base_params() -> dict[str, Any]:
-    standins = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(COMPAT_STANDINS.iterdir())}
+    standins = _standins(sorted(COMPAT_STANDINS.iterdir()))
     return {"what": "compat-base-tree", "demo": demo_base_params(), "apt_install": COMPAT_APT, "standins": standins}
 
 
 def ensure_compat_base() -> Path:
     """The cached tree of the compat images: the demo tree and what imgbased needs."""
     return _cached_tree("compat-base", compat_base_params(), build_compat_base)
+
+
+def lifecycle_base_params() -> dict[str, Any]:
+    standins = _standins(LIFECYCLE_STANDINS)
+    return {"what": "lifecycle-base-tree", "demo": demo_base_params(), "apt_install": COMPAT_APT, "standins": standins}
+
+
+def ensure_lifecycle_base() -> Path:
+    """The cached tree of the lifecycle images: the demo tree and what imgbased needs, booted."""
+    return _cached_tree("lifecycle-base", lifecycle_base_params(), build_lifecycle_base)
 
 
 def _cached_tree(prefix: str, params: dict[str, Any], build: Callable[[Path], None]) -> Path:
@@ -711,6 +773,7 @@ def build_demo_base(root: Path) -> None:
     _write(etc / "fstab", "")
     _write(etc / "kernel/cmdline", KERNEL_CMDLINE)
     _write(etc / "machine-id", "", 0o444)  # first boot of each installation gets its own id
+    _write(etc / "selinux/config", f"SELINUX=enforcing\nSELINUXTYPE={SELINUX_TYPE}\n")
     (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     for lists in (root / "var/lib/apt/lists").glob("*_*"):
         lists.unlink()  # index files; "apt-get update" restores them
@@ -753,6 +816,21 @@ def build_compat_base(root: Path) -> None:
     any real one on PATH: imgbased runs dracut in the layer it makes from the next image, so
     they have to be in every image. The kernel's modules are left out (this image is updated,
     never booted)."""
+    build_imgbased_tree(root, sorted(COMPAT_STANDINS.iterdir()))
+    for kernel in (root / "usr/lib/modules").glob("*/kernel"):
+        shutil.rmtree(kernel)
+
+
+def build_lifecycle_base(root: Path) -> None:
+    """The demo tree with what the host's imgbased imports and calls, booted by `make
+    lifecycle`: the real systemctl and dracut; stand-ins only for EL's grubby (its BLS subset)
+    and dracut's multipath module (tests/lifecycle/standins/dracut leaves it out and runs the
+    real dracut), and the step that boot's report hands over to (onn-after-report)."""
+    build_imgbased_tree(root, LIFECYCLE_STANDINS)
+
+
+def build_imgbased_tree(root: Path, standins: Sequence[Path]) -> None:
+    """The demo tree with what imgbased imports and calls, `standins` in /usr/local/sbin."""
     run([tool("cp"), "-a", "--reflink=auto", str(ensure_demo_base()), str(root)])
     _write(root / "usr/sbin/policy-rc.d", POLICY_RC_D, 0o755)
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
@@ -765,9 +843,7 @@ def build_compat_base(root: Path) -> None:
     (root / "etc/resolv.conf").unlink()
     for lists in (root / "var/lib/apt/lists").glob("*_*"):
         lists.unlink()
-    for kernel in (root / "usr/lib/modules").glob("*/kernel"):
-        shutil.rmtree(kernel)
-    for p in COMPAT_STANDINS.iterdir():
+    for p in standins:
         _write(root / "usr/local/sbin" / p.name, p.read_bytes(), 0o755)
     # EL's names: grub2-tools' editenv and its link to the BIOS grub.cfg, grubby's BLS mode
     # marker (imgbased edits entry files itself only when it is there).
@@ -833,6 +909,35 @@ def add_kernel_rpm(root: Path, kvers: list[str], work: Path) -> None:
     db.mkdir(parents=True, exist_ok=True)
     run([tool("rpm"), "--dbpath", str(db), "--initdb"])
     run([tool("rpm"), "--dbpath", str(db), "-i", "--justdb", "--nodeps", "--noscripts", str(rpm)])
+
+
+def selinux_file_contexts(root: Path) -> str:
+    """The file contexts of the policy a tree's /etc/selinux/config names (a path in the tree)."""
+    config = (root / "etc/selinux/config").read_text()
+    kind = next(line.split("=", 1)[1].strip() for line in config.splitlines() if line.startswith("SELINUXTYPE="))
+    return f"/etc/selinux/{kind}/contexts/files/file_contexts"
+
+
+def label_tree(root: Path) -> None:
+    """Give every file of a tree the SELinux label its own policy names, with its own setfiles
+    (as imgbased labels each layer it makes). mkfs.ext4 -d keeps them (check_labelled)."""
+    fc = selinux_file_contexts(root)
+    log(f"setfiles {fc}: labelling the tree")
+    # mkfs.ext4 -d makes lost+found unless the tree has one: it takes this one, labelled.
+    (root / "lost+found").mkdir(mode=0o700, exist_ok=True)
+    # setfiles sets labels through /proc/self/fd (libselinux 3.4); nothing else is mounted, so
+    # nothing but the tree is labelled.
+    with mounted(root / "proc", "-t", "proc", "proc"):
+        run_chroot(root, ["setfiles", "-F", "-e", "/proc", fc, "/"])
+
+
+def check_labelled(fs_image: Path, paths: Sequence[str]) -> None:
+    """Fail unless each path of an ext4 image carries an SELinux label (read with debugfs,
+    without mounting it)."""
+    for path in paths:
+        out = run([tool("debugfs"), "-R", f"ea_get {path} security.selinux", str(fs_image)]).stdout
+        if "system_u:" not in out:
+            raise BuildError(f"{fs_image}: {path} has no SELinux label ({out.strip() or 'no attribute'})")
 
 
 def check_initramfs(root: Path, kver: str, initramfs: str) -> None:
@@ -980,7 +1085,8 @@ def _complete(path: Path) -> bool:
 def _build(spec: ImageSpec, path: Path) -> None:
     t = time.monotonic()
     key = cache_key(spec.params())
-    base = {"demo": ensure_demo_base, "compat": ensure_compat_base}.get(spec.source, lambda: None)()
+    bases = {"demo": ensure_demo_base, "compat": ensure_compat_base, "lifecycle": ensure_lifecycle_base}
+    base = bases.get(spec.source, lambda: None)()
     work = work_dir(path.name)
     try:
         tree = work / "tree"
@@ -995,6 +1101,8 @@ def _build(spec: ImageSpec, path: Path) -> None:
             build_tiny_tree(tree, spec.nvr)
         if spec.node:
             add_node_items(tree, spec.nvr, spec.lacks, work)
+        if base is not None:
+            label_tree(tree)  # last: every file the tree will have
 
         kvers = kernel_versions(tree)
         facts: dict[str, Any] = {
@@ -1019,6 +1127,8 @@ def _build(spec: ImageSpec, path: Path) -> None:
             log(f"{spec.name}: {spec.fs} rootfs.img of {size // MIB} MiB")
             if spec.fs == "ext4":
                 make_ext4(tree, rootfs, size)
+                if base is not None:
+                    check_labelled(rootfs, ("/", "/lost+found", "/etc/fstab", "/usr/bin/bash", "/var/log"))
             elif spec.fs == "xfs":
                 make_xfs(tree, rootfs, size, work)
             else:
