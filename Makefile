@@ -32,13 +32,14 @@ GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN
 	--env ONN_KILL_POINTS=$(ONN_KILL_POINTS) --env ONN_KILL_SEED=$(ONN_KILL_SEED)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
-# test images, qemu and its UEFI firmware (ovmf) for booting what was installed, dosfstools for
+# test images, qemu and its UEFI firmware (ovmf; SeaBIOS comes with qemu) for booting what was
+# installed, GRUB for BIOS (grub-pc-bin, installed on the boot tier's disks), dosfstools for
 # EFI system partitions, dbus + GObject for the addon, rsync and GNU
 # time for bench/, openssl (a test CA) and tinyproxy (a real proxy) for the download tests;
 # GTK 3 under Xvfb with fonts and icons, tmux, gettext and the locales for the spokes; rpm to
 # parse-check onn.spec.
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
-	e2fsprogs xfsprogs util-linux qemu-system-x86 ovmf dosfstools cpio attr \
+	e2fsprogs xfsprogs util-linux qemu-system-x86 ovmf grub-pc-bin grub2-common dosfstools cpio attr \
 	fdisk gcc libc6-dev dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync time openssl tinyproxy-bin \
 	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
@@ -300,17 +301,19 @@ guest-1 guest-2:
 	[ $$rc = 0 ] || [ $$rc = 5 ]
 
 ## The boot tier: each boot is one qemu (TCG, one core), two at a time.
-boot:
-	ONN_VM_WORK=$(VMWORK) $(PY) -m pytest -q -p no:cacheprovider -n 2 -m boot tests/boot
+boot: build-test
+	ONN_VM_WORK=$(VMWORK) ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json \
+		$(PY) -m pytest -q -p no:cacheprovider -n 2 -m boot tests/boot $(PYTEST_ARGS)
 
 ## The main job: build the demo image, install it into sparse disks with real lvm2 in the
-## guest, show `onn list` / `onn check`, then boot the installed layer in qemu.
+## guest, show `onn list` / `onn check`, then start the machine in qemu: SeaBIOS, GRUB, the
+## installed layer, SELinux enforcing.
 demo: setup images
 	cargo build --release -p onn-cli
 	$(PY) tests/support/uml.py --mem 6G --rw $(VMWORK) --env ONN_BIN=$(CURDIR)/target/release/onn \
 		--env ONN_IMAGES=$(VMWORK)/images.json --env ONN_VM_WORK=$(VMWORK) --env PYTHONPATH=$(SUPPORT_PATH) -- \
 		$(PY) tests/guest/demo.py
-	$(PY) tests/support/boot.py --boot $(VMWORK)/demo-run/boot.img \
+	$(PY) tests/support/boot.py --firmware bios --disk $(VMWORK)/demo-run/disk.img \
 		--disk $(VMWORK)/demo-run/pv0.img --disk $(VMWORK)/demo-run/pv1.img --timeout 900
 
 clean:

@@ -1,6 +1,7 @@
 """The main job, run inside the guest by `make demo`: install the demo image onto two sparse
-disks with real lvm2, then show `onn list` and `onn check`. The disks stay in the work
-directory so the host can boot them in qemu next."""
+disks with real lvm2 and a disk a machine's firmware boots (its ESP and /boot), then show `onn
+list` and `onn check`. The disks stay in the work directory so the host can boot them in qemu
+next, through the firmware and GRUB, SELinux enforcing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from boot import ENFORCING, TEST_APPEND
 from guestlib import GIB, Disks, Mounted, onn
 from testdata import IMAGES
 
@@ -19,11 +21,14 @@ def main() -> int:
     disks = Disks(where)
     disks.keep = True
     try:
-        boot = disks.boot()
+        _disk, esp, boot = disks.firmware_disk()
         pvs = [disks.add("pv0", 20 * GIB), disks.add("pv1", 20 * GIB)]
         argv = ["install", "--image", str(image["path"]), "--sha256", str(image["sha256"]), "--boot", boot]
+        argv += ["--efi", esp]
         for pv in pvs:
             argv += ["--pv", pv]
+        for arg in (*ENFORCING, *TEST_APPEND):
+            argv += ["--kernel-arg", arg]
         print("$ onn", " ".join(argv), "--dry-run", flush=True)
         print(onn(*argv, "--dry-run").stdout, flush=True)
         print("$ onn", " ".join(argv), flush=True)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from boot import ENFORCING, TEST_APPEND
 from guestlib import (
     GIB,
     Disks,
@@ -19,6 +20,7 @@ from guestlib import (
     run,
     shell_var,
     tree_manifest,
+    unlabelled,
     vg_tags,
 )
 
@@ -45,22 +47,26 @@ def expected_entry(nvr: str, layer: str, kver: str, boot_uuid: str, image_args: 
     )
 
 
+#: What the demo install's entries carry beyond the image's arguments: SELinux enforcing, and
+#: the patience a TCG guest needs (the boot tier boots them through the firmware and GRUB).
+DEMO_ARGS = [*ENFORCING, *TEST_APPEND]
+
+
 def test_vm_install_demo_image_boots_later(
     disks: Disks, images: dict[str, dict[str, object]], work: Path, tmp_path: Path
 ) -> None:
-    """The main job: the demo image onto two disks; the disk files stay for the qemu boot test."""
+    """The main job: the demo image onto two disks and a disk the firmware boots (its ESP and
+    /boot); the disk files stay for the boot tier, which boots them through GRUB, enforcing."""
     demo = images["demo-1.0"]
     # Files in the shared work dir, so the host can boot them after the guest run.
     disks.where = work / "demo"
     disks.keep = True
     disks.where.mkdir(parents=True, exist_ok=True)
-    boot = disks.boot()
+    _disk, esp, boot = disks.firmware_disk()
     pv0 = disks.add("pv0", 20 * GIB)
     pv1 = disks.add("pv1", 20 * GIB)
-    # A UEFI machine's ESP: a GPT disk of its own, booted with OVMF in the boot tier.
-    esp = disks.partitioned("esp", 64 << 20, "label: gpt\n,,U\n") + "p1"
-    run(["mkfs.vfat", esp])
-    out = install(demo, [pv0, pv1], boot, "--sha256", str(demo["sha256"]), "--efi", esp)
+    args = [a for arg in DEMO_ARGS for a in ("--kernel-arg", arg)]
+    out = install(demo, [pv0, pv1], boot, "--sha256", str(demo["sha256"]), "--efi", esp, *args)
     assert out["layer"] == DEMO_LAYER
     # The ESP got the image's EFI boot files, file by file (the layer is the image's tree).
     with Mounted(f"/dev/onn/{DEMO_LAYER}", tmp_path / "layer") as root, Mounted(esp, tmp_path / "esp") as e:
@@ -84,7 +90,8 @@ def test_vm_install_demo_image_boots_later(
     boot_uuid = blkid(boot, "UUID")
     with Mounted(boot, tmp_path / "boot") as b:
         entry = (b / "loader/entries" / f"{DEMO_LAYER}-{kver}.conf").read_text()
-        assert entry == expected_entry(nvr, DEMO_LAYER, kver, boot_uuid, "console=ttyS0 systemd.show_status=1")
+        image_args = " ".join(["console=ttyS0 systemd.show_status=1", *DEMO_ARGS])
+        assert entry == expected_entry(nvr, DEMO_LAYER, kver, boot_uuid, image_args)
         assert (b / DEMO_LAYER / f"vmlinuz-{kver}").stat().st_size > 1 << 20
         assert (b / DEMO_LAYER / f"initramfs-{kver}.img").stat().st_size > 1 << 20
         assert f"saved_entry={DEMO_LAYER}-{kver}\n" in (b / "grub2/grubenv").read_text()
@@ -100,7 +107,7 @@ def test_vm_install_demo_image_boots_later(
         assert "thin_pool_autoextend_threshold = 70" in (root / "etc/lvm/profile/imgbased-pool.profile").read_text()
         # What the host's imgbased turns into the next layer's entry at an update.
         grub_cmdline = shell_var(root / "etc/default/grub", "GRUB_CMDLINE_LINUX")
-        assert grub_cmdline == f"console=ttyS0 systemd.show_status=1 rd.lvm.lv=onn/{DEMO_LAYER}"
+        assert grub_cmdline == f"{image_args} rd.lvm.lv=onn/{DEMO_LAYER}"
     with Mounted("/dev/onn/var", tmp_path / "var") as var:
         # /var got the image's content (the installed system's dpkg state lives there).
         assert (var / "lib/dpkg/status").stat().st_size > 0
@@ -113,11 +120,17 @@ def test_vm_install_demo_image_boots_later(
     nvr2 = str(demo2["nvr"])
     onn("base", "add", str(demo2["path"]), "--sha256", str(demo2["sha256"]))
     with Mounted(boot, tmp_path / "boot", "rw") as b:
-        onn("layer", "add", "--boot", str(b))
+        onn("layer", "add", "--boot", str(b), *args)
         assert f"saved_entry={nvr2}+1-{kver}\n" in (b / "grub2/grubenv").read_text()
         assert onn("check", "--boot", str(b)).returncode == 0
     assert onn("list").stdout == f"{nvr}\n +- {DEMO_LAYER}\n{nvr2}\n +- {nvr2}+1\n"
     assert_imgbased_layout(nvr2, f"{nvr2}+1", volumes)
+
+    # Every file onn wrote has the label the image's SELinux policy gives it: setfiles, the
+    # layer's own, finds nothing to relabel on either layer, the volumes or /boot.
+    mounts = {"/" + v.replace("_", "/"): f"/dev/onn/{v}" for v in volumes} | {"/boot": boot}
+    for layer in (DEMO_LAYER, f"{nvr2}+1"):
+        assert unlabelled(f"/dev/onn/{layer}", mounts, tmp_path / "labels") == [], layer
 
 
 def test_vm_minimal_install_leaves_what_the_hosts_imgbased_update_reads(

@@ -62,10 +62,15 @@ QEMU_MEM = "2048"
 QEMU_SMP = "2"
 #: seconds to wait for qemu to power off once the report was printed
 POWEROFF_GRACE = 60.0
-#: Kernel arguments of every test boot (never of what onn installs): a TCG guest on a busy
-#: machine can take minutes to find its LVs, past systemd's 90 s default for a device (and
-#: every other start job), in the initramfs as after it.
+#: Kernel arguments of every test boot: a TCG guest on a busy machine can take minutes to find
+#: its LVs, past systemd's 90 s default for a device (and every other start job), in the
+#: initramfs as after it. Appended by qemu's -kernel boots; an install that a firmware boots
+#: through GRUB carries them as its own `--kernel-arg`s.
 TEST_APPEND = ("systemd.default_timeout_start_sec=900",)
+#: SELinux enforcing on Debian's kernel, whose default security module is AppArmor (an EL
+#: kernel runs SELinux without them): the demo Node's kernel arguments where it boots as an EL
+#: Node runs.
+ENFORCING = ("selinux=1", "security=selinux", "enforcing=1")
 #: What systemd or dracut prints when a boot gave up: the boot is over, whatever the timeout.
 _EMERGENCY = re.compile(r"emergency mode")
 #: Console lines that name what failed on the way there.
@@ -292,6 +297,75 @@ def read_default_entry(boot_disk: Path, dest: Path, partition: int | None = None
     return entry, kernel, initrd
 
 
+# --- the bootloader's configuration (a stand-in) ----------------------------
+
+#: A disk a machine's firmware boots (tests/support/guestlib.py makes it, bootloader.py puts
+#: GRUB on it): GPT, a BIOS boot partition for GRUB's core, an ESP, /boot.
+FIRMWARE_TABLE = "label: gpt\n,1MiB,21686148-6449-6E6F-744E-656564454649\n,64MiB,U\n,1GiB,L\n"
+FIRMWARE_ESP = 2
+FIRMWARE_BOOT = 3
+
+#: Where Debian's GRUB looks for its configuration on the ESP of a firmware disk: the BIOS
+#: core's prefix (bootloader.py's grub-install puts it there) and the signed EFI image's
+#: directory.
+MENU_PATHS = ("grub/grub.cfg", "EFI/debian/grub.cfg")
+
+MENU_HEADER = """\
+# A stand-in for EL's grub2-mkconfig where blscfg is off (Debian's GRUB has no blscfg), made by
+# tests/support/boot.py from the BLS entry files of /boot and nothing else. GRUB reads grubenv
+# itself, at boot.
+if [ "$grub_platform" = pc ]; then
+\tserial --unit=0 --speed=115200
+\tterminal_input serial
+\tterminal_output serial
+fi
+search --no-floppy --fs-uuid --set=root {uuid}
+load_env -f ($root)/grub2/grubenv
+set default="${{saved_entry}}"
+set timeout=2
+"""
+
+
+def _grub_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def grub_menu(boot_root: Path, boot_uuid: str) -> str:
+    """GRUB's configuration for the /boot filesystem at `boot_root`: a menu entry for each BLS
+    entry, with the entry's id (its file name), title, kernel, initramfs and options, as EL's
+    grub2-mkconfig writes them without blscfg; the default is grubenv's `saved_entry`."""
+    out = [MENU_HEADER.format(uuid=boot_uuid)]
+    for conf in sorted((boot_root / BLS_DIR).glob("*.conf")):
+        entry = parse_bls(conf.read_text(encoding="utf-8"))
+        out.append(
+            f"menuentry {_grub_quote(entry.get('title', conf.stem))} --id {_grub_quote(conf.stem)} {{\n"
+            f"\tlinux {entry['linux']} {entry.get('options', '')}\n"
+            f"\tinitrd {entry['initrd']}\n}}\n"
+        )
+    return "".join(out)
+
+
+def install_bootloader(disk: Path, log: Path | None = None) -> str:
+    """Install GRUB and its configuration for the /boot of a firmware disk (bootloader.py, in a
+    UML guest), from the entries /boot holds now: blscfg reads them at each boot, this stand-in
+    before each boot. Returns the menu."""
+    from uml import run as in_guest
+
+    here = Path(__file__).resolve().parent
+    result = in_guest(
+        [sys.executable, str(here / "bootloader.py"), "/dev/ubda"],
+        disks=[disk],
+        cwd=here,
+        env={"PYTHONPATH": str(here)},
+        mem="1G",
+        timeout=300,
+        log=log,
+    )
+    if result.returncode != 0:
+        raise BootError(f"installing the bootloader on {disk} failed:\n{_tail(result.log)}")
+    return result.log
+
+
 # --- qemu ------------------------------------------------------------------
 
 
@@ -407,16 +481,95 @@ def run_qemu(
             logfile.close()
 
 
-def boot_uefi(disk: Path, timeout: float = 300, *, log: Path | None = None) -> str:
-    """Boot `disk` with the UEFI firmware, as a machine with no boot entries in its NVRAM
-    does: from the ESP's fallback loader. Returns the console once qemu stops (the firmware or
-    what it started powered off) or the timeout passed."""
-    cmd = [
-        QEMU, *QEMU_MACHINE, "-m", QEMU_MEM, "-nographic", "-serial", "mon:stdio", "-nic", "none",
-        "-no-reboot", "-bios", OVMF, "-drive", _qemu_drive(disk),
-    ]  # fmt: skip
-    _status, console, _timed_out = run_qemu(cmd, timeout, log)
-    return console
+@dataclass(frozen=True)
+class FirmwareBoot:
+    """A machine started by its firmware from its disk: what GRUB chose, the kernel's command
+    line, the boot report and the AVC denials it listed."""
+
+    console: str
+    #: the title GRUB printed as it booted it ("Booting `…'")
+    booted: str | None
+    #: the kernel's command line ("Command line: …")
+    cmdline: str | None
+    report: dict[str, str] | None
+    returncode: int
+    timed_out: bool
+    duration: float
+    emergency: tuple[str, ...] | None
+
+    def denials(self) -> list[str]:
+        """The AVC denials the boot report listed (its `ONN-AVC …` lines)."""
+        return [line.split("ONN-AVC ", 1)[1].strip() for line in self.console.splitlines() if "ONN-AVC " in line]
+
+
+_AVC_FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
+_AVC_PERMS = re.compile(r"\{ ([^}]*) \}")
+
+
+def denial_kind(line: str) -> str:
+    """What a denial is about, without the boot's particulars (pid, inode, time): the permissions,
+    the program, the source and target types and the class, e.g. `getattr lvm lvm_t→lvm_runtime_t
+    fifo_file`; the same kinds of two boots are the same denial."""
+    fields = {k: v.strip('"') for k, v in _AVC_FIELD.findall(line)}
+    perms = _AVC_PERMS.search(line)
+    stype, ttype = (fields.get(k, "?:?:?").split(":")[2] for k in ("scontext", "tcontext"))
+    return f"{perms.group(1) if perms else '?'} {fields.get('comm', '?')} {stype}→{ttype} {fields.get('tclass', '?')}"
+
+
+def denial_target(line: str) -> tuple[set[str], str]:
+    """The file names a denial gives (its `name=`, and the last part of its `path=`), and the
+    type of its target (`unlabeled_t`: a file without a label)."""
+    fields = {k: v.strip('"') for k, v in _AVC_FIELD.findall(line)}
+    names = {fields[k].rsplit("/", 1)[-1] for k in ("name", "path") if k in fields}
+    return names, (fields.get("tcontext", "?:?:?").split(":") + ["?"])[2]
+
+
+_BOOTING = re.compile(r"Booting `([^']*)'")
+_CMDLINE = re.compile(r"Command line: ([^\n]*)")
+
+
+def boot_firmware(
+    disks: Sequence[Path], firmware: str, timeout: float = 900, *, log: Path | None = None, stream: bool = False
+) -> FirmwareBoot:
+    """Start a machine with `firmware` ("bios": SeaBIOS, qemu's own; "uefi": OVMF, with no boot
+    entries in its NVRAM, so from the ESP's fallback loader) from the first of `disks`, as a
+    machine boots: no kernel is handed to qemu. Ends when the booted system powers off or
+    reboots (a reboot is a new call: install_bootloader first, as blscfg reads the entries at
+    each boot), or as boot_default_entry's boots end."""
+    if firmware not in ("bios", "uefi"):
+        raise BootError(f"firmware {firmware!r}: bios or uefi")
+    cmd = [QEMU, *QEMU_MACHINE, "-m", QEMU_MEM, "-smp", QEMU_SMP, "-nographic", "-serial", "mon:stdio"]
+    cmd += ["-nic", "none", "-no-reboot"]
+    if firmware == "uefi":
+        cmd += ["-bios", OVMF]
+    for d in disks:
+        cmd += ["-drive", _qemu_drive(Path(d).resolve())]
+    start = time.monotonic()
+    status, console, timed_out = run_qemu(cmd, timeout, log, stream)
+    console, emergency = _annotate(console, timed_out, timeout)
+    booted = _BOOTING.findall(console)
+    cmdline = _CMDLINE.findall(console)
+    return FirmwareBoot(
+        console=console,
+        booted=booted[-1] if booted else None,
+        cmdline=cmdline[-1].strip() if cmdline else None,
+        report=parse_report(console),
+        returncode=status,
+        timed_out=timed_out,
+        duration=time.monotonic() - start,
+        emergency=emergency,
+    )
+
+
+def _annotate(console: str, timed_out: bool, timeout: float) -> tuple[str, tuple[str, ...] | None]:
+    """The console with a closing line saying why the boot ended early, and what failed."""
+    emergency = failed_units(console)
+    if emergency is not None:
+        console += "\nboot.py: the boot reached emergency mode, qemu stopped; what failed:\n"
+        console += "".join(f"  {line}\n" for line in emergency) or "  (no failed unit named)\n"
+    elif timed_out:
+        console += f"\nboot.py: no report after {timeout:g} s, qemu killed\n"
+    return console, emergency
 
 
 def boot_default_entry(
@@ -450,12 +603,7 @@ def boot_default_entry(
         append = " ".join([entry.get("options", ""), *TEST_APPEND, *extra_append]).strip()
         cmd = qemu_command(kernel, initrd, append, drives)
         status, console, timed_out = run_qemu(cmd, timeout, log, stream)
-    emergency = failed_units(console)
-    if emergency is not None:
-        console += "\nboot.py: the boot reached emergency mode, qemu stopped; what failed:\n"
-        console += "".join(f"  {line}\n" for line in emergency) or "  (no failed unit named)\n"
-    elif timed_out:
-        console += f"\nboot.py: no report after {timeout:g} s, qemu killed\n"
+    console, emergency = _annotate(console, timed_out, timeout)
     return BootResult(
         entry=entry,
         log=console,
@@ -470,34 +618,46 @@ def boot_default_entry(
 def main(args: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="boot.py",
-        description="Boot the default BLS entry of an installed boot disk under "
-        "qemu (TCG) and check its ONN-BOOT-REPORT line.",
+        description="Boot an installed system under qemu (TCG) and check its ONN-BOOT-REPORT line: "
+        "with --firmware, from its firmware disk (the first --disk) through GRUB; else the default "
+        "BLS entry of --boot, its kernel handed to qemu.",
     )
-    parser.add_argument("--boot", required=True, type=Path, help="boot filesystem image")
+    parser.add_argument("--boot", type=Path, help="boot filesystem image (without --firmware)")
+    parser.add_argument("--firmware", choices=("bios", "uefi"), help="boot the first --disk, a firmware disk")
     parser.add_argument("--disk", action="append", default=[], type=Path)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument(
         "--append", action="append", default=[], metavar="ARG",
-        help="extra kernel argument after the entry's options (e.g. console=ttyS0)",
+        help="extra kernel argument after the entry's options (e.g. console=ttyS0; without --firmware)",
     )  # fmt: skip
     parser.add_argument("--log", type=Path, help="save the whole console log here")
     parser.add_argument("--stream", action="store_true", help="echo the console live")
     parser.add_argument("--tail", type=int, default=40, help="log lines to print")
     ns = parser.parse_args(args)
+    if bool(ns.firmware) == bool(ns.boot) or (ns.firmware and not ns.disk):
+        parser.error("give --boot, or --firmware with the firmware disk as the first --disk")
     try:
-        result = boot_default_entry(
-            ns.disk, ns.boot, ns.timeout,
-            extra_append=ns.append, log=ns.log, stream=ns.stream,
-        )  # fmt: skip
+        if ns.firmware:
+            install_bootloader(ns.disk[0])
+            fw = boot_firmware(ns.disk, ns.firmware, ns.timeout, log=ns.log, stream=ns.stream)
+            log, report, duration, status = fw.console, fw.report, fw.duration, fw.returncode
+            what = f"GRUB booted {fw.booted!r}; kernel command line: {fw.cmdline}"
+        else:
+            result = boot_default_entry(
+                ns.disk, ns.boot, ns.timeout,
+                extra_append=ns.append, log=ns.log, stream=ns.stream,
+            )  # fmt: skip
+            log, report, duration, status = result.log, result.report, result.duration, result.returncode
+            what = f"entry: {result.entry}"
     except BootError as exc:
         print(f"boot.py: {exc}", file=sys.stderr)
         return 2
     if not ns.stream:
-        print(_tail(result.log, ns.tail))
-    print(f"boot.py: entry: {result.entry}")
-    print(f"boot.py: qemu status {result.returncode}, {result.duration:.1f} s")
-    print(f"boot.py: report: {result.report}")
-    if result.ok():
+        print(_tail(log, ns.tail))
+    print(f"boot.py: {what}")
+    print(f"boot.py: qemu status {status}, {duration:.1f} s")
+    print(f"boot.py: report: {report}")
+    if report_ok(report):
         print("boot.py: OK")
         return 0
     print("boot.py: FAILED (need state running|degraded, target multi-user:active, lv)")

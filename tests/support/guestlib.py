@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from boot import FIRMWARE_BOOT, FIRMWARE_ESP, FIRMWARE_TABLE
+
 GIB = 1 << 30
 
 
@@ -91,10 +93,13 @@ def assert_imgbased_layout(base: str, layer: str, volumes: list[str]) -> dict[st
 def shell_var(path: Path, key: str) -> str | None:
     """A variable of a shell-style file, read the way imgbased's ShellVarFile reads it (the text
     after the first `=`, quotes stripped); None when the file or the variable is missing."""
-    if not path.exists():
-        return None
+    return shell_var_text(path.read_text(), key) if path.exists() else None
+
+
+def shell_var_text(text: str, key: str) -> str | None:
+    """A variable of a shell-style text (shell_var)."""
     found = None
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if "=" in line:
             k, v = line.split("=", 1)
             if k == key:
@@ -176,6 +181,17 @@ class Disks:
         self.loops.append(loop)
         return loop
 
+    def firmware_disk(self, name: str = "disk", fs: str = "ext4") -> tuple[str, str, str]:
+        """A disk a machine's firmware starts (boot.FIRMWARE_TABLE): its device, its ESP (FAT)
+        and its /boot. The EFI loaders come from the image (`onn install --efi`); GRUB for BIOS
+        and its configuration from the boot tier's stand-in of the bootloader step
+        (bootloader.py)."""
+        disk = self.partitioned(name, 2 * GIB, FIRMWARE_TABLE)
+        esp, boot = f"{disk}p{FIRMWARE_ESP}", f"{disk}p{FIRMWARE_BOOT}"
+        run(["mkfs.vfat", esp])
+        run([f"mkfs.{fs}", "-q", boot] if fs == "ext4" else ["mkfs.xfs", "-q", boot])
+        return disk, esp, boot
+
     def boot(self, size: int = GIB, fs: str = "ext4") -> str:
         dev = self.add("boot", size)
         run([f"mkfs.{fs}", "-q", dev] if fs == "ext4" else ["mkfs.xfs", "-q", dev])
@@ -226,6 +242,34 @@ class Mounted:
 
     def __exit__(self, *exc: object) -> None:
         run(["umount", str(self.target)])
+
+
+def unlabelled(layer: str, mounts: dict[str, str], at: Path) -> list[str]:
+    """What `setfiles -n -v` would relabel on an installed host, by the SELinux policy of its
+    layer (the LV `layer`), with that layer's own setfiles: on the layer's filesystem and on
+    each of `mounts` (mount point → device: the data volumes, /boot), mounted where the host
+    mounts them, parents first. setfiles is run once per filesystem: while SELinux is off it
+    does not cross into another mount. Its lines: `Would relabel PATH from A to B`."""
+    at.mkdir(parents=True, exist_ok=True)
+    fc = selinux_file_contexts(layer, at)
+    run(["mount", "-o", "ro", layer, str(at)])
+    try:
+        for mount, dev in sorted(mounts.items()):
+            run(["mount", "-o", "ro", dev, str(at / mount.lstrip("/"))])
+        # libselinux reads labels through /proc/self/fd.
+        run(["mount", "-t", "proc", "proc", str(at / "proc")])
+        out = run(["chroot", str(at), "setfiles", "-n", "-v", fc, "/", *sorted(mounts)]).stdout
+    finally:
+        run(["umount", "--recursive", str(at)])
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def selinux_file_contexts(layer: str, at: Path) -> str:
+    """The file contexts of the policy a layer's /etc/selinux/config names (a path in it)."""
+    with Mounted(layer, at) as root:
+        config = (root / "etc/selinux/config").read_text()
+    kind = shell_var_text(config, "SELINUXTYPE")
+    return f"/etc/selinux/{kind}/contexts/files/file_contexts"
 
 
 def tree_manifest(root: Path) -> dict[str, tuple[object, ...]]:
