@@ -9,7 +9,7 @@ import os
 import tarfile
 from pathlib import Path
 
-from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, tree_manifest
+from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, selinux_file_contexts, tree_manifest, unlabelled
 from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import parse_section
 from org_ovirt_node.preview import Device, installer_storage, storage_preview
@@ -37,6 +37,46 @@ def anaconda_fstab(boot_uuid: str) -> str:
     lines = [f"/dev/mapper/{VG}-root / ext4 defaults 1 1", f"UUID={boot_uuid} /boot ext4 defaults 1 2"]
     lines += [f"/dev/mapper/{VG}-{lv} {mount} ext4 defaults 1 2" for lv, (mount, _size) in VOLUMES.items()]
     return "# Created by anaconda\n" + "\n".join(lines) + "\n"
+
+
+#: What Anaconda's SetContextsTask relabels at the end of an install (pyanaconda/modules/boss/
+#: installation.py, `restorecon -ir`).
+ANACONDA_RELABELS = [
+    "/boot", "/dev", "/etc", "/lib64", "/root", "/usr/lib", "/usr/lib64", "/var/cache/yum", "/var/home",
+    "/var/lib", "/var/lock", "/var/log", "/var/media", "/var/mnt", "/var/opt", "/var/roothome", "/var/run",
+    "/var/spool", "/var/srv",
+]  # fmt: skip
+
+
+def relabelled(line: str) -> str:
+    """The path of a `Would relabel PATH from A to B` line of setfiles."""
+    return line.removeprefix("Would relabel ").rsplit(" from ", 1)[0]
+
+
+def written_by_onn(path: str, layer: str) -> bool:
+    """Whether onn writes `path` on a host: the layer's own files, the data volumes' roots and
+    lost+found, imgbased's state, and /boot's layer directory, entries and grubenv."""
+    mine = ("/etc/fstab", "/etc/default/grub", "/etc/lvm/profile", "/var/imgbased", f"/boot/{layer}")
+    mine += ("/boot/loader", "/boot/grub2")
+    volume_roots = {m for _lv, (m, _s) in VOLUMES.items()}
+    return path.startswith(mine) or path in volume_roots or path.removesuffix("/lost+found") in volume_roots | {"/boot"}
+
+
+def anaconda_restorecon(layer: str, mounts: dict[str, str], at: Path, paths: list[str]) -> None:
+    """A stand-in for Anaconda's `restorecon -ir PATHS` in the target, which does nothing while
+    SELinux is off (the guest): the layer's setfiles with its file contexts, on the paths that
+    exist, the host's filesystems mounted where it mounts them."""
+    at.mkdir(parents=True, exist_ok=True)
+    fc = selinux_file_contexts(layer, at)
+    run(["mount", layer, str(at)])
+    try:
+        for mount, dev in sorted(mounts.items()):
+            run(["mount", dev, str(at / mount.lstrip("/"))])
+        run(["mount", "-t", "proc", "proc", str(at / "proc")])
+        existing = [p for p in paths if (at / p.lstrip("/")).exists()]
+        run(["chroot", str(at), "setfiles", fc, *existing])
+    finally:
+        run(["umount", "--recursive", str(at)])
 
 
 def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
@@ -181,6 +221,19 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     finally:
         for target in (sysroot, sysimage):
             run(["umount", "--recursive", str(target)], check=False)
+
+    # SELinux: every file onn wrote has the label the image's policy gives it; what is left to
+    # label is Anaconda's own later writes, which its restorecon calls label (the new user's
+    # home, then SetContextsTask's directories, at the very end). Without SELinux on, as in the
+    # guest, restorecon does nothing: here setfiles does what it does on a boot.iso.
+    host_mounts = {"/boot": boot, **{m: f"/dev/{VG}/{lv}" for lv, (m, _s) in VOLUMES.items()}}
+    layer_dev = f"/dev/{VG}/{layer}"
+    reported = [relabelled(line) for line in unlabelled(layer_dev, host_mounts, tmp_path / "labels")]
+    onns = [p for p in reported if written_by_onn(p, layer)]
+    assert onns == [], onns
+    print(f"left for Anaconda's restorecon: {reported}")
+    anaconda_restorecon(layer_dev, host_mounts, tmp_path / "labels", ["/home/nodeadmin", *ANACONDA_RELABELS])
+    assert unlabelled(layer_dev, host_mounts, tmp_path / "labels") == []
 
     # The base is the image's filesystem, untouched; every write after the payload is in the layer.
     lv = lvs(VG)
