@@ -74,7 +74,7 @@ ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*
 UPDATES_TREE := $(CURDIR)/build/updates
 
 .PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot images build-test module demo \
-	clean addon-compat imgbased-compat anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install updates.img
+	clean addon-compat imgbased-compat lifecycle anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install updates.img
 
 all: test
 
@@ -160,7 +160,7 @@ $(VENV)/onn-module.stamp: $(RUST_SOURCES)
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
 		ONN_BAD_IMAGES=$(VMWORK)/bad-images.json \
-		$(VPY) -m pytest -q -p no:cacheprovider -m host
+		$(VPY) -m pytest -q -p no:cacheprovider -m host $(PYTEST_ARGS)
 
 ## Fuzz the NVR/name rules (cargo fuzz) and the kickstart section (atheris), FUZZ_SECONDS each
 ## (`make test` runs 20 s each from a fixed seed, so that a CI run can be repeated as it was;
