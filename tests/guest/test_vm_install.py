@@ -14,6 +14,7 @@ from guestlib import (
     Mounted,
     assert_imgbased_layout,
     blkid,
+    kernel_args,
     lvs,
     onn,
     pool_used,
@@ -65,7 +66,7 @@ def test_vm_install_demo_image_boots_later(
     _disk, esp, boot = disks.firmware_disk()
     pv0 = disks.add("pv0", 20 * GIB)
     pv1 = disks.add("pv1", 20 * GIB)
-    args = [a for arg in DEMO_ARGS for a in ("--kernel-arg", arg)]
+    args = kernel_args(DEMO_ARGS)
     out = install(demo, [pv0, pv1], boot, "--sha256", str(demo["sha256"]), "--efi", esp, *args)
     assert out["layer"] == DEMO_LAYER
     # The ESP got the image's EFI boot files, file by file (the layer is the image's tree).
@@ -263,6 +264,10 @@ def test_vm_rerun_is_a_no_op_and_layer_add_takes_the_next_index(
         assert lvs()[f"{nvr}+2"]["origin"] == f"{nvr}+1"  # imgbased: a new layer snapshots the latest
         entries = sorted(p.name for p in (b / "loader/entries").iterdir())
         assert entries == [f"{nvr}+1-6.1.0-tiny.conf", f"{nvr}+2-6.1.0-tiny.conf"]
+        # The next entry imgbased makes from +2 activates +2 only, not +1 (which it may remove).
+        with Mounted(f"/dev/onn/{nvr}+2", tmp_path / "layer") as root:
+            grub_cmdline = shell_var(root / "etc/default/grub", "GRUB_CMDLINE_LINUX") or ""
+        assert [w for w in grub_cmdline.split() if w.startswith("rd.lvm.lv=")] == [f"rd.lvm.lv=onn/{nvr}+2"]
         # A missing boot entry makes `onn check` fail with exit status 1, naming the layer.
         (b / "loader/entries" / f"{nvr}+1-6.1.0-tiny.conf").unlink()
         failed = onn("check", "--boot", str(b), check=False)

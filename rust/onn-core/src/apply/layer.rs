@@ -13,7 +13,7 @@ use crate::ground::atomic;
 use crate::ground::error::precondition;
 use crate::ground::rootfs;
 use crate::ground::runner::Runner;
-use crate::image;
+use crate::image::{self, nvr::ImageName};
 use crate::names;
 use crate::plan::{self, pool, PlannedVolume};
 use crate::storage::fs as fsops;
@@ -83,12 +83,22 @@ impl Exec<'_, '_> {
             written.push(format!("/var/{}", names::VAR_STATE_DIR));
         }
         let mut args = image_and_install_args(root.path(), kernel_args)?;
-        args.push(bls::rd_lvm_lv(vg, layer));
+        let ours = bls::rd_lvm_lv(vg, layer);
+        args.push(ours.clone());
+        // A layer made from another has that one's root in its copy of the file: replaced, as
+        // imgbased replaces it at an update (else the next entry would wait for a layer LV that
+        // imgbased may have removed).
+        let of_vg = bls::rd_lvm_lv(vg, "");
+        let earlier_root = |w: &str| {
+            w != ours
+                && w.strip_prefix(&of_vg)
+                    .is_some_and(|lv| matches!(ImageName::parse(lv), Some(ImageName::Layer(..))))
+        };
         let grub = rootfs::resolve(root.path(), names::DEFAULT_GRUB)?;
         let existing = std::fs::read_to_string(&grub).unwrap_or_default();
         atomic::write(
             &grub,
-            boot::render_default_grub(&existing, &args).as_bytes(),
+            boot::render_default_grub(&existing, &args, &earlier_root).as_bytes(),
         )
         .with_context(|| format!("writing the layer's /{}", names::DEFAULT_GRUB))?;
         // The installed host's LVM needs the pool's profile to autoextend it.

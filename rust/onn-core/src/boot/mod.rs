@@ -255,10 +255,15 @@ pub fn render_fstab(
 }
 
 /// The layer's /etc/default/grub: its `GRUB_CMDLINE_LINUX` holds the image's own arguments,
-/// then each of `args` it lacks, double-quoted as grub2-mkconfig's shell and imgbased's
-/// parser (which strips the quotes) both read it. Every other line is kept; a file without the
-/// variable gets it at the end.
-pub fn render_default_grub(existing: &str, args: &[String]) -> String {
+/// less those `replaced` says this layer's replace (an earlier layer's root), then each of
+/// `args` it lacks, double-quoted as grub2-mkconfig's shell and imgbased's parser (which strips
+/// the quotes) both read it. Every other line is kept; a file without the variable gets it at
+/// the end.
+pub fn render_default_grub(
+    existing: &str,
+    args: &[String],
+    replaced: &dyn Fn(&str) -> bool,
+) -> String {
     const KEY: &str = "GRUB_CMDLINE_LINUX=";
     let line_of = |l: &str| l.trim_start().starts_with(KEY);
     let current = existing
@@ -270,7 +275,10 @@ pub fn render_default_grub(existing: &str, args: &[String]) -> String {
                 .trim_matches(|c| c == '"' || c == '\'')
         })
         .unwrap_or("");
-    let mut words: Vec<&str> = current.split_whitespace().collect();
+    let mut words: Vec<&str> = current
+        .split_whitespace()
+        .filter(|w| !replaced(w))
+        .collect();
     for a in args {
         if !words.contains(&a.as_str()) {
             words.push(a);
@@ -429,18 +437,28 @@ mod tests {
             "console=ttyS0".to_string(),
             "rd.lvm.lv=onn/n-1-1+1".to_string(),
         ];
+        let keep = |_: &str| false;
         assert_eq!(
-            render_default_grub("", &args),
+            render_default_grub("", &args, &keep),
             "GRUB_CMDLINE_LINUX=\"console=ttyS0 rd.lvm.lv=onn/n-1-1+1\"\n"
         );
         let image = "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"crashkernel=auto console=ttyS0\"\nGRUB_DISABLE_RECOVERY=\"true\"\n";
         assert_eq!(
-            render_default_grub(image, &args),
+            render_default_grub(image, &args, &keep),
             "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"crashkernel=auto console=ttyS0 rd.lvm.lv=onn/n-1-1+1\"\nGRUB_DISABLE_RECOVERY=\"true\"\n"
         );
         // Written again (a rerun), it is the same file.
-        let once = render_default_grub(image, &args);
-        assert_eq!(render_default_grub(&once, &args), once);
+        let once = render_default_grub(image, &args, &keep);
+        assert_eq!(render_default_grub(&once, &args, &keep), once);
+        // The next layer made from this one: its root replaces this one's, as imgbased's update
+        // replaces it; another LV of the VG the operator boots with stays.
+        let next = ["rd.lvm.lv=onn/n-1-1+2".to_string()];
+        let earlier = |w: &str| w == "rd.lvm.lv=onn/n-1-1+1";
+        let with_swap = once.replace("console=ttyS0", "console=ttyS0 rd.lvm.lv=onn/swap");
+        assert_eq!(
+            render_default_grub(&with_swap, &next, &earlier),
+            "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"crashkernel=auto console=ttyS0 rd.lvm.lv=onn/swap rd.lvm.lv=onn/n-1-1+2\"\nGRUB_DISABLE_RECOVERY=\"true\"\n"
+        );
     }
 
     #[test]
