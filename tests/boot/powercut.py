@@ -19,8 +19,8 @@ import os
 import sys
 from pathlib import Path
 
-from boot import BLS_DIR, FIRMWARE_BOOT, FIRMWARE_ESP, GRUBENV_PATH, parse_grubenv
-from guestlib import onn, run
+from boot import BLS_DIR, FIRMWARE_BOOT, GRUBENV_PATH, parse_grubenv
+from guestlib import format_firmware_disk, kernel_args, onn, run
 
 DISK = "/dev/ubda"
 PV = "/dev/ubdb"
@@ -47,16 +47,10 @@ def mount_boot() -> None:
     run(["mount", f"{DISK}{FIRMWARE_BOOT}", str(BOOT)])
 
 
-def kernel_args(args: list[str]) -> list[str]:
-    return [a for arg in args for a in ("--kernel-arg", arg)]
-
-
 def install(image: str, out: Path, args: list[str]) -> None:
-    run(["mkfs.vfat", f"{DISK}{FIRMWARE_ESP}"])
-    run(["mkfs.ext4", "-q", f"{DISK}{FIRMWARE_BOOT}"])
+    esp, _boot = format_firmware_disk(DISK)
     mount_boot()
-    done = onn("install", "--image", image, "--pv", PV, "--boot", str(BOOT), "--efi", f"{DISK}{FIRMWARE_ESP}",
-               "--json", *kernel_args(args))  # fmt: skip
+    done = onn("install", "--image", image, "--pv", PV, "--boot", str(BOOT), "--efi", esp, "--json", *kernel_args(args))
     (BOOT / CANARY).write_text("written after onn, never flushed\n")
     cut(out, {"install": json.loads(done.stdout)})
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from boot import ENFORCING, TEST_APPEND
-from guestlib import GIB, Disks, Mounted, onn
+from guestlib import GIB, Disks, Mounted, kernel_args, onn
 from testdata import IMAGES
 
 
@@ -27,8 +27,7 @@ def main() -> int:
         argv += ["--efi", esp]
         for pv in pvs:
             argv += ["--pv", pv]
-        for arg in (*ENFORCING, *TEST_APPEND):
-            argv += ["--kernel-arg", arg]
+        argv += kernel_args([*ENFORCING, *TEST_APPEND])
         print("$ onn", " ".join(argv), "--dry-run", flush=True)
         print(onn(*argv, "--dry-run").stdout, flush=True)
         print("$ onn", " ".join(argv), flush=True)

@@ -187,10 +187,7 @@ class Disks:
         and its configuration from the boot tier's stand-in of the bootloader step
         (bootloader.py)."""
         disk = self.partitioned(name, 2 * GIB, FIRMWARE_TABLE)
-        esp, boot = f"{disk}p{FIRMWARE_ESP}", f"{disk}p{FIRMWARE_BOOT}"
-        run(["mkfs.vfat", esp])
-        run([f"mkfs.{fs}", "-q", boot] if fs == "ext4" else ["mkfs.xfs", "-q", boot])
-        return disk, esp, boot
+        return (disk, *format_firmware_disk(f"{disk}p", fs))
 
     def boot(self, size: int = GIB, fs: str = "ext4") -> str:
         dev = self.add("boot", size)
@@ -227,6 +224,20 @@ class Disks:
         if not self.keep:
             for f in self.files:
                 f.unlink(missing_ok=True)
+
+
+def format_firmware_disk(partitions: str, fs: str = "ext4") -> tuple[str, str]:
+    """The ESP (FAT) and /boot of a firmware disk (boot.FIRMWARE_TABLE) whose partitions are
+    `<partitions>N` (`/dev/loop0p`, `/dev/ubda`), made empty."""
+    esp, boot = f"{partitions}{FIRMWARE_ESP}", f"{partitions}{FIRMWARE_BOOT}"
+    run(["mkfs.vfat", esp])
+    run([f"mkfs.{fs}", "-q", boot] if fs == "ext4" else ["mkfs.xfs", "-q", boot])
+    return esp, boot
+
+
+def kernel_args(args: list[str]) -> list[str]:
+    """onn's `--kernel-arg` options for `args`."""
+    return [a for arg in args for a in ("--kernel-arg", arg)]
 
 
 class Mounted:
