@@ -74,7 +74,7 @@ ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*
 UPDATES_TREE := $(CURDIR)/build/updates
 
 .PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot images build-test module demo \
-	clean addon-compat imgbased-compat lifecycle anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install updates.img
+	clean addon-compat imgbased-compat lifecycle anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install rpm updates.img
 
 all: test
 
@@ -194,6 +194,11 @@ install: build/wheel.stamp mo
 	rm -rf $(DESTDIR)$(PYTHON_SITEARCH)/onn-*.dist-info/sboms
 	chmod 0755 $(DESTDIR)$(PYTHON_SITEARCH)/onn/_native*.so
 
+## The RPMs of onn.spec, built by Debian's rpmbuild from the checkout and `cargo vendor`, their
+## files compared with `make install`'s tree (tests/rpm; a release build, several minutes).
+rpm: build/wheel.stamp mo
+	$(PY) -m pytest -q -p no:cacheprovider -rA -s -m rpm tests/rpm $(PYTEST_ARGS)
+
 ## An inst.updates= image: the install tree as a cpio archive (newc), gzipped; the installer
 ## copies it over its root. PYTHON_SITEARCH must be the boot.iso's (e.g.
 ## /usr/lib64/python3.13/site-packages).
@@ -246,6 +251,18 @@ imgbased-compat: build-test images module
 	$(PY) tests/support/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
 		--env IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) --env NODECTL_SRC=$(abspath $(NODECTL_SRC)) -- \
 		$(VPY) -m pytest -q -p no:cacheprovider -rA tests/guest/imgbased_compat.py $(PYTEST_ARGS)
+
+## The Node's life after onn, on a booted host (tests/lifecycle): onn installs lifecycle-1.0
+## onto a disk the firmware boots; SeaBIOS and GRUB start it; on the running host its own
+## imgbased (IMGBASED_SRC, NODECTL_SRC as for imgbased-compat) updates to lifecycle-1.1; reboot
+## into that layer; rollback; reboot into onn's. About half an hour (TCG).
+lifecycle: build-test
+	@test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
+		{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
+	$(BUILD_IMAGES) --json lifecycle-1.0 lifecycle-1.1 > $(VMWORK)/lifecycle-images.json
+	ONN_VM_WORK=$(VMWORK) ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/lifecycle-images.json \
+		IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) NODECTL_SRC=$(abspath $(NODECTL_SRC)) \
+		$(PY) -m pytest -q -p no:cacheprovider -rA -s -m lifecycle tests/lifecycle $(PYTEST_ARGS)
 
 ## The real Anaconda (45.21) runs kickstarts with the addon in the guest, and what it installed
 ## boots (tests/anaconda/): ANACONDA_SRC an anaconda checkout, MEH_SRC a python-meh one (0.52;

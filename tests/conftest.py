@@ -17,6 +17,8 @@ TIERS = {
     "guest": "guest",
     "boot": "boot",
     "anaconda": "anaconda",
+    "lifecycle": "lifecycle",
+    "rpm": "rpm",
 }
 
 

@@ -562,11 +562,7 @@ COMPAT_APT = [
     "policycoreutils",
 ]
 COMPAT_STANDINS = SCRIPT.parents[1] / "guest" / "imgbased-standins"
-LIFECYCLE_STANDINS = [
-    COMPAT_STANDINS / "grubby",
-    SCRIPT.parents[1] / "lifecycle" / "standins" / "dracut",
-    SCRIPT.parents[1] / "lifecycle" / "standins" / "onn-after-report",
-]
+LIFECYCLE_STANDINS = [COMPAT_STANDINS / "grubby", *sorted((SCRIPT.parents[1] / "lifecycle" / "standins").iterdir())]
 DRACUT_MODULES = ["lvm"]
 DRACUT_DRIVERS = ["virtio_blk", "virtio_pci"]
 
@@ -823,9 +819,10 @@ def build_compat_base(root: Path) -> None:
 
 def build_lifecycle_base(root: Path) -> None:
     """The demo tree with what the host's imgbased imports and calls, booted by `make
-    lifecycle`: the real systemctl and dracut; stand-ins only for EL's grubby (its BLS subset)
-    and dracut's multipath module (tests/lifecycle/standins/dracut leaves it out and runs the
-    real dracut), and the step that boot's report hands over to (onn-after-report)."""
+    lifecycle`: the real systemctl and dracut; stand-ins only for EL's grubby (its BLS subset),
+    dracut's multipath module (tests/lifecycle/standins/dracut leaves it out and runs the real
+    dracut) and the VDSM units imgbased stops around an update, and the step that boot's report
+    hands over to (onn-after-report)."""
     build_imgbased_tree(root, LIFECYCLE_STANDINS)
 
 
@@ -844,7 +841,10 @@ def build_imgbased_tree(root: Path, standins: Sequence[Path]) -> None:
     for lists in (root / "var/lib/apt/lists").glob("*_*"):
         lists.unlink()
     for p in standins:
-        _write(root / "usr/local/sbin" / p.name, p.read_bytes(), 0o755)
+        if p.suffix == ".service":
+            _write(root / "usr/lib/systemd/system" / p.name, p.read_bytes())
+        else:
+            _write(root / "usr/local/sbin" / p.name, p.read_bytes(), 0o755)
     # EL's names: grub2-tools' editenv and its link to the BIOS grub.cfg, grubby's BLS mode
     # marker (imgbased edits entry files itself only when it is there).
     os.symlink("grub-editenv", root / "usr/bin/grub2-editenv")

@@ -407,10 +407,10 @@ def failed_units(console: str) -> tuple[str, ...] | None:
 
 
 def run_qemu(
-    cmd: Sequence[str], timeout: float, log: Path | None = None, stream: bool = False
+    cmd: Sequence[str], timeout: float, log: Path | None = None, stream: bool = False, grace: float = POWEROFF_GRACE
 ) -> tuple[int, str, bool]:
     """Run qemu until it exits, or the report appeared and it did not power
-    off within POWEROFF_GRACE, or the boot reached emergency mode (no report
+    off within `grace` seconds, or the boot reached emergency mode (no report
     can come then), or timeout.  Returns (status, console, timed_out).
     """
     parts: list[str] = []
@@ -466,9 +466,8 @@ def run_qemu(
                         # emergency mode: a few seconds more for the failed units' lines
                         time.sleep(3)
                         break
-                    grace = min(POWEROFF_GRACE, max(0.0, deadline - now))
                     with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=grace)
+                        proc.wait(timeout=min(grace, max(0.0, deadline - time.monotonic())))
                     break
         finally:
             if proc.poll() is None:
@@ -529,13 +528,20 @@ _CMDLINE = re.compile(r"Command line: ([^\n]*)")
 
 
 def boot_firmware(
-    disks: Sequence[Path], firmware: str, timeout: float = 900, *, log: Path | None = None, stream: bool = False
+    disks: Sequence[Path],
+    firmware: str,
+    timeout: float = 900,
+    *,
+    log: Path | None = None,
+    stream: bool = False,
+    after_report: float = POWEROFF_GRACE,
 ) -> FirmwareBoot:
     """Start a machine with `firmware` ("bios": SeaBIOS, qemu's own; "uefi": OVMF, with no boot
     entries in its NVRAM, so from the ESP's fallback loader) from the first of `disks`, as a
     machine boots: no kernel is handed to qemu. Ends when the booted system powers off or
     reboots (a reboot is a new call: install_bootloader first, as blscfg reads the entries at
-    each boot), or as boot_default_entry's boots end."""
+    each boot), or as boot_default_entry's boots end; `after_report`: how long what the
+    booted system does after its report (it powers off, or goes on) may take."""
     if firmware not in ("bios", "uefi"):
         raise BootError(f"firmware {firmware!r}: bios or uefi")
     cmd = [QEMU, *QEMU_MACHINE, "-m", QEMU_MEM, "-smp", QEMU_SMP, "-nographic", "-serial", "mon:stdio"]
@@ -545,7 +551,7 @@ def boot_firmware(
     for d in disks:
         cmd += ["-drive", _qemu_drive(Path(d).resolve())]
     start = time.monotonic()
-    status, console, timed_out = run_qemu(cmd, timeout, log, stream)
+    status, console, timed_out = run_qemu(cmd, timeout, log, stream, grace=after_report)
     console, emergency = _annotate(console, timed_out, timeout)
     booted = _BOOTING.findall(console)
     cmdline = _CMDLINE.findall(console)
