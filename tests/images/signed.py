@@ -18,9 +18,12 @@ with an uncompressed payload (`w0.gzdio`), signed with the release key. What is 
 | `not-a-key.asc` | a text file |
 | `tiny.rpm`, `demo.rpm` | the tiny-ext4 / demo-1.0 squashfs, signed by the release key |
 | `tiny-unsigned.rpm`, `tiny-other.rpm` | unsigned; signed by the other key |
-| `tiny-header-changed.rpm`, `tiny-payload-changed.rpm` | tiny.rpm with one byte of its header (the description) or of its payload (inside the squashfs) changed |
+| `tiny-header-changed.rpm` | tiny.rpm with one byte of its header (the description) changed |
+| `tiny-payload-changed.rpm` | tiny.rpm with one byte of its payload (inside the squashfs) changed |
 | `tiny-no-squashfs.rpm`, `tiny-two-squashfs.rpm` | signed, holding no image or two |
-| `tiny-file-digest.rpm` | signed, its header listing a file digest the payload's squashfs does not have (header digests made again, then signed) |
+| `tiny-truncated.rpm` | tiny.rpm's first KiB (a cut download) |
+| `tiny-file-digest.rpm` | signed, its header giving the squashfs a digest it does not have (header |
+|   | digests made again, then signed) |
 | `tiny.sig`, `tiny.asc` | detached signatures of tiny-ext4's squashfs (binary, armored) by the release key |
 | `tiny-1.1-as-tiny.sig` | the release key's signature of tiny-1.1's squashfs (another image) |
 
@@ -196,7 +199,12 @@ def build_all(work: Path, out: Path, images: dict[str, dict[str, object]]) -> di
     cert = work / "gnupg/openpgp-revocs.d" / f"{revoked}.rev"
     (work / "revoke.asc").write_text(cert.read_text().replace(":-----BEGIN", "-----BEGIN"))
     gpg("--import", str(work / "revoke.asc"))
-    for name, uid in (("release", RELEASE_UID), ("other", OTHER_UID), ("expired", EXPIRED_UID), ("revoked", REVOKED_UID)):
+    for name, uid in (
+        ("release", RELEASE_UID),
+        ("other", OTHER_UID),
+        ("expired", EXPIRED_UID),
+        ("revoked", REVOKED_UID),
+    ):
         email = uid[uid.index("<") + 1 : -1]
         made[f"{name}.asc"] = gpg.export(email, out / f"{name}.asc")
     made["release.gpg"] = gpg.export("release@onn.test", out / "release.gpg", armor=False)
@@ -235,11 +243,25 @@ def build_all(work: Path, out: Path, images: dict[str, dict[str, object]]) -> di
     # A byte in the middle of the squashfs, inside the payload (stored uncompressed: w0).
     made["tiny-payload-changed.rpm"] = flip(tiny, out / "tiny-payload-changed.rpm", len(data) // 2)
     made["tiny-file-digest.rpm"] = with_file_digest(unsigned, out / "tiny-file-digest.rpm", gpg, "release@onn.test")
+    made["tiny-truncated.rpm"] = out / "tiny-truncated.rpm"
+    made["tiny-truncated.rpm"].write_bytes(data[:1024])  # cut inside its signature header
 
     log("signed: detached signatures")
-    for name, image, armor in (("tiny.sig", "tiny", False), ("tiny.asc", "tiny", True), ("tiny-1.1-as-tiny.sig", "tiny-1.1", False)):
+    for name, image, armor in (
+        ("tiny.sig", "tiny", False),
+        ("tiny.asc", "tiny", True),
+        ("tiny-1.1-as-tiny.sig", "tiny-1.1", False),
+    ):
         made[name] = out / name
-        gpg("--local-user", "release@onn.test", *(["--armor"] if armor else []), "--output", str(made[name]), "--detach-sign", str(squash[image]))
+        gpg(
+            "--local-user",
+            "release@onn.test",
+            *(["--armor"] if armor else []),
+            "--output",
+            str(made[name]),
+            "--detach-sign",
+            str(squash[image]),
+        )
 
     log("signed: the RPM of demo-1.0")
     package("demo", "demo")

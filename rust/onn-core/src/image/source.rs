@@ -120,6 +120,10 @@ pub fn obtain(
     }
     let checked = rpm::check(&path, keys.as_ref())?;
     let (image, digest) = rpm::extract(&checked, dir, observer, cancel)?;
+    if fetch::is_url(&given.image) {
+        // The download was ours and has served: the installer keeps both in RAM otherwise.
+        let _ = std::fs::remove_file(&path);
+    }
     if keys.is_none() {
         tracing::warn!(
             "{} was installed from {} without checking its signature (no --gpg-key)",
