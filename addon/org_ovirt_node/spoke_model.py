@@ -160,8 +160,13 @@ class SpokeModel:
         """The image in one line (the text spoke's)."""
         if self.image.state != IMAGE_VERIFIED or self.checking:
             return self.state_text
-        return _("{nvr}, {size}, kernel {kernel}; signed by: {signer}").format(
-            nvr=self.image.nvr, size=size_text(self.image.size), kernel=self.image.kernel, signer=self.signer_text
+        summary = _("{nvr}, {size}, kernel {kernel}").format(
+            nvr=self.image.nvr, size=size_text(self.image.size), kernel=self.image.kernel
+        )
+        if not self.image.signer_key_id:
+            return summary  # the text spoke's "Signing keys: (none)" says it on a 24-line screen
+        return _("{summary}; signed by {user} (key {key_id})").format(
+            summary=summary, user=self.image.signer_user_id, key_id=self.image.signer_key_id
         )
 
     def plan_lines(self, volumes_inline: bool = False) -> list[str]:

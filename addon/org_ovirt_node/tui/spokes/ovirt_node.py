@@ -73,12 +73,12 @@ class OvirtNodeSpoke(ServiceSpoke, NormalTUISpoke):
         )
         self._container.add(TextWidget(_("SHA-256: {sha}").format(sha=config.sha256 or _("(none)"))), self._ask_sha)
         self._container.add(
-            TextWidget(_("Signing keys: {keys}").format(keys=" ".join(config.gpg_keys) or _("(none)"))),
-            self._ask_keys,
-        )
-        self._container.add(
             TextWidget(_("Data volumes: {choice}").format(choice=_(dict(VOLUME_CHOICES)[config.volumes]))),
             self._next_volumes,
+        )
+        self._container.add(
+            TextWidget(_("Signing keys: {keys}").format(keys=" ".join(config.gpg_keys) or _("(none)"))),
+            self._ask_keys,
         )
         self.window.add_with_separator(self._container)
         self.window.add(TextWidget(_("Image: {image}").format(image=model.image_summary())))
