@@ -28,7 +28,12 @@ DISK_SETUPS = (
     "installed",
     "adopt-no-var",
 )
-DEFAULT_ARGV = ["install", "--image", "{image}", "--pv", "{pv}", "--boot", "{boot}", "--volumes", "minimal"]
+# The download directory is the case's own: an RPM's image is unpacked there (the guest's
+# /var/tmp is read-only), and a refused one leaves nothing (checked on the host).
+DEFAULT_ARGV = [
+    "install", "--image", "{image}", "--pv", "{pv}", "--boot", "{boot}", "--volumes", "minimal",
+    "--download-dir", "{tmp}",
+]  # fmt: skip
 # How the CLI reports an error: `onn: error (ID): MESSAGE` (rust/onn-cli).
 _CLI_ERROR = re.compile(r"^onn: error \(([a-z0-9.-]+)\): (.*)$", re.M)
 
