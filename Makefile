@@ -28,7 +28,7 @@ VPY     := $(VENV)/bin/python3
 ONN_KILL_POINTS ?= sample
 ONN_KILL_SEED ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN_IMAGES=$(VMWORK)/images.json \
-	--env ONN_BAD_IMAGES=$(VMWORK)/bad-images.json --env ONN_VM_WORK=$(VMWORK) \
+	--env ONN_BAD_IMAGES=$(VMWORK)/bad-images.json --env ONN_SIGNED=$(VMWORK)/signed.json --env ONN_VM_WORK=$(VMWORK) \
 	--env ONN_KILL_POINTS=$(ONN_KILL_POINTS) --env ONN_KILL_SEED=$(ONN_KILL_SEED)
 
 # Debian packages the tiers need: UML kernel + lvm2 for the guest, mksquashfs/debootstrap for
@@ -37,11 +37,12 @@ GUEST_ENV = --env PYTHONPATH=$(CURDIR)/addon --env ONN_BIN=$(TEST_BIN) --env ONN
 # EFI system partitions, dbus + GObject for the addon, rsync and GNU
 # time for bench/, openssl (a test CA) and tinyproxy (a real proxy) for the download tests;
 # GTK 3 under Xvfb with fonts and icons, tmux, gettext and the locales for the spokes; rpm to
-# parse-check onn.spec.
+# parse-check onn.spec and, with gnupg, to make the signed test material (keys, image-update
+# RPMs: rpmbuild, rpmsign).
 DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools debootstrap \
 	e2fsprogs xfsprogs util-linux qemu-system-x86 ovmf grub-pc-bin grub2-common dosfstools cpio attr \
 	fdisk gcc libc6-dev dbus-daemon libgirepository1.0-dev libcairo2-dev pkg-config rsync time openssl tinyproxy-bin \
-	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
+	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm gnupg
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
 # is the text UI library of Anaconda's text mode; atheris fuzzes the kickstart section;
 # pytest-xdist runs the boot tier's qemu guests side by side.
@@ -147,6 +148,8 @@ images:
 	mv $(VMWORK)/images.json.new $(VMWORK)/images.json
 	$(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.new
 	mv $(VMWORK)/bad-images.json.new $(VMWORK)/bad-images.json
+	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/images/signed.py --json > $(VMWORK)/signed.json.new
+	mv $(VMWORK)/signed.json.new $(VMWORK)/signed.json
 
 ## The Python module `onn` (pyo3, built by maturin), installed for this Python; stubs checked.
 ## Built again only when a Rust source changed (the build, host and guest tiers all ask for it).
@@ -159,7 +162,7 @@ $(VENV)/onn-module.stamp: $(RUST_SOURCES)
 
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
-		ONN_BAD_IMAGES=$(VMWORK)/bad-images.json \
+		ONN_BAD_IMAGES=$(VMWORK)/bad-images.json ONN_SIGNED=$(VMWORK)/signed.json \
 		$(VPY) -m pytest -q -p no:cacheprovider -m host $(PYTEST_ARGS)
 
 ## Fuzz the NVR/name rules (cargo fuzz) and the kickstart section (atheris), FUZZ_SECONDS each
@@ -217,6 +220,8 @@ screenshots: build-test images module
 ## Side-by-side write benchmark of the base (a script, not a test; see bench/README.md).
 bench: setup images
 	PYTHONPATH=$(SUPPORT_PATH) $(PY) bench/run.py $(BENCH_ARGS)
+	cargo build --release -p onn-cli
+	$(PY) bench/signed.py
 	$(BUILD_IMAGES) --json demo-1.0 demo-xz big-zstd big-xz > $(VMWORK)/bench-images.json
 	$(PY) tests/support/uml.py --mem 3G --rw $(VMWORK) --env ONN_IMAGES=$(VMWORK)/bench-images.json \
 		--env ONN_VM_WORK=$(VMWORK) -- $(PY) bench/alloc.py

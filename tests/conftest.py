@@ -36,3 +36,8 @@ def images() -> testdata.Facts:
 @pytest.fixture(scope="session")
 def bad_images() -> testdata.Facts:
     return testdata.bad_images()
+
+
+@pytest.fixture(scope="session")
+def signed() -> dict[str, str]:
+    return testdata.signed()

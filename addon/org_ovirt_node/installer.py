@@ -30,6 +30,7 @@ MEDIA_DIRS = ("/run/install/repo", "/run/install/sources/mount-0000-cdrom")
 # Engine step ids → what the installer shows (translated where shown).
 STEP_MESSAGES = {
     "image.download": N_("Downloading the Node image"),
+    "image.extract": N_("Unpacking the Node image from its package"),
     "vg.create": N_("Creating the volume group"),
     "vg.adopt": N_("Preparing the volume group for imgbased"),
     "pool.create": N_("Creating the thin pool"),
@@ -75,6 +76,10 @@ DOWNLOAD_ERRORS = {
 }
 
 
+def _file_path(url: str) -> str:
+    return urllib.parse.unquote(urllib.parse.urlparse(url).path)
+
+
 class InstallError(Exception):
     """A problem the user must fix; the message says what and how (translated). `id` is onn's
     stable id where the problem is one of onn's."""
@@ -116,19 +121,26 @@ class NodeInstaller:
     # -- configure (before any disk is written) --------------------------------------------
 
     def locate_image(self, progress: Callable[[str], object] = lambda _m: None) -> str:
-        """A local path to the image: the media's, a file:// path, an NFS mount or a download."""
+        """A local path to the image: the media's, a file:// path, an NFS mount or a download;
+        an image-update RPM's squashfs, unpacked; signed by a --gpgkey, when one is given."""
         url = self.ks.image
         if url is None:
-            found = sorted(str(p) for d in self.media_dirs if Path(d).is_dir() for p in Path(d).glob("*.squashfs.img"))
+            found = sorted(
+                str(p)
+                for d in self.media_dirs
+                if Path(d).is_dir()
+                for pattern in ("*.squashfs.img", "*.rpm")
+                for p in Path(d).glob(pattern)
+            )
             if len(found) != 1:
                 raise InstallError(
                     _("the install media hold {count} Node images ({names}); name one with --image").format(
                         count=len(found), names=", ".join(found) or _("none")
                     )
                 )
-            path = found[0]
+            source = found[0]
         elif url.startswith("file://"):
-            path = urllib.parse.unquote(urllib.parse.urlparse(url).path)
+            source = _file_path(url)
         elif url.startswith("nfs:"):
             server_path = url[len("nfs:") :]
             directory, name = server_path.rsplit("/", 1)
@@ -136,50 +148,60 @@ class NodeInstaller:
             mnt.mkdir(parents=True, exist_ok=True)
             if not os.path.ismount(mnt):
                 self.run(["mount", "-t", "nfs", "-o", "ro,nolock", directory, str(mnt)])
-            path = str(mnt / name)
+            source = str(mnt / name)
         else:
-            self.download = self._download(url, progress)
-            path = self.download.path
-        if not Path(path).is_file():
-            raise InstallError(_("the Node image {path} does not exist; check --image").format(path=path))
-        self.image_path = path
-        return path
+            source = url
+        if not url or not url.startswith(("http://", "https://")):
+            if not Path(source).is_file():
+                raise InstallError(_("the Node image {path} does not exist; check --image").format(path=source))
+        self.download = self._obtain(source, progress)
+        self.image_path = self.download.path
+        return self.image_path
 
-    def _download(self, url: str, progress: Callable[[str], object]) -> onn.Download:
-        """onn downloads the image into the work directory (RAM in the installer: onn checks the
-        room first): resumed after a dropped connection, retried, verified against --sha256
-        while it arrives, so the verification that follows does not read it again."""
+    def _obtain(self, source: str, progress: Callable[[str], object]) -> onn.Download:
+        """onn makes the image a local, verified squashfs in the work directory (RAM in the
+        installer: onn checks the room first): a download resumed after a dropped connection,
+        retried, verified against --sha256 while it arrives (so the verification that follows
+        does not read it again); an RPM's squashfs streamed out of its payload; with --gpgkey,
+        signed by one of the keys (README.md, "Signed images")."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        shown = onn.redact_url(url)
-        shown_percent = -1
+        shown = onn.redact_url(source)
+        shown_percent: dict[str, int] = {}
 
         def report(event: onn.Event) -> None:
-            nonlocal shown_percent
             percent = event.done * 100 // event.size if event.size else 0
-            if percent != shown_percent:
-                shown_percent = percent
-                progress(_("Downloading the Node image: {percent} %").format(percent=percent))
+            if shown_percent.get(event.step) != percent:
+                shown_percent[event.step] = percent
+                what = _(STEP_MESSAGES.get(event.step, event.message))
+                progress(_("{what}: {percent} %").format(what=what, percent=percent))
 
+        keys = [_file_path(k) if k.startswith("file://") else k for k in self.ks.gpgkeys]
         try:
-            return onn.fetch_image(
-                url,
+            return onn.obtain_image(
+                source,
                 str(self.workdir),
                 sha256=self.ks.sha256,
+                gpg_keys=keys,
                 proxy=self.ks.proxy,
                 verify_tls=not self.ks.noverifyssl,
                 progress=report,
             )
         except onn.Error as e:
-            reason = _(DOWNLOAD_ERRORS.get(e.id, N_("The Node image {url} could not be downloaded."))).format(
-                url=shown, proxy=onn.redact_url(self.ks.proxy or "")
-            )
-            raise InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e)) from e
+            if e.id in DOWNLOAD_ERRORS and source.startswith(("http://", "https://")):
+                reason = _(DOWNLOAD_ERRORS[e.id]).format(url=shown, proxy=onn.redact_url(self.ks.proxy or ""))
+                raise InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e), id=e.id) from e
+            raise InstallError(
+                _("the Node image {path} cannot be used: {error}\nonn: {detail}").format(
+                    path=shown, error=error_text(e.id, str(e)), detail=e
+                ),
+                id=e.id,
+            ) from e
 
     def verify_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.ImageInfo:
         """Read the image and check its checksum: a bad image stops the install here."""
         path = self.image_path or self.locate_image(progress)
         try:
-            self.image = onn.read_image(self.download or path, sha256=self.ks.sha256)
+            self.image = onn.read_image(self.download or path, sha256=self._sha256)
         except onn.Error as e:
             raise InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e)) from e
         for warning_id, message in self.image.warnings:
@@ -194,6 +216,11 @@ class NodeInstaller:
                 id=warning_id,
             )
         return self.image
+
+    @property
+    def _sha256(self) -> str | None:
+        """The squashfs's checksum: as onn verified it (an RPM's file digest, or --sha256)."""
+        return self.download.sha256 if self.download is not None else self.ks.sha256
 
     def export_payload(self) -> str:
         """A tarball of only the image's kernels and initramfs images, for Anaconda's payload:
@@ -240,7 +267,7 @@ class NodeInstaller:
         return onn.plan(
             "install",
             image=self.download or image.path,
-            sha256=self.ks.sha256,
+            sha256=self._sha256,
             adopt=True,
             root=self.sysimage,
             vg=self.ks.vg,  # the installer's VG is adopted; a different name is refused

@@ -22,6 +22,8 @@ from .i18n import _
 ADDON_NAME = "org_ovirt_node"
 VOLUME_SETS = ("default", "minimal", "none")
 URL_SCHEMES = ("file://", "http://", "https://", "nfs:")
+# Where a key (--gpgkey) may come from: the install media or a server.
+KEY_SCHEMES = ("file://", "http://", "https://")
 # Keys of the section body; only kernel-arg may repeat.
 _KEYS = ("volumes", "vg", "pool", "pool-metadata", "root-size", "kernel-arg")
 
@@ -66,10 +68,21 @@ def _header_parser() -> KSOptionParser:
         description=_("Install an oVirt Node image with onn."),
         version=DEVEL,
     )
-    op.add_argument("--image", version=DEVEL, help=_("Image URL (default: the install media)."))
+    op.add_argument(
+        "--image",
+        version=DEVEL,
+        help=_("Image URL: a squashfs or oVirt's image-update RPM (default: the install media)."),
+    )
     op.add_argument("--sha256", version=DEVEL, help=_("Expected SHA-256 of the image."))
     op.add_argument("--proxy", version=DEVEL, help=_("HTTP(S) proxy URL for the image."))
     op.add_argument("--noverifyssl", action="store_true", default=False, version=DEVEL, help=_("Do not verify TLS."))
+    op.add_argument(
+        "--gpgkey",
+        action="append",
+        default=[],
+        version=DEVEL,
+        help=_("URL of an OpenPGP key the image must be signed by (repeat for several)."),
+    )
     op.add_argument(
         "--strict",
         action="store_true",
@@ -89,6 +102,7 @@ class NodeKickstart:
     sha256: str | None = None
     proxy: str | None = None
     noverifyssl: bool = False
+    gpgkeys: list[str] = field(default_factory=list)
     strict: bool = False
     volumes: str = "default"
     vg: str | None = None
@@ -106,7 +120,7 @@ class NodeKickstart:
         except KickstartParseError as e:
             raise SectionError(
                 "ks.header-option",
-                _("{error}; the options are --image, --sha256, --proxy, --noverifyssl and --strict").format(
+                _("{error}; the options are --image, --sha256, --gpgkey, --proxy, --noverifyssl and --strict").format(
                     error=e.message
                 ),
                 line_number,
@@ -137,6 +151,14 @@ class NodeKickstart:
                     lineno=line_number,
                 )
             self.proxy = ns.proxy
+        for key in ns.gpgkey:
+            if not key.startswith(KEY_SCHEMES):
+                raise SectionError(
+                    "ks.gpgkey-url",
+                    _("--gpgkey={url} is not a supported URL; use file://, http:// or https://").format(url=key),
+                    line_number,
+                )
+        self.gpgkeys = list(ns.gpgkey)
         self.noverifyssl = ns.noverifyssl
         self.strict = ns.strict
         if (self.proxy or self.noverifyssl) and not (self.image or "").startswith(("http://", "https://")):
@@ -223,6 +245,7 @@ class NodeKickstart:
         for opt, value in (("--image", self.image), ("--sha256", self.sha256), ("--proxy", self.proxy)):
             if value is not None:
                 header.append(f"{opt}={shlex.quote(value)}")
+        header += [f"--gpgkey={shlex.quote(key)}" for key in self.gpgkeys]
         if self.noverifyssl:
             header.append("--noverifyssl")
         if self.strict:

@@ -88,6 +88,25 @@ ERROR_MESSAGES = {
     "request.conflict": N_("The settings contradict each other (adopting a layout with disks or a pool size)."),
     "plan.stale": N_("The system changed since onn planned the install; plan again."),
     "tool.missing": N_("A program onn needs is not installed."),
+    # Signed images: a key given means a signature is required.
+    "key.missing": N_("A key given with --gpgkey cannot be read."),
+    "key.invalid": N_("A key given with --gpgkey is not an OpenPGP public key."),
+    "key.expired": N_("The key given with --gpgkey has expired; get the project's current release key."),
+    "key.revoked": N_("The key given with --gpgkey is revoked; nothing it signed can be trusted."),
+    "signature.missing": N_("The image is not signed, and a key was given: it must be signed by that key."),
+    "signature.unknown-key": N_("The image is signed by a key that is none of the keys given."),
+    "signature.mismatch": N_(
+        "The image's signature does not match it: it was changed after it was signed, or the signature is "
+        "another image's."
+    ),
+    "signature.invalid": N_("The image's signature file is not an OpenPGP signature."),
+    "rpm.invalid": N_("The image's RPM cannot be read: it is cut short or damaged; download it again."),
+    "rpm.tampered": N_("The image's RPM was changed after it was built: it does not match its own digests."),
+    "rpm.no-squashfs": N_("The RPM holds no Node image; give oVirt Node's image-update package."),
+    "rpm.many-squashfs": N_("The RPM holds more than one Node image; give a package with one."),
+    "rpm.file-digest": N_(
+        "The Node image in the RPM does not match the digest the RPM's header gives it; do not install it."
+    ),
     # What the image lacks for the installed host's imgbased to update it (it installs).
     "image.update.name": N_('Its name has neither "node" nor "rhvh", by which imgbased tells its boot entries.'),
     "image.update.nvr-space": N_("Its NVR file has white space around the NVR, which imgbased keeps in LV names."),

@@ -96,6 +96,9 @@ def image_data(image: onn.ImageInfo) -> NodeImageData:
     data.kernel = image.kernels[0] if image.kernels else ""
     data.warning_ids = [i for i, _m in image.warnings]
     data.warnings = [m for _i, m in image.warnings]
+    data.signer_key_id = image.signer_key_id or ""
+    data.signer_user_id = image.signer_user_id or ""
+    data.package = image.package or ""
     return data
 
 

@@ -125,6 +125,7 @@ class SpokeModel:
             (_("Source"), self.source_text),
             (_("File"), self.image.path or unknown),
             (_("Version (NVR)"), self.image.nvr if verified else unknown),
+            (_("Signed by"), self.signer_text if verified else unknown),
             (_("Size"), size_text(self.image.size) if verified else unknown),
             (_("Kernel"), self.image.kernel if verified else unknown),
             (
@@ -132,6 +133,20 @@ class SpokeModel:
                 "\n".join([self.state_text, *([self.update_text] if verified and self.image.warning_ids else [])]),
             ),
         ]
+
+    @property
+    def signer_text(self) -> str:
+        """Who signed the image (user id, key id), and the RPM it came out of; or that no key
+        was given, so nothing was checked (translated)."""
+        if self.image.signer_key_id:
+            text = _("{user} (key {key_id}), verified").format(
+                user=self.image.signer_user_id, key_id=self.image.signer_key_id
+            )
+        else:
+            text = _("not checked: no key given (--gpgkey)")
+        if self.image.package:
+            text = _("{signer}; package {package}").format(signer=text, package=self.image.package)
+        return text
 
     @property
     def update_text(self) -> str:
@@ -145,8 +160,13 @@ class SpokeModel:
         """The image in one line (the text spoke's)."""
         if self.image.state != IMAGE_VERIFIED or self.checking:
             return self.state_text
-        return _("{nvr}, {size}, kernel {kernel}").format(
+        summary = _("{nvr}, {size}, kernel {kernel}").format(
             nvr=self.image.nvr, size=size_text(self.image.size), kernel=self.image.kernel
+        )
+        if not self.image.signer_key_id:
+            return summary  # the text spoke's "Signing keys: (none)" says it on a 24-line screen
+        return _("{summary}; signed by {user} (key {key_id})").format(
+            summary=summary, user=self.image.signer_user_id, key_id=self.image.signer_key_id
         )
 
     def plan_lines(self, volumes_inline: bool = False) -> list[str]:

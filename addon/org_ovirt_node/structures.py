@@ -18,6 +18,7 @@ class NodeConfigurationData(DBusData):
         self._sha256: Str = ""
         self._proxy: Str = ""
         self._verify_ssl: Bool = True
+        self._gpg_keys: List[Str] = []
         self._strict: Bool = False
         self._volumes: Str = "default"
         self._vg: Str = ""
@@ -61,6 +62,15 @@ class NodeConfigurationData(DBusData):
     @verify_ssl.setter
     def verify_ssl(self, value: Bool) -> None:
         self._verify_ssl = value
+
+    @property
+    def gpg_keys(self) -> List[Str]:
+        """URLs of the OpenPGP keys the image must be signed by; empty: not checked."""
+        return self._gpg_keys
+
+    @gpg_keys.setter
+    def gpg_keys(self, value: List[Str]) -> None:
+        self._gpg_keys = value
 
     @property
     def volumes(self) -> Str:
@@ -132,6 +142,7 @@ def from_kickstart(ks: NodeKickstart) -> NodeConfigurationData:
     data.sha256 = ks.sha256 or ""
     data.proxy = ks.proxy or ""
     data.verify_ssl = not ks.noverifyssl
+    data.gpg_keys = list(ks.gpgkeys)
     data.strict = ks.strict
     data.volumes = ks.volumes
     data.vg = ks.vg or ""
@@ -151,6 +162,7 @@ def to_kickstart(data: NodeConfigurationData) -> NodeKickstart:
         sha256=data.sha256 or None,
         proxy=data.proxy or None,
         noverifyssl=not data.verify_ssl,
+        gpgkeys=list(data.gpg_keys),
         strict=data.strict,
         volumes=data.volumes,
         vg=data.vg or None,
@@ -189,6 +201,9 @@ class NodeImageData(DBusData):
         self._message: Str = ""
         self._warning_ids: List[Str] = []
         self._warnings: List[Str] = []
+        self._signer_key_id: Str = ""
+        self._signer_user_id: Str = ""
+        self._package: Str = ""
 
     @property
     def state(self) -> Str:
@@ -266,6 +281,33 @@ class NodeImageData(DBusData):
     @warnings.setter
     def warnings(self, value: List[Str]) -> None:
         self._warnings = value
+
+    @property
+    def signer_key_id(self) -> Str:
+        """The key id of the verified signer (16 hex digits); empty: no key was given."""
+        return self._signer_key_id
+
+    @signer_key_id.setter
+    def signer_key_id(self, value: Str) -> None:
+        self._signer_key_id = value
+
+    @property
+    def signer_user_id(self) -> Str:
+        """The verified signer's user id, e.g. `oVirt <infra@ovirt.org>`."""
+        return self._signer_user_id
+
+    @signer_user_id.setter
+    def signer_user_id(self, value: Str) -> None:
+        self._signer_user_id = value
+
+    @property
+    def package(self) -> Str:
+        """The image-update RPM the image came out of (name-version-release.arch); empty: none."""
+        return self._package
+
+    @package.setter
+    def package(self, value: Str) -> None:
+        self._package = value
 
 
 class StoragePreviewData(DBusData):

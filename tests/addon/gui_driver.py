@@ -61,9 +61,10 @@ def screen(spoke: OvirtNodeSpoke, hub: Hub) -> dict[str, object]:
     get = spoke.builder.get_object
     grid = get("imageGrid")
     rows = {}
-    for row in range(6):
-        name, value = grid.get_child_at(0, row), grid.get_child_at(1, row)
-        rows[name.get_text()] = value.get_text()
+    row = 0
+    while (name := grid.get_child_at(0, row)) is not None:
+        rows[name.get_text()] = grid.get_child_at(1, row).get_text()
+        row += 1
     return {
         "title": spoke.window.props.window_name,
         "headings": [get(h).get_text() for h in ("imageHeading", "volumesHeading", "planHeading")],

@@ -100,6 +100,7 @@ def test_the_spoke_shows_the_image_its_check_and_onns_plan_and_follows_the_users
     assert default["image"]["Source"] == "The image on the installation media"
     assert (default["image"]["Version (NVR)"], default["image"]["Kernel"]) == (nvr, IMAGE["kernel_versions"][0])
     assert default["image"]["Check"] == "Read and checked (no checksum given)"
+    assert default["image"]["Signed by"] == "not checked: no key given (--gpgkey)"
     assert default["plan"].splitlines()[:3] == [
         "Volume group onn, thin pool pool00 (40 GiB)",
         f"Base {nvr}: the image, written once and kept read-only",

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import testdata
 from dasbus.connection import AddressedMessageBus
 from dasbus.error import DBusError
 from dasbus.typing import get_native
@@ -320,6 +321,50 @@ def test_a_missing_image_is_an_error_that_says_what_to_check(anaconda: Anaconda)
     info = get_native(anaconda.node.ImageInfo)
     assert info["state"] == "error"
     assert "/nonexistent/node.squashfs.img does not exist; check --image" in info["message"]
+
+
+def test_a_signed_rpm_is_checked_with_its_key_and_the_check_names_the_signer(anaconda: Anaconda) -> None:
+    signed = testdata.signed()
+    anaconda.node.ReadKickstart(
+        f"%addon org_ovirt_node --image=file://{signed['tiny.rpm']} --gpgkey=file://{signed['release.asc']}\n%end\n"
+    )
+    _run(anaconda.task(anaconda.node.CheckImageWithTask()))
+    info = get_native(anaconda.node.ImageInfo)
+    assert info["state"] == "verified", info
+    assert (info["nvr"], info["signer-user-id"]) == (
+        IMAGES["tiny-ext4"]["nvr"],
+        "onn test release key <release@onn.test>",
+    )
+    assert len(info["signer-key-id"]) == 16 and info["package"] == "ovirt-node-ng-image-update-4.5.6-1.noarch"
+    # The squashfs came out of the RPM into the work directory, verified by its file digest.
+    assert info["path"] == str(anaconda.tmp / "work" / f"{IMAGES['tiny-ext4']['nvr']}.squashfs.img")
+    # The generated kickstart keeps the key.
+    assert f"--gpgkey=file://{signed['release.asc']}" in anaconda.node.GenerateKickstart()
+
+
+def test_a_tampered_rpm_with_a_key_stops_the_install_before_any_disk_is_written(anaconda: Anaconda) -> None:
+    """The kickstart names the release key and an RPM whose payload was changed after it was
+    signed: the image check says so with onn's id, and the configure task, which runs before
+    Anaconda creates any storage, fails; the payload's tarball stays empty."""
+    signed = testdata.signed()
+    anaconda.node.ReadKickstart(
+        f"%addon org_ovirt_node --image=file://{signed['tiny-payload-changed.rpm']}"
+        f" --gpgkey=file://{signed['release.asc']}\n%end\n"
+    )
+    _run(anaconda.task(anaconda.node.CheckImageWithTask()))
+    info = get_native(anaconda.node.ImageInfo)
+    assert (info["state"], info["message-id"]) == ("error", "rpm.tampered"), info
+    assert "was changed after it was built: it does not match its own digests" in info["message"]
+    (path,) = anaconda.node.ConfigureWithTasks()
+    task = anaconda.task(path)
+    task.Start()
+    _wait(lambda: not task.IsRunning, "the task to stop", timeout=60)
+    with pytest.raises(DBusError, match="its payload does not match the digest in its header"):
+        task.Finish()
+    with tarfile.open(anaconda.tmp / "work/node-boot.tar") as tar:
+        assert tar.getnames() == []
+    # Nothing of the RPM's image is left in the work directory.
+    assert not list((anaconda.tmp / "work").glob("*.squashfs.img*"))
 
 
 def test_the_storage_preview_is_onns_plan_for_the_installers_devices(anaconda: Anaconda) -> None:

@@ -116,3 +116,24 @@ def test_an_image_the_host_could_not_update_says_why_in_the_check_row() -> None:
     assert "onn's English" not in check  # every id has its own message
     assert "/etc/default/grub" in check and "rhvh" in check
     assert model.completed
+
+
+def test_the_signer_is_shown_beside_the_nvr() -> None:
+    """The verified signer (user id, key id) and the RPM the image came out of; without a key,
+    that nothing was checked."""
+    img = _image("verified")
+    model = SpokeModel(NodeConfigurationData(), img, payload_active=True)
+    assert dict(model.image_lines())["Signed by"] == "not checked: no key given (--gpgkey)"
+    assert model.image_summary() == "node-4.5-1, 900 MiB, kernel 5.14.0"
+    img.signer_key_id, img.signer_user_id = "AB8F2A1C24901D0C", "oVirt <infra@ovirt.org>"
+    img.package = "ovirt-node-ng-image-update-4.5.6-1.el9.noarch"
+    lines = [label for label, _value in model.image_lines()]
+    assert lines.index("Signed by") == lines.index("Version (NVR)") + 1
+    assert dict(model.image_lines())["Signed by"] == (
+        "oVirt <infra@ovirt.org> (key AB8F2A1C24901D0C), verified; "
+        "package ovirt-node-ng-image-update-4.5.6-1.el9.noarch"
+    )
+    assert model.image_summary().endswith("; signed by oVirt <infra@ovirt.org> (key AB8F2A1C24901D0C)")
+    # A failed check says why in the user's words: each signature refusal has its message.
+    failed = SpokeModel(NodeConfigurationData(), _image("error", "signature.unknown-key", "onn's English"))
+    assert failed.status == "The image is signed by a key that is none of the keys given."

@@ -74,6 +74,7 @@ def test_the_text_spoke_is_driven_by_typed_choices_on_a_serial_sized_terminal(
     first = _menu(term.wait_for(PROMPT))
     assert "1) [x] The image on the installation media" in first
     assert f"Image: {nvr}, 20 MiB, kernel {IMAGE['kernel_versions'][0]}" in first
+    assert "5) Signing keys: (none)" in first
     assert "Volume group onn, thin pool pool00 (40 GiB)" in first
     assert "/var/crash  10 GiB" in first
 

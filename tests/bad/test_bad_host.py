@@ -11,7 +11,7 @@ from pathlib import Path
 
 import onn
 import pytest
-from corpus import DISK_SETUPS, TIERS, Case, check_refusal, image_path, load
+from corpus import DISK_SETUPS, TIERS, Case, check_refusal, fill, image_path, load
 from org_ovirt_node.ksvalidate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,11 +55,20 @@ def test_kickstart_case_is_refused_on_its_line(case: Case, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("case", of_tier("image"), ids=lambda c: c.name)
-def test_image_case_is_refused_by_onn_image(case: Case, images: dict, bad_images: dict, tmp_path: Path) -> None:
-    image = image_path(case.image, images, bad_images, tmp_path)
-    proc = subprocess.run([os.environ["ONN_BIN"], "image", image, *case.args], capture_output=True, text=True)
+def test_image_case_is_refused_by_onn_image(
+    case: Case, images: dict, bad_images: dict, signed: dict, tmp_path: Path
+) -> None:
+    image = image_path(case.image, images, bad_images, tmp_path, signed)
+    args = fill(case.args, {"tmp": str(tmp_path), "signed": signed})
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    proc = subprocess.run(
+        [os.environ["ONN_BIN"], "image", image, *args, "--download-dir", str(downloads)], capture_output=True, text=True
+    )
     check_refusal(case, proc.returncode, proc.stderr)
     assert "onn-mnt." not in Path("/proc/self/mountinfo").read_text()
+    # An RPM's image is unpacked into a private directory: nothing is left of a refused one.
+    assert list(downloads.iterdir()) == []
 
 
 def _ids_in(pattern: str, paths: list[Path]) -> set[str]:

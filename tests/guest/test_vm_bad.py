@@ -180,11 +180,16 @@ def test_vm_bad_every_disk_preparation_is_implemented() -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES, key=lambda c: (c.disks, c.name)), ids=lambda c: c.name)
 def test_vm_bad_input_is_refused_and_the_disks_stay_identical(
-    case: Case, prepared: Prepared, images: dict[str, dict[str, object]], bad_images: dict[str, str]
+    case: Case,
+    prepared: Prepared,
+    images: dict[str, dict[str, object]],
+    bad_images: dict[str, str],
+    signed: dict[str, str],
 ) -> None:
     disks, values = prepared.get(case.disks)
     tmp = Path(values["tmp"])
-    argv = fill(case.command(), {**values, "image": image_path(case.image, images, bad_images, tmp)})
+    image = image_path(case.image, images, bad_images, tmp, signed)
+    argv = fill(case.command(), {**values, "image": image, "signed": signed})
     before = disks.digests()
     proc = onn(*argv, check=False)
     check_refusal(case, proc.returncode, proc.stderr)

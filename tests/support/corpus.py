@@ -28,7 +28,12 @@ DISK_SETUPS = (
     "installed",
     "adopt-no-var",
 )
-DEFAULT_ARGV = ["install", "--image", "{image}", "--pv", "{pv}", "--boot", "{boot}", "--volumes", "minimal"]
+# The download directory is the case's own: an RPM's image is unpacked there (the guest's
+# /var/tmp is read-only), and a refused one leaves nothing (checked on the host).
+DEFAULT_ARGV = [
+    "install", "--image", "{image}", "--pv", "{pv}", "--boot", "{boot}", "--volumes", "minimal",
+    "--download-dir", "{tmp}",
+]  # fmt: skip
 # How the CLI reports an error: `onn: error (ID): MESSAGE` (rust/onn-cli).
 _CLI_ERROR = re.compile(r"^onn: error \(([a-z0-9.-]+)\): (.*)$", re.M)
 
@@ -74,14 +79,25 @@ def check_refusal(case: Case, returncode: int, stderr: str) -> None:
     assert re.search(case.message, message), f"{case.message!r} not in {message!r}"
 
 
-def image_path(spec: str, images: dict[str, dict[str, object]], bad_images: dict[str, str], tmp: Path) -> str:
-    """A case's image: a tests/images name, `bad:NAME` (tests/bad/images.py), or a path."""
+def image_path(
+    spec: str,
+    images: dict[str, dict[str, object]],
+    bad_images: dict[str, str],
+    tmp: Path,
+    signed: dict[str, str] | None = None,
+) -> str:
+    """A case's image: a tests/images name, `bad:NAME` (tests/bad/images.py), `signed:NAME`
+    (tests/images/signed.py), or a path."""
     if spec.startswith("bad:"):
         return bad_images[spec[len("bad:") :]]
+    if spec.startswith("signed:"):
+        assert signed is not None, spec
+        return signed[spec[len("signed:") :]]
     if spec in images:
         return str(images[spec]["path"])
     return spec.format(tmp=tmp)
 
 
-def fill(argv: list[str], values: dict[str, str]) -> list[str]:
+def fill(argv: list[str], values: dict[str, object]) -> list[str]:
+    """The argv with its placeholders filled in; `{signed[NAME]}` names the signed material."""
     return [a.format(**values) for a in argv]

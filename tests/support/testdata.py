@@ -1,5 +1,6 @@
 """What `make images` made, for the tests: the test images' facts (ONN_IMAGES, the JSON of
-tests/images/build.py --json) and the bad-input images (ONN_BAD_IMAGES, tests/bad/images.py),
+tests/images/build.py --json), the bad-input images (ONN_BAD_IMAGES, tests/bad/images.py) and
+the signed material (ONN_SIGNED, tests/images/signed.py),
 each read when a test first uses it. Importing a test module reads neither (IMAGES and Image
 are lazy), and tests parametrize over the image specs' names (IMAGE_NAMES), which need no
 build."""
@@ -35,6 +36,13 @@ def images() -> Facts:
 @functools.cache
 def bad_images() -> Facts:
     return _load("ONN_BAD_IMAGES", "make images")
+
+
+@functools.cache
+def signed() -> dict[str, str]:
+    """The signed test material by name (ONN_SIGNED, tests/images/signed.py): keys, image-update
+    RPMs, detached signatures."""
+    return _load("ONN_SIGNED", "make images")  # type: ignore[return-value]
 
 
 class _Images(Mapping[str, dict[str, object]]):

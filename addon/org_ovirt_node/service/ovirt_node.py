@@ -154,7 +154,13 @@ class OvirtNode(KickstartService):
 
 
 def _same_image(a: NodeKickstart, b: NodeKickstart) -> bool:
-    return (a.image, a.sha256, a.proxy, a.noverifyssl) == (b.image, b.sha256, b.proxy, b.noverifyssl)
+    return (a.image, a.sha256, a.proxy, a.noverifyssl, a.gpgkeys) == (
+        b.image,
+        b.sha256,
+        b.proxy,
+        b.noverifyssl,
+        b.gpgkeys,
+    )
 
 
 _FIELDS = [f for f in dataclasses.fields(NodeKickstart) if f.init and not f.name.startswith("_") and f.name != "seen"]

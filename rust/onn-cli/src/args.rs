@@ -130,9 +130,18 @@ pub struct FetchOpts {
 pub struct ImageOpts<S: Args + Source> {
     #[command(flatten)]
     pub source: S,
-    /// Expected SHA-256 of the image, checked before anything is written.
+    /// Expected SHA-256 of the image (of the RPM, for an RPM), checked before anything is
+    /// written.
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<String>,
+    /// An OpenPGP public key the image must be signed by (repeat for several): an RPM's own
+    /// signature, or a squashfs's detached one. Without one, nothing vouches for the image.
+    #[arg(long = "gpg-key", value_name = "FILE|URL")]
+    pub gpg_keys: Vec<String>,
+    /// The detached signature of a squashfs (default: IMAGE.sig or IMAGE.asc beside it, when a
+    /// --gpg-key is given).
+    #[arg(long, value_name = "FILE|URL")]
+    pub signature: Option<String>,
     /// Refuse an image the host's imgbased could not update (what `onn image` warns of).
     #[arg(long)]
     pub strict: bool,
@@ -148,14 +157,15 @@ pub trait Source {
 
 #[derive(Args)]
 pub struct ImageArg {
-    /// The Node image (squashfs): a file or an http(s) URL.
+    /// The Node image: a squashfs or oVirt's image-update RPM, a file or an http(s) URL.
     #[arg(value_name = "IMAGE")]
     image: String,
 }
 
 #[derive(Args)]
 pub struct ImageOption {
-    /// The Node image (squashfs): a file, or an http:// or https:// URL to download.
+    /// The Node image: a squashfs or oVirt's image-update RPM (ovirt-node-ng-image-update), a
+    /// file, or an http:// or https:// URL to download.
     #[arg(long, value_name = "FILE|URL")]
     image: String,
 }
@@ -176,6 +186,8 @@ impl Source for ImageOption {
 pub struct Image<'a> {
     pub image: &'a str,
     pub sha256: Option<&'a str>,
+    pub gpg_keys: &'a [String],
+    pub signature: Option<&'a str>,
     pub strict: bool,
     pub fetch: &'a FetchOpts,
 }
@@ -185,6 +197,8 @@ impl<S: Args + Source> ImageOpts<S> {
         Image {
             image: self.source.image(),
             sha256: self.sha256.as_deref(),
+            gpg_keys: &self.gpg_keys,
+            signature: self.signature.as_deref(),
             strict: self.strict,
             fetch: &self.fetch,
         }

@@ -7,7 +7,6 @@ mod progress;
 mod render;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
@@ -15,8 +14,8 @@ use anyhow::Result;
 use clap::Parser;
 use onn_core::ground::error;
 use onn_core::ground::runner::SystemRunner;
-use onn_core::image::digest::FileDigest;
-use onn_core::image::fetch::{self, DownloadDir, FetchOptions};
+use onn_core::image::fetch::{DownloadDir, FetchOptions};
+use onn_core::image::source::{self, Given, Obtained};
 use onn_core::storage::lvm::LvmState;
 use onn_core::{apply, image, report, CancelToken, Event, Request};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -27,50 +26,50 @@ use args::{
 };
 use progress::Reporter;
 
-/// The image as a local file: the path given, or a download that lasts as long as this value
-/// (with its digest, so that opening it does not hash it again).
+/// The image as a local, verified squashfs: the path given, a download, or the image out of
+/// an RPM, each lasting as long as this value (with its digest, so that opening it does not
+/// hash it again), and who signed it.
 struct LocalImage {
-    path: PathBuf,
-    digest: Option<FileDigest>,
+    obtained: Obtained,
     _download: Option<DownloadDir>,
 }
 
 impl LocalImage {
     fn get(o: &Image, reporter: &mut Reporter) -> Result<LocalImage> {
-        if !fetch::is_url(o.image) {
-            return Ok(LocalImage {
-                path: o.image.into(),
-                digest: None,
-                _download: None,
-            });
-        }
-        let dir = DownloadDir::new(&o.fetch.download_dir)?;
-        let opts = FetchOptions {
+        let given = Given {
+            image: o.image.to_owned(),
             sha256: o.sha256.map(str::to_owned),
-            proxy: o.fetch.proxy.clone(),
-            verify_tls: !o.fetch.insecure,
-            ..FetchOptions::default()
+            keys: o.gpg_keys.to_vec(),
+            signature: o.signature.map(str::to_owned),
+            fetch: FetchOptions {
+                proxy: o.fetch.proxy.clone(),
+                verify_tls: !o.fetch.insecure,
+                ..FetchOptions::default()
+            },
         };
-        let fetched = fetch::fetch(
-            o.image,
-            dir.path(),
-            &opts,
+        let dir = given
+            .needs_dir()
+            .then(|| DownloadDir::new(&o.fetch.download_dir))
+            .transpose()?;
+        let here = std::path::Path::new(".");
+        let obtained = source::obtain(
+            &given,
+            dir.as_ref().map_or(here, |d| d.path()),
             &mut |e| reporter.event(e),
             interrupted(),
         )?;
         Ok(LocalImage {
-            path: fetched.path,
-            digest: fetched.digest,
-            _download: Some(dir),
+            obtained,
+            _download: dir,
         })
     }
 
     /// The request with this image, as the options gave and checked it.
     fn request(&self, req: Request, o: &Image) -> Request {
         Request {
-            image: Some(self.path.to_string_lossy().into_owned()),
-            sha256: o.sha256.map(str::to_owned),
-            downloaded: self.digest.clone(),
+            image: Some(self.obtained.path.to_string_lossy().into_owned()),
+            sha256: self.obtained.sha256.clone(),
+            downloaded: self.obtained.digest.clone(),
             strict: o.strict,
             ..req
         }
@@ -195,6 +194,9 @@ fn execute(
     let mut progress = |e: &Event| reporter.event(e);
     let outcome = prepared.apply(&mut progress, interrupted())?;
     render::json_or(out.json, &outcome, render::outcome)?;
+    if let (false, Some(l)) = (out.json, &local) {
+        render::provenance(&l.obtained.provenance);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -226,17 +228,17 @@ fn recover(runner: &SystemRunner, a: &RecoverArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `onn image`: what the image holds; with `--strict`, a refusal when the host's imgbased
-/// could not update it (after it was shown).
+/// `onn image`: what the image holds and who signed it; with `--strict`, a refusal when the
+/// host's imgbased could not update it (after it was shown). Writes nothing but, for a
+/// download or an RPM, the image in a private directory removed on exit.
 fn read_image(runner: &SystemRunner, a: &ImageArgs) -> Result<ExitCode> {
     let local = LocalImage::get(&a.image.given(), &mut Reporter::new(None)?)?;
-    let img = image::OpenImage::open(
-        runner,
-        &local.path,
-        a.image.sha256.as_deref(),
-        local.digest.as_ref(),
-    )?;
-    let facts = img.facts.clone();
+    let o = &local.obtained;
+    let img = image::OpenImage::open(runner, &o.path, o.sha256.as_deref(), o.digest.as_ref())?;
+    let facts = image::ImageFacts {
+        provenance: o.provenance.clone(),
+        ..img.facts.clone()
+    };
     img.close()?;
     if a.json {
         render::json(&facts)?;

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use onn_core::apply::Outcome;
+use onn_core::image::source::Provenance;
 use onn_core::image::ImageFacts;
 use onn_core::report::{self, CheckItem, LayoutReport};
 use onn_core::{Bytes, Plan, Recovered};
@@ -82,6 +83,17 @@ pub fn outcome(outcome: &Outcome) {
     }
 }
 
+/// Who vouched for the image installed.
+pub fn provenance(p: &Provenance) {
+    if let Some(pkg) = &p.package {
+        println!("Package:    {pkg}");
+    }
+    match &p.signer {
+        Some(s) => println!("Signed by:  {} (key {}, verified)", s.user_id, s.key_id),
+        None => println!("Signed by:  not checked (no --gpg-key)"),
+    }
+}
+
 pub fn layout(r: &LayoutReport) {
     print!("{}", report::render_layout(r));
 }
@@ -143,6 +155,16 @@ pub fn image(facts: &ImageFacts) -> Result<()> {
     }
     if let Some(s) = &facts.sha256 {
         println!("sha256:  {s} (verified)");
+    }
+    if let Some(p) = &facts.provenance.package {
+        println!("package: {p}");
+    }
+    match &facts.provenance.signer {
+        Some(s) => println!(
+            "signer:  {} (key {}, fingerprint {}; verified)",
+            s.user_id, s.key_id, s.fingerprint
+        ),
+        None => println!("signer:  none checked (no --gpg-key)"),
     }
     for w in &facts.warnings {
         println!("warning: {} ({})", w.message, w.id);

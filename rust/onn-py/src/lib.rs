@@ -8,7 +8,7 @@ use onn_core::ground::error::{self, CommandError as CoreCommandError, Kind};
 use onn_core::ground::progress;
 use onn_core::ground::runner::SystemRunner;
 use onn_core::image::digest::FileDigest;
-use onn_core::image::{self, fetch};
+use onn_core::image::{self, fetch, source};
 use onn_core::storage::lvm::LvmState;
 use onn_core::{apply as engine, report, Request};
 use pyo3::exceptions::PyException;
@@ -140,6 +140,33 @@ impl ImageInfo {
             .iter()
             .map(|w| (w.id.clone(), w.message.clone()))
             .collect()
+    }
+    /// The verified signer's key id (16 hex digits); None: no key was given.
+    #[getter]
+    fn signer_key_id(&self) -> Option<&str> {
+        self.0.provenance.signer.as_ref().map(|s| s.key_id.as_str())
+    }
+    /// The verified signer's user id, e.g. `oVirt <infra@ovirt.org>`.
+    #[getter]
+    fn signer_user_id(&self) -> Option<&str> {
+        self.0
+            .provenance
+            .signer
+            .as_ref()
+            .map(|s| s.user_id.as_str())
+    }
+    #[getter]
+    fn signer_fingerprint(&self) -> Option<&str> {
+        self.0
+            .provenance
+            .signer
+            .as_ref()
+            .map(|s| s.fingerprint.as_str())
+    }
+    /// The image-update RPM it came out of (`name-version-release.arch`), if any.
+    #[getter]
+    fn package(&self) -> Option<&str> {
+        self.0.provenance.package.as_deref()
     }
     fn to_json(&self) -> PyResult<String> {
         to_json(&self.0)
@@ -296,31 +323,73 @@ impl CancelToken {
     }
 }
 
-/// A finished download (`fetch_image`): the file and its SHA-256, computed while its bytes
-/// arrived. It stands where an image path goes (`os.fspath` gives the path); given to
-/// `read_image`, `export_boot` or `plan`, the image is not hashed again while it is unchanged.
+/// A local image ready to read (`fetch_image`, `obtain_image`): the file, its SHA-256 (computed
+/// while its bytes arrived; verified), and who signed it. It stands where an image path goes
+/// (`os.fspath` gives the path); given to `read_image`, `export_boot` or `plan`, the image is
+/// not hashed again while it is unchanged.
 #[pyclass(module = "onn._native", frozen)]
-struct Download(fetch::Fetched);
+struct Download {
+    path: std::path::PathBuf,
+    sha256: Option<String>,
+    digest: Option<FileDigest>,
+    provenance: source::Provenance,
+}
+
+impl From<fetch::Fetched> for Download {
+    fn from(f: fetch::Fetched) -> Self {
+        Download {
+            path: f.path,
+            sha256: Some(f.sha256),
+            digest: f.digest,
+            provenance: source::Provenance::default(),
+        }
+    }
+}
+
+impl From<source::Obtained> for Download {
+    fn from(o: source::Obtained) -> Self {
+        Download {
+            path: o.path,
+            sha256: o.sha256,
+            digest: o.digest,
+            provenance: o.provenance,
+        }
+    }
+}
 
 #[pymethods]
 impl Download {
     #[getter]
     fn path(&self) -> String {
-        self.0.path.to_string_lossy().into_owned()
+        self.path.to_string_lossy().into_owned()
     }
     #[getter]
-    fn sha256(&self) -> &str {
-        &self.0.sha256
+    fn sha256(&self) -> Option<&str> {
+        self.sha256.as_deref()
     }
     #[getter]
     fn size(&self) -> u64 {
-        self.0.size.0
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+    /// The verified signer's key id; None: no key was given.
+    #[getter]
+    fn signer_key_id(&self) -> Option<&str> {
+        self.provenance.signer.as_ref().map(|s| s.key_id.as_str())
+    }
+    #[getter]
+    fn signer_user_id(&self) -> Option<&str> {
+        self.provenance.signer.as_ref().map(|s| s.user_id.as_str())
+    }
+    /// The image-update RPM it came out of, if any.
+    #[getter]
+    fn package(&self) -> Option<&str> {
+        self.provenance.package.as_deref()
     }
     fn __fspath__(&self) -> String {
         self.path()
     }
     fn __repr__(&self) -> String {
-        format!("Download({:?}, sha256={:?})", self.path(), self.0.sha256)
+        format!("Download({:?}, sha256={:?})", self.path(), self.sha256)
     }
 }
 
@@ -332,28 +401,38 @@ enum ImageArg<'py> {
 }
 
 impl ImageArg<'_> {
+    fn provenance(&self) -> source::Provenance {
+        match self {
+            ImageArg::Download(d) => d.provenance.clone(),
+            ImageArg::Path(_) => source::Provenance::default(),
+        }
+    }
     fn path(&self) -> std::path::PathBuf {
         match self {
-            ImageArg::Download(d) => d.0.path.clone(),
+            ImageArg::Download(d) => d.path.clone(),
             ImageArg::Path(p) => p.into(),
         }
     }
     fn digest(&self) -> Option<FileDigest> {
         match self {
-            ImageArg::Download(d) => d.0.digest.clone(),
+            ImageArg::Download(d) => d.digest.clone(),
             ImageArg::Path(_) => None,
         }
     }
 }
 
-/// Verify (when `sha256` is given) and read an image; writes nothing.
+/// Verify (when `sha256` is given) and read an image; writes nothing. A [`Download`] brings
+/// who signed it.
 #[pyfunction]
 #[pyo3(signature = (path, sha256=None))]
 fn read_image(py: Python<'_>, path: ImageArg<'_>, sha256: Option<&str>) -> PyResult<ImageInfo> {
-    let (path, digest) = (path.path(), path.digest());
+    let (provenance, path, digest) = (path.provenance(), path.path(), path.digest());
     py.detach(|| {
         let img = image::OpenImage::open(&SystemRunner, &path, sha256, digest.as_ref())?;
-        let facts = img.facts.clone();
+        let facts = image::ImageFacts {
+            provenance,
+            ..img.facts.clone()
+        };
         img.close()?;
         Ok(facts)
     })
@@ -425,7 +504,7 @@ fn plan(
 ) -> PyResult<Plan> {
     let mut req: Request = serde_json::from_str(request_json)
         .map_err(|e| PreconditionError::new_err(format!("invalid request: {e}")))?;
-    req.downloaded = download.and_then(|d| d.0.digest.clone());
+    req.downloaded = download.and_then(|d| d.digest.clone());
     py.detach(|| -> anyhow::Result<onn_core::Plan> {
         let prepared = engine::prepare(&SystemRunner, &req)?;
         Ok(prepared.plan)
@@ -573,19 +652,7 @@ fn fetch_image(
     retries: u32,
     backoff: f64,
 ) -> PyResult<Download> {
-    let seconds = |name: &str, v: f64| {
-        std::time::Duration::try_from_secs_f64(v).map_err(|_| {
-            PreconditionError::new_err(format!("{name} must be a number of seconds ≥ 0, not {v}"))
-        })
-    };
-    let opts = fetch::FetchOptions {
-        sha256,
-        proxy,
-        verify_tls,
-        timeout: seconds("timeout", timeout)?,
-        retries,
-        backoff: seconds("backoff", backoff)?,
-    };
+    let opts = fetch_options(sha256, proxy, verify_tls, timeout, retries, backoff)?;
     let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
     let progress = Progress::new(progress);
     let result = py.detach(|| {
@@ -597,7 +664,75 @@ fn fetch_image(
             &token,
         )
     });
-    Ok(Download(progress.result(py, result)?))
+    Ok(progress.result(py, result)?.into())
+}
+
+/// The image given (a squashfs or oVirt's image-update RPM; a path or an http(s) URL) as a
+/// local, verified squashfs, as onn installs it: `gpg_keys` (paths or URLs) it must be signed
+/// by (an RPM's own signature; a squashfs's `signature`, by default `IMAGE.sig`/`.asc` beside
+/// it); no key: unverified, as before. Downloads and an RPM's image go into `dest_dir` (the
+/// caller removes them). The GIL is released meanwhile; `progress` gets `image.download` and
+/// `image.extract` events; `cancel` stops it.
+#[pyfunction]
+#[pyo3(signature = (image, dest_dir, sha256=None, gpg_keys=Vec::new(), signature=None, proxy=None,
+                    verify_tls=true, progress=None, cancel=None, timeout=30.0, retries=5, backoff=1.0))]
+#[allow(clippy::too_many_arguments)]
+fn obtain_image(
+    py: Python<'_>,
+    image: &str,
+    dest_dir: &str,
+    sha256: Option<String>,
+    gpg_keys: Vec<String>,
+    signature: Option<String>,
+    proxy: Option<String>,
+    verify_tls: bool,
+    progress: Option<Py<PyAny>>,
+    cancel: Option<&CancelToken>,
+    timeout: f64,
+    retries: u32,
+    backoff: f64,
+) -> PyResult<Download> {
+    let given = source::Given {
+        image: image.to_owned(),
+        sha256,
+        keys: gpg_keys,
+        signature,
+        fetch: fetch_options(None, proxy, verify_tls, timeout, retries, backoff)?,
+    };
+    let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
+    let progress = Progress::new(progress);
+    let result = py.detach(|| {
+        source::obtain(
+            &given,
+            std::path::Path::new(dest_dir),
+            &mut |e| progress.call(e),
+            &token,
+        )
+    });
+    Ok(progress.result(py, result)?.into())
+}
+
+fn fetch_options(
+    sha256: Option<String>,
+    proxy: Option<String>,
+    verify_tls: bool,
+    timeout: f64,
+    retries: u32,
+    backoff: f64,
+) -> PyResult<fetch::FetchOptions> {
+    let seconds = |name: &str, v: f64| {
+        std::time::Duration::try_from_secs_f64(v).map_err(|_| {
+            PreconditionError::new_err(format!("{name} must be a number of seconds ≥ 0, not {v}"))
+        })
+    };
+    Ok(fetch::FetchOptions {
+        sha256,
+        proxy,
+        verify_tls,
+        timeout: seconds("timeout", timeout)?,
+        retries,
+        backoff: seconds("backoff", backoff)?,
+    })
 }
 
 /// Refuse an LVM name as the engine does (PreconditionError, `id` name.invalid, name.reserved
@@ -656,6 +791,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_for_installer, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(fetch_image, m)?)?;
+    m.add_function(wrap_pyfunction!(obtain_image, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(check_lvm_name, m)?)?;
     m.add_function(wrap_pyfunction!(entries_booting, m)?)?;

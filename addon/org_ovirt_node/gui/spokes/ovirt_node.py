@@ -130,6 +130,7 @@ class OvirtNodeSpoke(ServiceSpoke, NormalSpoke):
         from_url = self.builder.get_object("urlRadio").get_active()
         config.image_url = self.builder.get_object("urlEntry").get_text().strip() if from_url else ""
         config.sha256 = self.builder.get_object("shaEntry").get_text().strip() if from_url else ""
+        config.gpg_keys = self.builder.get_object("keyEntry").get_text().split() if from_url else []
         config.volumes = next(k for k, b in self._volume_buttons.items() if b.get_active())
         try:
             self._proxy.Configuration = NodeConfigurationData.to_structure(config)
@@ -196,6 +197,7 @@ class OvirtNodeSpoke(ServiceSpoke, NormalSpoke):
             self.builder.get_object("urlRadio" if from_url else "mediaRadio").set_active(True)
             self.builder.get_object("urlEntry").set_text(model.config.image_url)
             self.builder.get_object("shaEntry").set_text(model.config.sha256)
+            self.builder.get_object("keyEntry").set_text(" ".join(model.config.gpg_keys))
             self.builder.get_object("sourceGrid").set_sensitive(from_url)
             button = self._volume_buttons.get(model.config.volumes)
             if button is not None:

@@ -76,6 +76,10 @@ class OvirtNodeSpoke(ServiceSpoke, NormalTUISpoke):
             TextWidget(_("Data volumes: {choice}").format(choice=_(dict(VOLUME_CHOICES)[config.volumes]))),
             self._next_volumes,
         )
+        self._container.add(
+            TextWidget(_("Signing keys: {keys}").format(keys=" ".join(config.gpg_keys) or _("(none)"))),
+            self._ask_keys,
+        )
         self.window.add_with_separator(self._container)
         self.window.add(TextWidget(_("Image: {image}").format(image=model.image_summary())))
         self.window.add_with_separator(TextWidget(f"  {model.image.path or model.source_text}"))
@@ -113,6 +117,10 @@ class OvirtNodeSpoke(ServiceSpoke, NormalTUISpoke):
     def _ask_sha(self, _data: object) -> None:
         self._change(sha256=self._ask(_("SHA-256 of the image (empty: none)")))
 
+    def _ask_keys(self, _data: object) -> None:
+        keys = self._ask(_("URLs of the keys the image must be signed by, separated by spaces (empty: none)"))
+        self._change(gpg_keys=keys.split())
+
     def _next_volumes(self, _data: object) -> None:
         keys = [k for k, _text in VOLUME_CHOICES]
         self._change(volumes=keys[(keys.index(self._model.config.volumes) + 1) % len(keys)])
@@ -123,9 +131,9 @@ class OvirtNodeSpoke(ServiceSpoke, NormalTUISpoke):
         ScreenHandler.push_screen_modal(screen)
         return (screen.value or "").strip()
 
-    def _change(self, **values: str) -> None:
+    def _change(self, **values: object) -> None:
         config = NodeConfigurationData.from_structure(self._proxy.Configuration)
-        image_before = (config.image_url, config.sha256)
+        image_before = (config.image_url, config.sha256, list(config.gpg_keys))
         for name, value in values.items():
             setattr(config, name, value)
         try:
@@ -134,7 +142,7 @@ class OvirtNodeSpoke(ServiceSpoke, NormalTUISpoke):
             print(str(e))
             return
         self._read_service()
-        if (config.image_url, config.sha256) != image_before:
+        if (config.image_url, config.sha256, list(config.gpg_keys)) != image_before:
             self._check()
         else:
             self._preview()

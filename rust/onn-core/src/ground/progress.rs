@@ -13,9 +13,11 @@ use crate::ground::error::cancelled;
 /// Version of the progress JSON-lines protocol (`onn --progress-fd`).
 pub const PROGRESS_VERSION: u32 = 1;
 
-/// Progress ids that are not a plan step of their own: the download, and the base's copy and
+/// Progress ids that are not a plan step of their own: the download, the unpacking of an RPM, and the base's copy and
 /// filesystem check. The steps' ids come from [`crate::plan::Step`].
 pub const DOWNLOAD: &str = "image.download";
+/// The squashfs streamed out of an image-update RPM's payload.
+pub const EXTRACT: &str = "image.extract";
 pub const BASE_COPY: &str = "base.copy";
 pub const BASE_FINISH: &str = "base.finish";
 

@@ -219,7 +219,56 @@ impl DownloadDir {
     }
 }
 
-fn dir_error(dir: &Path, e: std::io::Error) -> anyhow::Error {
+/// Check that `dir` has room for `total` bytes of `shown` (an image being downloaded or
+/// unpacked into `file`) and preallocate them, before the first byte, so a full disk (or
+/// tmpfs) is refused now rather than at 90 %.
+pub(crate) fn reserve(file: &File, dir: &Path, total: u64, shown: &str) -> Result<()> {
+    let free = free_space(file, dir)?;
+    if total > free {
+        return Err(no_space(shown, dir, total, free));
+    }
+    // KEEP_SIZE: the file grows as bytes arrive, so its length is always what was received
+    // (a resume starts there).
+    match nix::fcntl::fallocate(
+        file.as_raw_fd(),
+        nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+        0,
+        total as i64,
+    ) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::ENOSPC) => Err(no_space(shown, dir, total, free)),
+        // A filesystem that cannot preallocate (hostfs, some network filesystems): the
+        // free-space check above stands.
+        Err(nix::errno::Errno::EOPNOTSUPP | nix::errno::Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "reserving {} in {}",
+            Bytes(total),
+            dir.display()
+        ))),
+    }
+}
+
+fn free_space(file: &File, dir: &Path) -> Result<u64> {
+    let st = nix::sys::statvfs::fstatvfs(file)
+        .with_context(|| format!("reading the free space of {}", dir.display()))?;
+    Ok(st.blocks_available() * st.fragment_size())
+}
+
+fn no_space(shown: &str, dir: &Path, total: u64, free: u64) -> anyhow::Error {
+    precondition(
+        "download.no-space",
+        format!(
+            "{shown} is {total} bytes ({}) but {} has {free} bytes ({}) free; free some space \
+             or download to another directory (onn --download-dir; in the installer, give \
+             the machine more memory)",
+            Bytes(total),
+            dir.display(),
+            Bytes(free)
+        ),
+    )
+}
+
+pub(crate) fn dir_error(dir: &Path, e: std::io::Error) -> anyhow::Error {
     precondition(
         "download.dir",
         format!(
@@ -405,53 +454,17 @@ impl Download<'_> {
         Ok(())
     }
 
-    /// Check the free space for the whole image and preallocate it, before the first byte, so
-    /// a full disk (or tmpfs) is refused now rather than at 90 %.
+    /// Check the free space for the whole image and preallocate it, before the first byte.
     fn reserve(&self, total: u64) -> Result<()> {
-        let free = self.free_space()?;
-        if total > free {
-            return Err(self.no_space(total, free));
-        }
-        // KEEP_SIZE: the file grows as bytes arrive, so its length is always what was received
-        // (a resume starts there).
-        match nix::fcntl::fallocate(
-            self.file.as_raw_fd(),
-            nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
-            0,
-            total as i64,
-        ) {
-            Ok(()) => Ok(()),
-            Err(nix::errno::Errno::ENOSPC) => Err(self.no_space(total, free)),
-            // A filesystem that cannot preallocate (hostfs, some network filesystems): the
-            // free-space check above stands.
-            Err(nix::errno::Errno::EOPNOTSUPP | nix::errno::Errno::ENOSYS) => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e).context(format!(
-                "reserving {} in {}",
-                Bytes(total),
-                self.dir.display()
-            ))),
-        }
+        reserve(&self.file, self.dir, total, self.shown)
     }
 
     fn free_space(&self) -> Result<u64> {
-        let st = nix::sys::statvfs::fstatvfs(&self.file)
-            .with_context(|| format!("reading the free space of {}", self.dir.display()))?;
-        Ok(st.blocks_available() * st.fragment_size())
+        free_space(&self.file, self.dir)
     }
 
     fn no_space(&self, total: u64, free: u64) -> anyhow::Error {
-        precondition(
-            "download.no-space",
-            format!(
-                "{} is {total} bytes ({}) but {} has {free} bytes ({}) free; free some space \
-                 or download to another directory (onn --download-dir; in the installer, give \
-                 the machine more memory)",
-                self.shown,
-                Bytes(total),
-                self.dir.display(),
-                Bytes(free)
-            ),
-        )
+        no_space(self.shown, self.dir, total, free)
     }
 
     fn write_error(&self, e: std::io::Error) -> Failure {
@@ -754,7 +767,12 @@ fn file_name(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let path = rest.split(['?', '#']).next().unwrap_or("");
     let last = path.split_once('/').map_or("", |(_, p)| p);
-    let last = last.rsplit('/').next().unwrap_or("");
+    safe_name(last.rsplit('/').next().unwrap_or(""))
+}
+
+/// A file name from a name someone else chose (a URL's, a package's): characters that are safe
+/// in a file name, never a path, never hidden, never `..`.
+pub(crate) fn safe_name(last: &str) -> String {
     let name: String = last
         .chars()
         .map(|c| {

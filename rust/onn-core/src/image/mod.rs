@@ -1,5 +1,7 @@
-//! Reading a Node image: checksum, squashfs, `LiveOS/rootfs.img`, NVR, kernels. Below it: its
-//! download ([`fetch`]) and digest ([`digest`]), the squashfs and filesystem headers read
+//! Reading a Node image: checksum, squashfs, `LiveOS/rootfs.img`, NVR, kernels. Below it: where
+//! it comes from ([`source`]: a squashfs or oVirt's image-update RPM ([`rpm`]), a file or a
+//! URL, and the keys that must have signed it ([`signature`])), its download ([`fetch`]) and
+//! digest ([`digest`]), the squashfs and filesystem headers read
 //! before anything is mounted (`headers`), one file of the squashfs as blocks ([`squash`]) and
 //! their copy onto an LV ([`copy`]), and what the host's imgbased needs to update it
 //! ([`updatable`]).
@@ -9,6 +11,9 @@ pub mod digest;
 pub mod fetch;
 mod headers;
 pub mod nvr;
+pub mod rpm;
+pub mod signature;
+pub mod source;
 pub mod squash;
 pub mod updatable;
 
@@ -68,6 +73,9 @@ pub struct ImageFacts {
     /// tree, whose filesystem onn makes for the disks).
     #[serde(default)]
     pub fs_sector: Option<u32>,
+    /// Who signed it and the RPM it came out of ([`source::obtain`]); left out when neither.
+    #[serde(default, skip_serializing_if = "source::Provenance::is_empty")]
+    pub provenance: source::Provenance,
 }
 
 /// An image opened for installation: its squashfs stays mounted while this lives.
@@ -330,6 +338,7 @@ fn read_root(
         warnings,
         efi_files: crate::boot::efi::list_files(root, crate::boot::efi::IMAGE_EFI_DIR)?,
         fs_sector: None,
+        provenance: source::Provenance::default(),
     })
 }
 

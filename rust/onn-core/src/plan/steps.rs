@@ -104,7 +104,7 @@ steps! {
 /// Every id a progress event can carry: the download's, each step's, the base's sub-steps'.
 /// The addon has a translated message for each (its tests read this list as `onn.STEP_IDS`).
 pub fn progress_ids() -> Vec<&'static str> {
-    let mut ids = vec![progress::DOWNLOAD];
+    let mut ids = vec![progress::DOWNLOAD, progress::EXTRACT];
     ids.extend(Step::IDS);
     ids.extend([progress::BASE_COPY, progress::BASE_FINISH]);
     ids

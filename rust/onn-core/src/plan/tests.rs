@@ -42,6 +42,7 @@ pub(super) fn image() -> ImageFacts {
             size: Bytes::mib(1),
         }],
         fs_sector: Some(4096),
+        provenance: Default::default(),
     }
 }
 

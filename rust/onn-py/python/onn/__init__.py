@@ -7,6 +7,8 @@
     outcome = onn.apply(plan, progress=print)  # the GIL is released while disks are written
     image = onn.fetch_image("https://…/node.squashfs.img", "/var/tmp", sha256="…")  # download
     plan = onn.plan("install", image=image, …)  # a Download: its digest, no second read
+    image = onn.obtain_image("https://…/ovirt-node-ng-image-update-….rpm", "/var/tmp",
+                             gpg_keys=["/etc/pki/rpm-gpg/RPM-GPG-KEY-oVirt-4.5"])  # signed RPM
 
 Errors are subclasses of :class:`onn.Error`, with a stable ``id``: ``onn.ERROR_IDS`` lists
 every one a refusal can carry, as ``onn.STEP_IDS`` lists the ids of progress events. Nothing
@@ -46,6 +48,7 @@ from ._native import (
     fetch_image,
     inspect,
     mount_table,
+    obtain_image,
     parse_size,
     read_image,
     redact_url,
@@ -77,6 +80,7 @@ __all__ = [
     "export_boot",
     "fetch_image",
     "inspect",
+    "obtain_image",
     "mount_table",
     "parse_size",
     "plan",

@@ -24,6 +24,7 @@ __all__ = [
     "export_boot",
     "fetch_image",
     "inspect",
+    "obtain_image",
     "mount_table",
     "parse_size",
     "plan",
@@ -80,6 +81,14 @@ class ImageInfo:
     def cmdline(self) -> str: ...
     @property
     def warnings(self) -> list[tuple[str, str]]: ...
+    @property
+    def signer_key_id(self) -> str | None: ...
+    @property
+    def signer_user_id(self) -> str | None: ...
+    @property
+    def signer_fingerprint(self) -> str | None: ...
+    @property
+    def package(self) -> str | None: ...
     def to_json(self) -> str: ...
 
 @final
@@ -162,9 +171,15 @@ class Download:
     @property
     def path(self) -> str: ...
     @property
-    def sha256(self) -> str: ...
+    def sha256(self) -> str | None: ...
     @property
     def size(self) -> int: ...
+    @property
+    def signer_key_id(self) -> str | None: ...
+    @property
+    def signer_user_id(self) -> str | None: ...
+    @property
+    def package(self) -> str | None: ...
     def __fspath__(self) -> str: ...
 
 def read_image(path: str | Download, sha256: str | None = None) -> ImageInfo: ...
@@ -182,6 +197,20 @@ def fetch_image(
     url: str,
     dest_dir: str,
     sha256: str | None = None,
+    proxy: str | None = None,
+    verify_tls: bool = True,
+    progress: Callable[[Event], object] | None = None,
+    cancel: CancelToken | None = None,
+    timeout: float = 30.0,
+    retries: int = 5,
+    backoff: float = 1.0,
+) -> Download: ...
+def obtain_image(
+    image: str,
+    dest_dir: str,
+    sha256: str | None = None,
+    gpg_keys: list[str] = ...,
+    signature: str | None = None,
     proxy: str | None = None,
     verify_tls: bool = True,
     progress: Callable[[Event], object] | None = None,
