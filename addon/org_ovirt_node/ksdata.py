@@ -8,7 +8,6 @@ grammar is in kickstart/README.md.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -136,13 +135,14 @@ class NodeKickstart:
                 )
             self.image = ns.image
         if ns.sha256 is not None:
-            if not re.fullmatch(r"[0-9a-fA-F]{64}", ns.sha256):
+            try:
+                self.sha256 = onn.parse_sha256(ns.sha256)
+            except onn.PreconditionError:
                 raise SectionError(
                     "ks.sha256",
                     _("--sha256 must be 64 hexadecimal digits, not {value!r}").format(value=ns.sha256),
                     line_number,
-                )
-            self.sha256 = ns.sha256.lower()
+                ) from None
         if ns.proxy is not None:
             if not ns.proxy.startswith(("http://", "https://")):
                 raise SectionError(
@@ -219,10 +219,12 @@ class NodeKickstart:
                     _("{key} = {value} is not a size; write e.g. 1GiB or 512MiB").format(key=key, value=value),
                     line_number,
                 )
-            if key == "pool-metadata" and size < 1 << 30:
+            if key == "pool-metadata" and size < onn.POOL_METADATA_MIN:
                 raise SectionError(
                     "ks.pool-metadata-small",
-                    _("pool-metadata = {value} is below imgbased's minimum of 1GiB").format(value=value),
+                    _("pool-metadata = {value} is below imgbased's minimum of {minimum}").format(
+                        value=value, minimum=format_size(onn.POOL_METADATA_MIN)
+                    ),
                     line_number,
                 )
             setattr(self, key.replace("-", "_"), size)

@@ -752,6 +752,13 @@ fn check_lvm_name(py: Python<'_>, name: &str, kind: &str) -> PyResult<()> {
     .map_err(|e| to_py(py, e))
 }
 
+/// A SHA-256 checksum as the engine takes it: normalised to lowercase, or refused
+/// (PreconditionError, `id` sha256.malformed) unless it is 64 hexadecimal digits.
+#[pyfunction]
+fn parse_sha256(py: Python<'_>, text: &str) -> PyResult<String> {
+    onn_core::image::digest::parse_sha256(text).map_err(|e| to_py(py, e))
+}
+
 /// Parse a size such as `5G`, `512MiB` or `1024` into bytes.
 #[pyfunction]
 fn parse_size(text: &str) -> PyResult<u64> {
@@ -771,6 +778,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RollbackError", py.get_type::<RollbackError>())?;
     // The name limit the kickstart section states in its message.
     m.add("LV_NAME_MAX", onn_core::names::LV_NAME_MAX)?;
+    // The least pool metadata imgbased keeps (the kickstart section's pool-metadata).
+    m.add("POOL_METADATA_MIN", onn_core::plan::pool::METADATA_MIN.0)?;
     // The pool onn names unless told otherwise (the kickstart section's default).
     m.add("DEFAULT_POOL", onn_core::plan::DEFAULT_POOL)?;
     // Every id a progress event can carry, for the addon's translations.
@@ -793,6 +802,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fetch_image, m)?)?;
     m.add_function(wrap_pyfunction!(obtain_image, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_sha256, m)?)?;
     m.add_function(wrap_pyfunction!(check_lvm_name, m)?)?;
     m.add_function(wrap_pyfunction!(entries_booting, m)?)?;
     m.add_function(wrap_pyfunction!(redact_url, m)?)?;

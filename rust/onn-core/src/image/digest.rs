@@ -35,7 +35,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// A checksum as the user gave it, normalised to lowercase; refused unless 64 hex digits.
-pub(crate) fn parse_sha256(expected: &str) -> Result<String> {
+pub fn parse_sha256(expected: &str) -> Result<String> {
     let want = expected.trim().to_ascii_lowercase();
     if want.len() != 64 || !want.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(precondition(

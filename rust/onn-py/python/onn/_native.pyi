@@ -5,6 +5,7 @@ __all__ = [
     "DEFAULT_POOL",
     "ERROR_IDS",
     "LV_NAME_MAX",
+    "POOL_METADATA_MIN",
     "CancelToken",
     "CancelledError",
     "CommandError",
@@ -26,6 +27,7 @@ __all__ = [
     "inspect",
     "obtain_image",
     "mount_table",
+    "parse_sha256",
     "parse_size",
     "plan",
     "plan_for_installer",
@@ -36,6 +38,7 @@ __all__ = [
 
 DEFAULT_POOL: str
 LV_NAME_MAX: int
+POOL_METADATA_MIN: int
 STEP_IDS: list[str]
 ERROR_IDS: list[str]
 
@@ -220,6 +223,7 @@ def obtain_image(
     backoff: float = 1.0,
 ) -> Download: ...
 def parse_size(text: str) -> int: ...
+def parse_sha256(text: str) -> str: ...
 def check_lvm_name(name: str, kind: Literal["vg", "lv"]) -> None: ...
 def entries_booting(boot_dir: str, device: str) -> list[str]: ...
 def redact_url(url: str) -> str: ...
