@@ -175,6 +175,8 @@ def test_boot_a_power_cut_right_after_success_still_boots_the_new_layer_through_
     print(f"UEFI boot: {fw.duration:.0f} s; GRUB: Booting `{fw.booted}'; kernel: {fw.cmdline}\nreport: {fw.report}")
     assert_multi_user(fw, layer2)
     assert fw.report["selinux"] == "Enforcing", fw.report  # type: ignore[index]
+    for image in (disk, pv):  # their 4 GiB; the logs stay
+        image.unlink()
 
 
 def test_boot_layer_installed_in_anacondas_order() -> None:

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import stat
 import subprocess
@@ -705,7 +706,23 @@ def _cached_tree(prefix: str, params: dict[str, Any], build: Callable[[Path], No
             os.rename(root, final)
         finally:
             safe_rmtree(work)
+        prune_stale(final.parent, prefix, final.name)
     return final
+
+
+def prune_stale(folder: Path, name: str, keep: str) -> None:
+    """Remove what an older build script or spec left under ``folder`` for ``name`` (another key
+    than ``keep``'s): a tree is most of a GiB, an image a quarter, and a CI machine's disk is not
+    a cache's to fill. Called under the cache lock, after the new entry is complete."""
+    stale = re.compile(rf"{re.escape(name)}-[0-9a-f]{{12}}(\.squashfs\.img)?(\..*)?")
+    for entry in folder.iterdir():
+        if entry.name.startswith(keep) or not stale.fullmatch(entry.name):
+            continue
+        log(f"removing the stale cache entry {entry}")
+        if entry.is_dir():
+            safe_rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def build_demo_base(root: Path) -> None:
@@ -1075,6 +1092,7 @@ def ensure_image(name: str, *, force: bool = False) -> Path:
         log(f"{name}: building {path.name}")
         _build(spec, path)
         log(f"{name}: built in {time.monotonic() - t:.0f}s, {path.stat().st_size / MIB:.1f} MiB")
+        prune_stale(path.parent, name, path.name)
     return path
 
 

@@ -8,6 +8,12 @@ times=$1
 shift
 : >"$times"
 
+# What the disk holding the checkout has left: the guest and boot tiers' disks are sparse, but
+# what an install writes is not, and a full disk fails a tier with ENOSPC far from its cause.
+free_disk() {
+	df -BG --output=avail . | awk 'NR == 2 { print "disk free: " $1 }'
+}
+
 tier() {
 	local start rc t
 	start=$(date +%s)
@@ -15,7 +21,7 @@ tier() {
 	make --no-print-directory $1
 	rc=$?
 	t=$(($(date +%s) - start))
-	echo "tier ${1%% *}: $((t / 60)) min $((t % 60)) s$([ $rc = 0 ] || echo ', FAILED')" | tee -a "$times"
+	echo "tier ${1%% *}: $((t / 60)) min $((t % 60)) s$([ $rc = 0 ] || echo ', FAILED'); $(free_disk)" | tee -a "$times"
 	return $rc
 }
 
@@ -36,6 +42,7 @@ side_by_side() {
 	return $failed
 }
 
+echo "start: $(free_disk)" | tee -a "$times"
 for t in "$@"; do
 	if [[ $t == *" + "* ]]; then
 		side_by_side "${t%% + *}" "${t#* + }" || exit 1
