@@ -253,6 +253,16 @@ class NodeInstaller:
             host_root=host_root,
         )
 
+    @staticmethod
+    def _lock(doing: str) -> onn.Lock:
+        """The lock that lets one onn write at a time, as the CLI's commands take it: refused
+        while another onn (a `onn recover` started by hand, say) is writing. `doing` is what
+        this task does, in the words another onn shows (English: a process's own words)."""
+        try:
+            return onn.lock(f"anaconda's Node addon: {doing}")
+        except onn.Error as e:
+            raise InstallError(error_text(e.id, str(e)), id=e.id) from e
+
     def install_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.Outcome:
         """Write the base and its +1 layer with its boot entry (onn; undone by onn on failure)."""
 
@@ -260,10 +270,11 @@ class NodeInstaller:
             if event.done == 0:
                 progress(_(STEP_MESSAGES.get(event.step, event.message)))
 
-        try:
-            self.outcome = onn.apply(self._plan(), progress=report)
-        except onn.Error as e:
-            raise InstallError(_("installing the Node image failed: {error}").format(error=e)) from e
+        with self._lock("installing the Node image") as held:
+            try:
+                self.outcome = onn.apply(self._plan(), progress=report, lock=held)
+            except onn.Error as e:
+                raise InstallError(_("installing the Node image failed: {error}").format(error=e)) from e
         return self.outcome
 
     @property
@@ -305,15 +316,16 @@ class NodeInstaller:
         initramfs is the host's, made by dracut in the system root, now the layer with the
         host's configuration (as imgbased makes one per layer). Remove the installer's entries
         that boot its root volume, which holds no system. Returns the entries removed."""
-        try:
-            self.outcome = onn.apply(self._plan(host_root=self.sysroot))
-        except onn.Error as e:
-            raise InstallError(_("writing the Node boot entries failed: {error}").format(error=e)) from e
-        ours = Path(self.outcome.boot_entry).name if self.outcome.boot_entry else None
-        boot = Path(self.sysimage, "boot")
-        mounts = onn.mount_table(self.mountinfo)
-        root_lv = next((m["source"] for m in reversed(mounts) if m["target"] == self.sysimage), None)
-        removed = [name for name in onn.entries_booting(str(boot), root_lv) if name != ours] if root_lv else []
-        for name in removed:
-            (boot / "loader/entries" / name).unlink()
+        with self._lock("writing the Node boot entries") as held:
+            try:
+                self.outcome = onn.apply(self._plan(host_root=self.sysroot), lock=held)
+            except onn.Error as e:
+                raise InstallError(_("writing the Node boot entries failed: {error}").format(error=e)) from e
+            ours = Path(self.outcome.boot_entry).name if self.outcome.boot_entry else None
+            boot = Path(self.sysimage, "boot")
+            mounts = onn.mount_table(self.mountinfo)
+            root_lv = next((m["source"] for m in reversed(mounts) if m["target"] == self.sysimage), None)
+            removed = [name for name in onn.entries_booting(str(boot), root_lv) if name != ours] if root_lv else []
+            for name in removed:
+                (boot / "loader/entries" / name).unlink()
         return removed

@@ -88,6 +88,7 @@ ERROR_MESSAGES = {
     "request.conflict": N_("The settings contradict each other (adopting a layout with disks or a pool size)."),
     "plan.stale": N_("The system changed since onn planned the install; plan again."),
     "tool.missing": N_("A program onn needs is not installed."),
+    "busy": N_("Another onn is writing to the disks; the installer does not write beside it."),
     # What the image lacks for the installed host's imgbased to update it (it installs).
     "image.update.name": N_('Its name has neither "node" nor "rhvh", by which imgbased tells its boot entries.'),
     "image.update.nvr-space": N_("Its NVR file has white space around the NVR, which imgbased keeps in LV names."),

@@ -46,7 +46,7 @@ pub enum Command {
     Image(ImageArgs),
     /// Clean up after an interrupted onn (a crash, a kill): its mounts, a volume group it
     /// created and never finished (whole: the disks are clean again), and bases or layers it
-    /// never committed. Run it when no other onn is running.
+    /// never committed. Refused (busy) while another onn is running.
     Recover(RecoverArgs),
 }
 
@@ -73,6 +73,17 @@ pub struct Output {
     /// Write progress as JSON lines (protocol version 1) to this file descriptor.
     #[arg(long, value_name = "FD")]
     pub progress_fd: Option<i32>,
+    #[command(flatten)]
+    pub lock: LockOpts,
+}
+
+/// One onn writes at a time (a lock under /run/lock): what a command that writes does when
+/// another holds it.
+#[derive(Args)]
+pub struct LockOpts {
+    /// When another onn is running, wait for it to end instead of refusing (busy).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Args)]
@@ -274,6 +285,8 @@ pub struct RecoverArgs {
     pub boot: Option<String>,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub lock: LockOpts,
 }
 
 #[derive(Args)]

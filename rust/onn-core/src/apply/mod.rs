@@ -14,6 +14,7 @@ use anyhow::Result;
 
 use crate::ground::error::RollbackError;
 use crate::ground::fault;
+use crate::ground::lock::Lock;
 use crate::ground::progress::{CancelToken, Event};
 use crate::ground::runner::{Cmd, Runner};
 use crate::image::copy::CopyStats;
@@ -68,11 +69,15 @@ struct Exec<'a, 'r> {
 
 impl Prepared<'_> {
     /// Carry out the plan. `observer` gets progress events; an error from it cancels the run.
+    /// `lock`: the caller holds the lock of one onn at a time (`ground::lock`), taken before
+    /// the plan was made or checked again, so that nothing else writes between the two.
     pub fn apply(
         self,
+        lock: &Lock,
         observer: &mut dyn FnMut(&Event) -> Result<()>,
         cancel: &CancelToken,
     ) -> Result<Outcome> {
+        tracing::debug!("holding {}", lock.path().display());
         let Prepared {
             runner,
             image,
@@ -221,7 +226,15 @@ mod journal_tests {
             image: None,
             plan: layout_plan(),
         };
-        let result = prepared.apply(&mut |_| Ok(()), &CancelToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let lock = crate::ground::lock::acquire_at(
+            &dir.path().join("onn.lock"),
+            "test",
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        let result = prepared.apply(&lock, &mut |_| Ok(()), &CancelToken::new());
         let calls = rec.calls().iter().map(|c| c.join(" ")).collect();
         (result, calls)
     }

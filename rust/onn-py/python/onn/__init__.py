@@ -8,9 +8,11 @@
     image = onn.fetch_image("https://…/node.squashfs.img", "/var/tmp", sha256="…")  # download
     plan = onn.plan("install", image=image, …)  # a Download: its digest, no second read
 
-Errors are subclasses of :class:`onn.Error`, with a stable ``id``: ``onn.ERROR_IDS`` lists
-every one a refusal can carry, as ``onn.STEP_IDS`` lists the ids of progress events. Nothing
-here configures logging, installs signal handlers or changes mount namespaces.
+Every apply holds the lock that lets one onn write at a time (``onn.lock()``; the CLI takes the
+same): while another onn writes, it is refused with the id ``busy``. Errors are subclasses of
+:class:`onn.Error`, with a stable ``id``: ``onn.ERROR_IDS`` lists every one a refusal can carry,
+as ``onn.STEP_IDS`` lists the ids of progress events. Nothing here configures logging, installs
+signal handlers or changes mount namespaces.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ._native import (
     Error,
     Event,
     ImageInfo,
+    Lock,
     NotFoundError,
     Outcome,
     Plan,
@@ -45,6 +48,7 @@ from ._native import (
     export_boot,
     fetch_image,
     inspect,
+    lock,
     mount_table,
     parse_size,
     read_image,
@@ -66,6 +70,7 @@ __all__ = [
     "Error",
     "Event",
     "ImageInfo",
+    "Lock",
     "NotFoundError",
     "Outcome",
     "Plan",
@@ -77,6 +82,7 @@ __all__ = [
     "export_boot",
     "fetch_image",
     "inspect",
+    "lock",
     "mount_table",
     "parse_size",
     "plan",

@@ -12,6 +12,7 @@ __all__ = [
     "Error",
     "Event",
     "ImageInfo",
+    "Lock",
     "NotFoundError",
     "Outcome",
     "Plan",
@@ -24,6 +25,7 @@ __all__ = [
     "export_boot",
     "fetch_image",
     "inspect",
+    "lock",
     "mount_table",
     "parse_size",
     "plan",
@@ -158,6 +160,14 @@ class CancelToken:
     def cancelled(self) -> bool: ...
 
 @final
+class Lock:
+    def release(self) -> None: ...
+    @property
+    def held(self) -> bool: ...
+    def __enter__(self) -> Lock: ...
+    def __exit__(self, *_exc: object) -> bool: ...
+
+@final
 class Download:
     @property
     def path(self) -> str: ...
@@ -177,7 +187,9 @@ def apply(
     plan: Plan,
     progress: Callable[[Event], object] | None = None,
     cancel: CancelToken | None = None,
+    lock: Lock | None = None,
 ) -> Outcome: ...
+def lock(command: str | None = None, wait: bool = False, cancel: CancelToken | None = None) -> Lock: ...
 def fetch_image(
     url: str,
     dest_dir: str,
