@@ -44,8 +44,9 @@ DEB_PACKAGES := user-mode-linux kmod lvm2 thin-provisioning-tools squashfs-tools
 	xvfb gir1.2-gtk-3.0 adwaita-icon-theme fonts-dejavu-core tmux gettext locales rpm
 # PyGObject < 3.51 builds against Debian 12's girepository-1.0; dasbus runs on it. simpleline
 # is the text UI library of Anaconda's text mode; atheris fuzzes the kickstart section;
-# pytest-xdist runs the boot tier's qemu guests side by side.
-PIP_PACKAGES := pytest pytest-xdist ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' simpleline atheris
+# pytest-xdist runs the boot tier's qemu guests side by side; jsonschema checks the install
+# report against its schema (docs/install-report.schema.json).
+PIP_PACKAGES := pytest pytest-xdist ruff maturin mypy pykickstart dasbus 'PyGObject<3.51' simpleline atheris jsonschema
 # Locales the tests run in: German for the spokes' translation, en_US for addon-compat.
 LOCALES := de_DE.UTF-8 en_US.UTF-8
 # The pyanaconda the addon's service tests import: the stand-ins, or a real anaconda checkout

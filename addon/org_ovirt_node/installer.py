@@ -44,6 +44,7 @@ STEP_MESSAGES = {
     "efi.files": N_("Copying the EFI boot files"),
     "boot.entry": N_("Writing the boot entry"),
     "vg.finish": N_("Finishing the volume group"),
+    "report.write": N_("Writing the install report"),
 }
 # Why onn could not download the image (its error ids) → what the installer says, with what
 # to do. onn's English detail follows the translated text.
@@ -88,6 +89,10 @@ class NodeInstaller:
     """The install of one Node image through Anaconda's hooks; state carries across them."""
 
     PAYLOAD_NAME = "node-boot.tar"
+    #: onn's install report (docs/install-report.schema.json), in the work directory once the
+    #: image is installed: what a provisioning system's kickstart posts when the installer is
+    #: done (kickstart/foreman/onn-node.erb); a copy stays in the layer's /var/log/onn.
+    REPORT_NAME = "install-report.json"
 
     def __init__(
         self,
@@ -236,6 +241,8 @@ class NodeInstaller:
     # -- bootloader hook (storage created and mounted, payload installed) -------------------
 
     def _plan(self, host_root: str | None = None) -> onn.Plan:
+        """The install onto the installer's storage; `host_root` given, its second apply (after
+        the bootloader step), which converges and leaves the first one's report alone."""
         image = self.image or self.verify_image()
         return onn.plan(
             "install",
@@ -251,6 +258,8 @@ class NodeInstaller:
             root_size=self.ks.root_size,
             kernel_args=self.ks.kernel_args,
             host_root=host_root,
+            source=onn.redact_url(self.ks.image) if self.ks.image else None,
+            report=host_root is None,
         )
 
     @staticmethod
@@ -275,7 +284,19 @@ class NodeInstaller:
                 self.outcome = onn.apply(self._plan(), progress=report, lock=held)
             except onn.Error as e:
                 raise InstallError(_("installing the Node image failed: {error}").format(error=e)) from e
+        for warning_id, message in self.outcome.warnings:
+            log.warning("%s (%s)", message, warning_id)
+        if self.outcome.report is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            partial = self.report_path.with_name(f".{self.REPORT_NAME}.partial")
+            partial.write_text(self.outcome.report)
+            partial.replace(self.report_path)
         return self.outcome
+
+    @property
+    def report_path(self) -> Path:
+        """Where install_image() leaves onn's install report for the kickstart to post."""
+        return self.workdir / self.REPORT_NAME
 
     @property
     def layer_device(self) -> str:

@@ -1,7 +1,9 @@
-"""What a fleet of Nodes needs of onn (guest tier, real lvm2): one onn writing at a time."""
+"""What a fleet of Nodes needs of onn (guest tier, real lvm2): one onn writing at a time, and
+a machine-readable report of each install and layer add."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,7 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import jsonschema
 from guestlib import GIB, Disks, Mounted, onn, stopped_onn, vg_tags
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs/install-report.schema.json").read_text())
 
 IMAGE = "tiny-ext4"
 
@@ -78,3 +83,58 @@ def test_vm_a_killed_onn_leaves_the_lock_free(disks: Disks, images: dict[str, di
     # The kill left an unfinished VG and the lock file; the lock itself ended with the process.
     recovered = onn("recover", "--boot", boot)
     assert "Removed:    volume group onn" in recovered.stdout
+
+
+def valid_report(text: str) -> dict[str, object]:
+    """A report as the schema has it (docs/install-report.schema.json)."""
+    report = json.loads(text)
+    jsonschema.validate(report, SCHEMA, format_checker=jsonschema.FormatChecker())
+    return report
+
+
+def test_vm_install_and_layer_add_report_in_json_and_in_the_layer(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    img = images[IMAGE]
+    boot, pv0, pv1 = disks.boot(), disks.add("pv0", 8 * GIB), disks.add("pv1", 8 * GIB)
+    argv = install_argv(img, [pv0, pv1], boot, "--kernel-arg", "console=ttyS1")
+    planned = json.loads(onn(*argv, "--dry-run", "--json").stdout)
+    report = valid_report(onn(*argv, "--json").stdout)
+    nvr = str(img["nvr"])
+    layer = f"{nvr}+1"
+    assert (report["action"], report["outcome"], report["base"], report["layer"]) == ("install", "success", nvr, layer)
+    assert report["image"] == {
+        "source": img["path"],
+        "path": img["path"],
+        "nvr": nvr,
+        "sha256": img["sha256"],
+        "verified": True,
+        "size": Path(str(img["path"])).stat().st_size,
+    }
+    assert [(d["device"], d["size"]) for d in report["disks"]] == [(pv0, 8 * GIB), (pv1, 8 * GIB)]
+    assert (report["vg"], report["pool"], [v["mount"] for v in report["volumes"]]) == ("onn", "pool00", ["/var"])
+    kver = img["kernel_versions"][0]  # type: ignore[index]
+    assert report["boot_entry"] == f"loader/entries/{layer}-{kver}.conf" and report["kernel"] == kver
+    assert report["kernel_args"] == ["console=ttyS1"]
+    assert f"console=ttyS1 rd.lvm.lv=onn/{layer} " in str(report["boot_options"])
+    # Every step of the plan but the report's own, in order, each timed.
+    steps = report["steps"]
+    assert [s["step"] for s in steps] == [s["step"] for s in planned["steps"]][:-1]  # type: ignore[union-attr]
+    assert sum(s["seconds"] for s in steps) <= report["seconds"]  # type: ignore[union-attr]
+    assert "onn" in report["created"] and f"onn/{layer}" in report["created"]
+    # The same document in the layer, on the /var volume (--volumes minimal), where the host
+    # finds it as /var/log/onn/<start>-<layer>.json.
+    name = Path(str(report["file"])).name
+    assert str(report["file"]) == f"/var/log/onn/{name}" and name.endswith(f"Z-{layer}.json")
+    with Mounted("/dev/onn/var", tmp_path / "var") as var:
+        assert valid_report((var / "log/onn" / name).read_text()) == report
+
+    with Mounted(boot, tmp_path / "boot", "rw") as b:
+        added = valid_report(onn("layer", "add", "--boot", str(b), "--json").stdout)
+    layer2 = f"{nvr}+2"
+    assert (added["action"], added["layer"], added["image"], added["copy"]) == ("add-layer", layer2, None, None)
+    assert [s["step"] for s in added["steps"]] == ["layer.create", "layer.configure", "boot.entry"]
+    with Mounted(f"/dev/onn/{layer2}", tmp_path / "layer2") as root, Mounted("/dev/onn/var", root / "var"):
+        kept = sorted(p.name for p in (root / "var/log/onn").iterdir())
+        assert kept == sorted([name, Path(str(added["file"])).name])
+        assert valid_report((root / "var/log/onn" / kept[-1]).read_text()) == added

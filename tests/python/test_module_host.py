@@ -86,7 +86,7 @@ def test_plan_json_round_trips_and_sizes_parse() -> None:
     plan = onn.Plan.from_json(golden.read_text())
     assert json.loads(plan.to_json()) == json.loads(golden.read_text())
     assert plan == onn.Plan.from_json(plan.to_json())
-    assert plan.step_ids[0] == "vg.create" and plan.step_ids[-2:] == ["vg.finish", "boot.entry"]
+    assert plan.step_ids[0] == "vg.create" and plan.step_ids[-3:] == ["vg.finish", "boot.entry", "report.write"]
     assert [v["mount"] for v in plan.volumes][:2] == ["/var", "/var/crash"]
     assert hashlib.sha256(plan.to_json().encode()).hexdigest()  # serializable text
 

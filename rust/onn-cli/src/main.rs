@@ -70,6 +70,8 @@ impl LocalImage {
     fn request(&self, req: Request, o: &Image) -> Request {
         Request {
             image: Some(self.path.to_string_lossy().into_owned()),
+            // A download: the report names the URL it came from.
+            source: self._download.as_ref().map(|_| fetch::redact(o.image)),
             sha256: o.sha256.map(str::to_owned),
             downloaded: self.digest.clone(),
             strict: o.strict,
@@ -212,7 +214,12 @@ fn execute(
     };
     let mut progress = |e: &Event| reporter.event(e);
     let outcome = prepared.apply(lock, &mut progress, interrupted())?;
-    render::json_or(out.json, &outcome, render::outcome)?;
+    // --json: the install report where the run made one (install, layer add), else what the
+    // run did.
+    match (&outcome.report, out.json) {
+        (Some(report), true) => render::json(report)?,
+        _ => render::json_or(out.json, &outcome, render::outcome)?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -253,6 +253,11 @@ struct Outcome {
     bytes_written: Option<u64>,
     /// The SELinux policy that labelled what onn wrote (None: the layer has none).
     selinux: Option<String>,
+    /// The install report (JSON; docs/install-report.schema.json), as written into the layer,
+    /// for an install or a layer add that wrote one.
+    report: Option<String>,
+    /// (id, English message) of what went wrong past the commit point (`report.unwritten`).
+    warnings: Vec<(String, String)>,
 }
 
 /// A progress event: stable step id, step n of m, bytes for the copy, English fallback text.
@@ -629,6 +634,8 @@ fn apply(
         boot_entry: o.boot_entry,
         bytes_written: o.copy.map(|c| c.written.0),
         selinux: o.selinux,
+        report: o.report.as_ref().map(to_json).transpose()?,
+        warnings: o.warnings.into_iter().map(|w| (w.id, w.message)).collect(),
     })
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{Exec, Undo};
+use super::{Exec, StepTime, Undo};
 use crate::ground::atomic;
 use crate::ground::error::precondition;
 use crate::ground::fault;
@@ -28,7 +28,13 @@ impl Exec<'_, '_> {
             self.index = i + 1;
             self.emit(step.id(), 0, 0, step.describe())?;
             tracing::info!("[{}/{total}] {}", i + 1, step.describe());
+            let began = std::time::Instant::now();
             self.step(step).with_context(|| step.describe())?;
+            self.outcome.steps.push(StepTime {
+                step: step.id(),
+                description: step.describe(),
+                seconds: began.elapsed().as_secs_f64(),
+            });
             fault::fail_after(step.id())?;
         }
         Ok(())
@@ -115,6 +121,10 @@ impl Exec<'_, '_> {
             Step::Finish { vg } => self.run(lvm::finish_vg(vg), || {
                 format!("marking volume group {vg} complete")
             }),
+            Step::WriteReport { vg, layer, volumes } => {
+                self.write_report(vg, layer, volumes);
+                Ok(())
+            }
         }
     }
 

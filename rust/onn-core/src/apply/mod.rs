@@ -4,11 +4,13 @@
 //! tagged only after its copy is checked, and the default boot entry is set last of all.
 
 mod exec;
+pub mod install_report;
 mod layer;
 mod prepare;
 mod recover;
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use anyhow::Result;
 
@@ -22,11 +24,12 @@ use crate::image::OpenImage;
 use crate::plan::Plan;
 use crate::storage::guard;
 
+pub use install_report::{InstallReport, StepTime};
 pub use prepare::{prepare, prepare_again};
 pub use recover::{recover, Recovered};
 
 /// What an apply did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Outcome {
     pub vg: String,
     pub created: Vec<String>,
@@ -41,6 +44,16 @@ pub struct Outcome {
     /// The SELinux policy whose labels what onn wrote got (the layer's; none: the layer has
     /// no policy, and nothing was labelled).
     pub selinux: Option<String>,
+    /// The kernel the boot entry boots, and the entry's whole options line.
+    pub kernel: Option<String>,
+    pub boot_options: Option<String>,
+    /// What went wrong past the commit point without undoing the run (a report that could
+    /// not be written).
+    pub warnings: Vec<crate::image::updatable::Warning>,
+    /// Each step that ran, with its duration.
+    pub steps: Vec<StepTime>,
+    /// The install report, as written into the layer (install, layer add).
+    pub report: Option<InstallReport>,
 }
 
 /// A plan with what it was made from, ready to apply.
@@ -65,6 +78,7 @@ struct Exec<'a, 'r> {
     journal: Vec<Undo>,
     outcome: Outcome,
     index: usize,
+    started: SystemTime,
 }
 
 impl Prepared<'_> {
@@ -102,6 +116,7 @@ impl Prepared<'_> {
                 ..Default::default()
             },
             index: 0,
+            started: SystemTime::now(),
         };
         let result = released.and_then(|_| exec.run_all());
         fault::arm(false);

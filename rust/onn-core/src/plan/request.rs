@@ -83,6 +83,19 @@ pub struct Request {
     /// image. It carries the host's storage (multipath, iSCSI, LUKS) and configuration.
     #[serde(default)]
     pub host_root: Option<String>,
+    /// Where the image came from when `image` is a local copy of it (the URL it was downloaded
+    /// from, without credentials): what the install report names as its source.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Write the install report into the layer (install, layer add). An installer that applies
+    /// the same plan a second time, to converge after its own steps (the addon's boot entry
+    /// after the bootloader's), writes it once, the first time.
+    #[serde(default = "yes")]
+    pub report: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_pool() -> String {
@@ -115,6 +128,8 @@ impl Request {
             strict: false,
             efi: None,
             host_root: None,
+            source: None,
+            report: true,
         }
     }
     pub fn needs_image(&self) -> bool {

@@ -99,6 +99,15 @@ steps! {
     },
     /// The VG this run (or an interrupted one) created is complete: drop its unfinished mark.
     "vg.finish" => Finish { vg: String },
+    /// The install report (`apply::install_report`) into the layer's `/var/log/onn/`, with
+    /// `volumes` (the data volumes on the way there, parents first) mounted where the host
+    /// mounts them. Last: past the commit point, so a report that cannot be written is a
+    /// warning of the run, never the undoing of an install that boots.
+    "report.write" => WriteReport {
+        vg: String,
+        layer: String,
+        volumes: Vec<PlannedVolume>,
+    },
 }
 
 /// Every id a progress event can carry: the download's, each step's, the base's sub-steps'.
@@ -141,6 +150,10 @@ impl Step {
             }
             Step::InstallBoot { layer, .. } => format!("installing the boot entry of {layer}"),
             Step::Finish { vg } => format!("marking volume group {vg} complete"),
+            Step::WriteReport { vg, layer, .. } => format!(
+                "writing the install report into {vg}/{layer} ({})",
+                super::REPORT_DIR
+            ),
         }
     }
 }

@@ -157,7 +157,8 @@ fn install_plan_golden() {
             "layer.create",
             "layer.configure",
             "vg.finish",
-            "boot.entry"
+            "boot.entry",
+            "report.write"
         ]
     );
     assert!(p.pool_metadata >= Bytes::gib(1));
@@ -187,6 +188,31 @@ fn minimal_volumes_and_none() {
     assert_eq!(p.volumes[0].size, Bytes::gib(8));
 }
 
+/// The report goes to /var/log/onn on the volume that holds it, the volumes above it mounted
+/// first; into the layer itself without one; and an installer's second apply writes none.
+#[test]
+fn the_install_report_is_written_last_onto_the_volume_that_holds_var_log() {
+    let on = |volumes: VolumeSet, report: bool| {
+        let req = Request {
+            volumes,
+            report,
+            ..install_request()
+        };
+        let p = plan(&req, &fresh()).unwrap();
+        match p.steps.last() {
+            Some(Step::WriteReport { layer, volumes, .. }) => {
+                assert_eq!(Some(layer), p.layer.as_ref());
+                Some(volumes.iter().map(|v| v.lv.clone()).collect::<Vec<_>>())
+            }
+            _ => None,
+        }
+    };
+    assert_eq!(on(VolumeSet::Default, true).unwrap(), ["var", "var_log"]);
+    assert_eq!(on(VolumeSet::Minimal, true).unwrap(), ["var"]);
+    assert!(on(VolumeSet::None, true).unwrap().is_empty());
+    assert_eq!(on(VolumeSet::Default, false), None);
+}
+
 #[test]
 fn rerun_of_a_completed_install_creates_nothing() {
     let mut req = install_request();
@@ -194,8 +220,9 @@ fn rerun_of_a_completed_install_creates_nothing() {
     req.volumes = VolumeSet::Minimal;
     let p = plan(&req, &installed()).unwrap();
     let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
-    // Only the idempotent rewrites of the layer's files and boot entry remain.
-    assert_eq!(ids, ["layer.configure", "boot.entry"]);
+    // Only the idempotent rewrites of the layer's files and boot entry remain, and the run's
+    // own report.
+    assert_eq!(ids, ["layer.configure", "boot.entry", "report.write"]);
     assert!(p
         .present
         .iter()
@@ -503,7 +530,8 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
             "layer.create",
             "layer.configure",
             "vg.finish",
-            "boot.entry"
+            "boot.entry",
+            "report.write"
         ]
     );
     assert_eq!(
@@ -570,8 +598,14 @@ fn an_esp_gets_the_image_efi_files_after_the_layer_and_before_the_entry() {
         .map(Step::id)
         .collect();
     assert_eq!(
-        &ids[ids.len() - 4..],
-        ["layer.configure", "efi.files", "vg.finish", "boot.entry"]
+        &ids[ids.len() - 5..],
+        [
+            "layer.configure",
+            "efi.files",
+            "vg.finish",
+            "boot.entry",
+            "report.write"
+        ]
     );
     assert!(!plan(&install_request(), &fresh())
         .unwrap()

@@ -123,6 +123,8 @@ class RequestArgs(TypedDict, total=False):
     strict: bool
     efi: str | None
     host_root: str | None
+    source: str | None
+    report: bool
 
 
 def _request(action: Action, args: RequestArgs) -> str:
@@ -142,9 +144,11 @@ def _request(action: Action, args: RequestArgs) -> str:
 def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     """Inspect the system (and verify and read the image) and plan a request, as the CLI does.
     Keywords: image, sha256, pvs, vg, pool, volumes, fs, boot, adopt, root_size, pool_size,
-    pool_metadata, kernel_args, base, root, strict, efi (the CLI's options) and host_root
+    pool_metadata, kernel_args, base, root, strict, efi (the CLI's options), host_root
     (where the layer is mounted as its host runs it: the entry's initramfs is made there by
-    the host's dracut). Sizes are bytes or strings
+    the host's dracut), source (where the image came from, for the install report: its URL
+    when ``image`` is a download) and report (False: no install report in the layer, for a
+    second apply of the same install). Sizes are bytes or strings
     such as ``"10G"``. Raises PreconditionError when the request cannot be carried out;
     nothing is written. With ``adopt=True``, ``root`` is where the installer's root file
     system is mounted: its VG and thin pool are the ones adopted. ``image`` may be the
