@@ -30,6 +30,8 @@ MEDIA_DIRS = ("/run/install/repo", "/run/install/sources/mount-0000-cdrom")
 # Engine step ids → what the installer shows (translated where shown).
 STEP_MESSAGES = {
     "image.download": N_("Downloading the Node image"),
+    "node.boot-remove": N_("Removing the boot entries of the Node being replaced"),
+    "node.remove": N_("Removing the Node being replaced"),
     "vg.create": N_("Creating the volume group"),
     "vg.adopt": N_("Preparing the volume group for imgbased"),
     "pool.create": N_("Creating the thin pool"),

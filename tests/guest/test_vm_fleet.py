@@ -1,5 +1,6 @@
-"""What a fleet of Nodes needs of onn (guest tier, real lvm2): one onn writing at a time, and
-a machine-readable report of each install and layer add."""
+"""What a fleet of Nodes needs of onn (guest tier, real lvm2): one onn writing at a time, a
+machine-readable report of each install and layer add, and reinstalling a Node on purpose
+(`--wipe`; its refusals are in the bad-input corpus, tests/bad/cases.toml)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import jsonschema
-from guestlib import GIB, Disks, Mounted, onn, stopped_onn, vg_tags
+from guestlib import GIB, Disks, Mounted, assert_imgbased_layout, lvs, onn, stopped_onn, vg_tags
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs/install-report.schema.json").read_text())
 
@@ -138,3 +139,59 @@ def test_vm_install_and_layer_add_report_in_json_and_in_the_layer(
         kept = sorted(p.name for p in (root / "var/log/onn").iterdir())
         assert kept == sorted([name, Path(str(added["file"])).name])
         assert valid_report((root / "var/log/onn" / kept[-1]).read_text()) == added
+
+
+def old_node(disks: Disks, images: dict[str, dict[str, object]]) -> tuple[str, str, str]:
+    """A Node on two disks, with a second layer: what a rebuild in Foreman finds."""
+    boot, pv0, pv1 = disks.boot(), disks.add("pv0", 12 * GIB), disks.add("pv1", 12 * GIB)
+    onn(*install_argv(images[IMAGE], [pv0, pv1], boot))
+    onn("layer", "add", "--boot", boot)
+    return boot, pv0, pv1
+
+
+def assert_reinstalled(new: dict[str, object], old: dict[str, object], boot: str, where: Path) -> None:
+    """Only the new Node is there, on disk and in /boot, and it checks clean."""
+    nvr, layer = str(new["nvr"]), f"{new['nvr']}+1"
+    assert sorted(lvs()) == sorted([nvr, layer, "pool00", "var"])
+    assert_imgbased_layout(nvr, layer, ["var"])
+    assert "onn:unfinished" not in vg_tags()
+    kver = new["kernel_versions"][0]  # type: ignore[index]
+    with Mounted(boot, where / "boot") as b:
+        assert [e.name for e in (b / "loader/entries").iterdir()] == [f"{layer}-{kver}.conf"]
+        assert not any((b / f"{old['nvr']}+{n}").exists() for n in (1, 2)), "the old layers' kernels"
+        check = onn("check", "--boot", str(b), check=False)
+        assert check.returncode == 0, check.stdout
+
+
+def test_vm_a_node_on_two_disks_is_reinstalled_with_wipe_and_checks_clean(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    old, new = images[IMAGE], images["tiny-1.1"]
+    boot, pv0, pv1 = old_node(disks, images)
+    argv = install_argv(new, [pv0, pv1], boot, "--wipe")
+    # --dry-run lists what would go, and removes nothing.
+    dry = onn(*argv, "--dry-run").stdout
+    layers = f"{old['nvr']}+1, {old['nvr']}+2"
+    assert f"1. removing the boot entries and kernels of the Node in onn from /boot (layers {layers})" in dry, dry
+    assert f"2. removing the Node in volume group onn from {pv0}, {pv1} (" in dry, dry
+    assert f"3. creating volume group onn on {pv0}, {pv1}" in dry, dry
+    assert f"{old['nvr']}+2" in lvs()
+    report = valid_report(onn(*argv, "--json").stdout)
+    assert report["removed"] == ["onn"] and report["base"] == new["nvr"]
+    assert [s["step"] for s in report["steps"]][:3] == ["node.boot-remove", "node.remove", "vg.create"]  # type: ignore[index]
+    assert_reinstalled(new, old, boot, tmp_path)
+
+
+def test_vm_a_wipe_killed_midway_is_finished_by_running_it_again(
+    disks: Disks, images: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """Killed right after the old volume group is gone, before its disks' labels are: run
+    again, the install takes the labelled disks (a label without a VG holds nothing)."""
+    old, new = images[IMAGE], images["tiny-1.1"]
+    boot, pv0, pv1 = old_node(disks, images)
+    argv = install_argv(new, [pv0, pv1], boot, "--wipe")
+    killed = onn("-v", *argv, check=False, env={"ONN_KILL_WHEN": "vgremove"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-1500:]
+    assert re.search(r"fault point \d+: lvm vgremove --yes --force onn\n*$", killed.stderr), killed.stderr[-500:]
+    onn(*argv)
+    assert_reinstalled(new, old, boot, tmp_path)

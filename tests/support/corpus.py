@@ -27,6 +27,9 @@ DISK_SETUPS = (
     "small-boot",
     "installed",
     "adopt-no-var",
+    "node-three-disks",
+    "node-foreign-lv",
+    "node-storage-domain",
 )
 DEFAULT_ARGV = ["install", "--image", "{image}", "--pv", "{pv}", "--boot", "{boot}", "--volumes", "minimal"]
 # How the CLI reports an error: `onn: error (ID): MESSAGE` (rust/onn-cli).

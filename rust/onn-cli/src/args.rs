@@ -234,6 +234,11 @@ pub struct InstallArgs {
     /// EFI boot files (/boot/efi/EFI: shim, GRUB, the BOOT fallback). For UEFI machines.
     #[arg(long, value_name = "DEVICE|DIR")]
     efi: Option<String>,
+    /// Reinstall: remove the imgbased Node found on the disks given first (refused when its
+    /// volume group extends onto a disk not given, holds a volume that is not imgbased's, or
+    /// a volume holds an oVirt local storage domain). --dry-run lists what would be removed.
+    #[arg(long)]
+    wipe: bool,
     #[command(flatten)]
     pub out: Output,
 }
@@ -332,6 +337,7 @@ impl InstallArgs {
             boot: Some(self.boot.boot),
             kernel_args: self.boot.kernel_args,
             efi: self.efi,
+            wipe: self.wipe,
             ..self.layout.request(Action::Install)
         };
         (req, self.image, self.out)

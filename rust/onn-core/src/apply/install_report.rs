@@ -51,7 +51,9 @@ pub struct InstallReport {
     pub efi_files: Vec<String>,
     /// The SELinux policy that labelled what onn wrote (None: the layer has none).
     pub selinux: Option<String>,
-    /// What this run made, and what it found already there.
+    /// The volume groups of Nodes this run removed first (`--wipe`), what it made, and what
+    /// it found already there.
+    pub removed: Vec<String>,
     pub created: Vec<String>,
     pub present: Vec<String>,
     pub copy: Option<CopyStats>,
@@ -164,6 +166,7 @@ impl InstallReport {
             boot_options: o.boot_options.clone(),
             efi_files: o.efi_files.clone(),
             selinux: o.selinux.clone(),
+            removed: o.removed.clone(),
             created: o.created.clone(),
             present: o.present.clone(),
             copy: o.copy,

@@ -32,6 +32,8 @@ pub use recover::{recover, Recovered};
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Outcome {
     pub vg: String,
+    /// The volume groups of Nodes removed first (`--wipe`).
+    pub removed: Vec<String>,
     pub created: Vec<String>,
     pub present: Vec<String>,
     pub base: Option<String>,

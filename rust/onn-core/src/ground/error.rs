@@ -168,6 +168,9 @@ pub const IDS: &[&str] = &[
     "vg.imgbased-many",
     "vg.missing",
     "vg.name-taken",
+    "wipe.foreign-lv",
+    "wipe.other-disk",
+    "wipe.storage-domain",
 ];
 
 /// Build a precondition error: the request cannot be carried out, nothing was touched.

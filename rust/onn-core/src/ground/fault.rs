@@ -3,7 +3,8 @@
 //!
 //! - `ONN_FAIL_AFTER=<step id>`: the run fails right after that plan step; its undo runs.
 //! - `ONN_KILL_AT=<n>`: the process is killed (SIGKILL: no undo, no unmount, as a crash or an
-//!   OOM kill would) at the n-th fault point of an apply. The fault points are every program an
+//!   OOM kill would) at the n-th fault point of an apply (`ONN_KILL_WHEN=<text>`: at the first
+//!   whose description holds the text). The fault points are every program an
 //!   apply runs, every file it writes and the middle of the base copy; each is logged as
 //!   `fault point <n>: <what>`, so a test can list them with a run that is not killed.
 //! - `ONN_STOP_AT=<n>`: the process stops itself (SIGSTOP) there, so a test can change the
@@ -40,11 +41,11 @@ mod imp {
         let what = what();
         tracing::info!("fault point {n}: {what}");
         let at = |var: &str| std::env::var(var).ok().and_then(|v| v.parse().ok()) == Some(n);
-        if at("ONN_KILL_AT") {
+        let holds = |var: &str| std::env::var(var).is_ok_and(|w| what.contains(&w));
+        if at("ONN_KILL_AT") || holds("ONN_KILL_WHEN") {
             let _ = raise(Signal::SIGKILL);
         }
-        let when = std::env::var("ONN_STOP_WHEN").is_ok_and(|w| what.contains(&w));
-        if at("ONN_STOP_AT") || (when && !STOPPED.swap(true, Ordering::SeqCst)) {
+        if at("ONN_STOP_AT") || (holds("ONN_STOP_WHEN") && !STOPPED.swap(true, Ordering::SeqCst)) {
             let _ = raise(Signal::SIGSTOP);
         }
     }

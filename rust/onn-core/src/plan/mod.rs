@@ -28,6 +28,7 @@ mod steps;
 #[cfg(test)]
 pub(crate) mod tests;
 mod volumes;
+pub mod wipe;
 
 pub use images::{bases, layers_of};
 pub use installer::{InstallerBoot, InstallerStorage, InstallerVg, InstallerVolume};
@@ -57,6 +58,16 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         None => req,
     };
     check_request(req)?;
+    // --wipe: the Node on the disks is removed first; the install is planned onto the disks
+    // as that leaves them.
+    let wiped;
+    let (removal, facts) = if req.wipe {
+        let (steps, after) = wipe::plan_wipe(req, facts)?;
+        wiped = after;
+        (steps, &wiped)
+    } else {
+        (Vec::new(), facts)
+    };
     let image = match (&facts.image, req.needs_image()) {
         (Some(i), true) => Some(i),
         (None, true) => {
@@ -131,6 +142,7 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
     check_dm_names(&p)?;
     mark_unfinished(req, facts, &mut p);
     plan_report(req, &mut p);
+    p.steps.splice(0..0, removal);
     Ok(p)
 }
 

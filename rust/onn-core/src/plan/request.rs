@@ -92,6 +92,10 @@ pub struct Request {
     /// after the bootloader's), writes it once, the first time.
     #[serde(default = "yes")]
     pub report: bool,
+    /// For `Install`: remove an imgbased Node found on the disks given first (only when every
+    /// part of it is imgbased's and on those disks, and it holds no oVirt storage domain).
+    #[serde(default)]
+    pub wipe: bool,
 }
 
 fn yes() -> bool {
@@ -130,6 +134,7 @@ impl Request {
             host_root: None,
             source: None,
             report: true,
+            wipe: false,
         }
     }
     pub fn needs_image(&self) -> bool {
@@ -160,6 +165,8 @@ pub struct Facts {
     pub blank_volumes: Vec<String>,
     /// The ESP of `Request::efi`.
     pub efi: Option<crate::boot::efi::EfiFacts>,
+    /// With `Request::wipe`: what the Nodes on the disks given hold beyond LVM's report.
+    pub node: super::wipe::NodeFacts,
 }
 
 /// One data volume in the plan.

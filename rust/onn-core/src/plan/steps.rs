@@ -41,6 +41,16 @@ macro_rules! steps {
 }
 
 steps! {
+    /// `--wipe`: the boot entries and kernels of an imgbased Node's layers (on the disks given)
+    /// removed from /boot, before its volume group, which names them.
+    "node.boot-remove" => RemoveBootFiles { vg: String, layers: Vec<String> },
+    /// `--wipe`: an imgbased Node's volume group removed whole, with its disks' LVM labels:
+    /// every LV in it imgbased's (`lvs`, listed for the plan's reader), every disk named.
+    "node.remove" => RemoveNode {
+        vg: String,
+        pvs: Vec<String>,
+        lvs: Vec<String>,
+    },
     "vg.create" => CreateVg { vg: String, pvs: Vec<String> },
     "vg.adopt" => AdoptVg { vg: String },
     "pool.create" => CreatePool {
@@ -123,6 +133,15 @@ impl Step {
     /// English description (the addon shows its own translation of `id()` instead).
     pub fn describe(&self) -> String {
         match self {
+            Step::RemoveBootFiles { vg, layers } => format!(
+                "removing the boot entries and kernels of the Node in {vg} from /boot (layers {})",
+                layers.join(", ")
+            ),
+            Step::RemoveNode { vg, pvs, lvs } => format!(
+                "removing the Node in volume group {vg} from {} ({}) and their LVM labels",
+                pvs.join(", "),
+                lvs.join(", ")
+            ),
             Step::CreateVg { vg, pvs } => {
                 format!("creating volume group {vg} on {}", pvs.join(", "))
             }

@@ -125,6 +125,7 @@ class RequestArgs(TypedDict, total=False):
     host_root: str | None
     source: str | None
     report: bool
+    wipe: bool
 
 
 def _request(action: Action, args: RequestArgs) -> str:
@@ -148,7 +149,7 @@ def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     (where the layer is mounted as its host runs it: the entry's initramfs is made there by
     the host's dracut), source (where the image came from, for the install report: its URL
     when ``image`` is a download) and report (False: no install report in the layer, for a
-    second apply of the same install). Sizes are bytes or strings
+    second apply of the same install), wipe (``onn install --wipe``). Sizes are bytes or strings
     such as ``"10G"``. Raises PreconditionError when the request cannot be carried out;
     nothing is written. With ``adopt=True``, ``root`` is where the installer's root file
     system is mounted: its VG and thin pool are the ones adopted. ``image`` may be the
