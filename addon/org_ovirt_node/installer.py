@@ -95,6 +95,9 @@ class NodeInstaller:
     #: image is installed: what a provisioning system's kickstart posts when the installer is
     #: done (kickstart/foreman/onn-node.erb); a copy stays in the layer's /var/log/onn.
     REPORT_NAME = "install-report.json"
+    #: Why the image check, its download or the install failed, in the work directory: what
+    #: that kickstart's %onerror posts with the installer's logs.
+    ERROR_NAME = "install-error.txt"
 
     def __init__(
         self,
@@ -152,6 +155,16 @@ class NodeInstaller:
         self.image_path = path
         return path
 
+    def _failed(self, error: InstallError) -> InstallError:
+        """`error`, kept in the work directory for a kickstart's %onerror to post (the last one
+        wins: it is what stopped the install)."""
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            (self.workdir / self.ERROR_NAME).write_text(f"{error}\n")
+        except OSError as e:
+            log.warning("cannot keep the error in %s: %s", self.workdir, e)
+        return error
+
     def _download(self, url: str, progress: Callable[[str], object]) -> onn.Download:
         """onn downloads the image into the work directory (RAM in the installer: onn checks the
         room first): resumed after a dropped connection, retried, verified against --sha256
@@ -180,7 +193,7 @@ class NodeInstaller:
             reason = _(DOWNLOAD_ERRORS.get(e.id, N_("The Node image {url} could not be downloaded."))).format(
                 url=shown, proxy=onn.redact_url(self.ks.proxy or "")
             )
-            raise InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e)) from e
+            raise self._failed(InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e))) from e
 
     def verify_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.ImageInfo:
         """Read the image and check its checksum: a bad image stops the install here."""
@@ -188,17 +201,20 @@ class NodeInstaller:
         try:
             self.image = onn.read_image(self.download or path, sha256=self.ks.sha256)
         except onn.Error as e:
-            raise InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e)) from e
+            error = InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e))
+            raise self._failed(error) from e
         for warning_id, message in self.image.warnings:
             log.warning("%s (%s)", message, warning_id)  # the install log
         if self.ks.strict and self.image.warnings:
             warning_id, message = self.image.warnings[0]
             self.image = None
-            raise InstallError(
-                _("the Node image {path} cannot be used (--strict): {error}").format(
-                    path=path, error=error_text(warning_id, message)
-                ),
-                id=warning_id,
+            raise self._failed(
+                InstallError(
+                    _("the Node image {path} cannot be used (--strict): {error}").format(
+                        path=path, error=error_text(warning_id, message)
+                    ),
+                    id=warning_id,
+                )
             )
         return self.image
 
@@ -264,15 +280,14 @@ class NodeInstaller:
             report=host_root is None,
         )
 
-    @staticmethod
-    def _lock(doing: str) -> onn.Lock:
+    def _lock(self, doing: str) -> onn.Lock:
         """The lock that lets one onn write at a time, as the CLI's commands take it: refused
         while another onn (a `onn recover` started by hand, say) is writing. `doing` is what
         this task does, in the words another onn shows (English: a process's own words)."""
         try:
             return onn.lock(f"anaconda's Node addon: {doing}")
         except onn.Error as e:
-            raise InstallError(error_text(e.id, str(e)), id=e.id) from e
+            raise self._failed(InstallError(error_text(e.id, str(e)), id=e.id)) from e
 
     def install_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.Outcome:
         """Write the base and its +1 layer with its boot entry (onn; undone by onn on failure)."""
@@ -285,7 +300,8 @@ class NodeInstaller:
             try:
                 self.outcome = onn.apply(self._plan(), progress=report, lock=held)
             except onn.Error as e:
-                raise InstallError(_("installing the Node image failed: {error}").format(error=e)) from e
+                error = InstallError(_("installing the Node image failed: {error}").format(error=e))
+                raise self._failed(error) from e
         for warning_id, message in self.outcome.warnings:
             log.warning("%s (%s)", message, warning_id)
         if self.outcome.report is not None:
@@ -343,7 +359,8 @@ class NodeInstaller:
             try:
                 self.outcome = onn.apply(self._plan(host_root=self.sysroot), lock=held)
             except onn.Error as e:
-                raise InstallError(_("writing the Node boot entries failed: {error}").format(error=e)) from e
+                error = InstallError(_("writing the Node boot entries failed: {error}").format(error=e))
+                raise self._failed(error) from e
             ours = Path(self.outcome.boot_entry).name if self.outcome.boot_entry else None
             boot = Path(self.sysimage, "boot")
             mounts = onn.mount_table(self.mountinfo)
