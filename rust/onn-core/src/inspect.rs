@@ -10,8 +10,7 @@ use crate::ground::error::precondition;
 use crate::ground::runner::{Cmd, Runner};
 use crate::image::OpenImage;
 use crate::names;
-use crate::plan::wipe::{self, NodeFacts};
-use crate::plan::{self, Facts, PlannedVolume, Request};
+use crate::plan::{self, Facts, NodeFacts, PlannedVolume, Request};
 use crate::storage::blockdev;
 use crate::storage::fs::FsType;
 use crate::storage::guard::Mount;
@@ -99,7 +98,7 @@ pub fn inspect<'r>(
 fn inspect_nodes(runner: &dyn Runner, facts: &Facts) -> Result<NodeFacts> {
     let disks: Vec<String> = facts.devices.iter().map(|d| d.path.clone()).collect();
     let mut found = NodeFacts::default();
-    for vg in wipe::nodes_on(&facts.lvm, &disks) {
+    for vg in plan::nodes_on(&facts.lvm, &disks) {
         for lv in facts
             .lvm
             .lvs_of(&vg.name)
@@ -123,7 +122,7 @@ fn inspect_nodes(runner: &dyn Runner, facts: &Facts) -> Result<NodeFacts> {
                 continue;
             };
             let m = Mount::temp(runner, &dev, Some(fs.name()), fs.read_only_options())?;
-            let hit = find_file(m.path(), wipe::STORAGE_DOMAIN_MARK);
+            let hit = find_file(m.path(), plan::STORAGE_DOMAIN_MARK);
             m.close()?;
             if let Some(path) = hit? {
                 found

@@ -4,7 +4,7 @@
 //! tagged only after its copy is checked, and the default boot entry is set last of all.
 
 mod exec;
-pub mod install_report;
+mod install_report;
 mod layer;
 mod prepare;
 mod recover;

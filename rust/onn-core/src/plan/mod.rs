@@ -28,13 +28,14 @@ mod steps;
 #[cfg(test)]
 pub(crate) mod tests;
 mod volumes;
-pub mod wipe;
+mod wipe;
 
 pub use images::{bases, layers_of};
 pub use installer::{InstallerBoot, InstallerStorage, InstallerVg, InstallerVolume};
 pub use request::{Action, Facts, PlannedVolume, Request};
 pub use steps::{progress_ids, LayoutMode, Plan, Step};
 pub use volumes::{existing_volumes, needs_skip_volumes, Volume, VolumeSet};
+pub use wipe::{nodes_on, NodeFacts, STORAGE_DOMAIN_MARK};
 
 pub const SCHEMA: u32 = 4;
 /// The volume group onn creates unless told otherwise.
