@@ -151,9 +151,15 @@ def assert_installed(img: dict[str, object], boot: str, want: Manifests, where: 
     with Mounted(f"/dev/onn/{nvr}", where / "base", "ro,noload") as base:
         assert tree_manifest(base) == want[0]
     with Mounted("/dev/onn/var", where / "var", "ro,noload") as var:
-        # The image's /var, and imgbased's mark of a host with /var only (--volumes minimal).
+        # The image's /var, imgbased's mark of a host with /var only (--volumes minimal), and
+        # the install report of the run that completed it (and of one killed while it was
+        # unmounting what it wrote the report with: its report is whole, written at once).
         got = tree_manifest(var)
         assert got.pop("imgbased/.skip-volumes")[0] == "file" and got.pop("imgbased")[0] == "dir"
+        reports = [k for k in got if k.startswith("log/onn/")]
+        assert reports and all(r.endswith(f"Z-{layer}.json") for r in reports), reports
+        for made in [*reports, "log/onn", *([] if "log" in want[1] else ["log"])]:
+            got.pop(made)
         assert got == want[1]
     kver = img["kernel_versions"][0]  # type: ignore[index]
     with Mounted(boot, where / "boot") as b:
