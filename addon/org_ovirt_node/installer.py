@@ -31,6 +31,8 @@ MEDIA_DIRS = ("/run/install/repo", "/run/install/sources/mount-0000-cdrom")
 STEP_MESSAGES = {
     "image.download": N_("Downloading the Node image"),
     "image.extract": N_("Unpacking the Node image from its package"),
+    "node.boot-remove": N_("Removing the boot entries of the Node being replaced"),
+    "node.remove": N_("Removing the Node being replaced"),
     "vg.create": N_("Creating the volume group"),
     "vg.adopt": N_("Preparing the volume group for imgbased"),
     "pool.create": N_("Creating the thin pool"),
@@ -45,6 +47,7 @@ STEP_MESSAGES = {
     "efi.files": N_("Copying the EFI boot files"),
     "boot.entry": N_("Writing the boot entry"),
     "vg.finish": N_("Finishing the volume group"),
+    "report.write": N_("Writing the install report"),
 }
 # Why onn could not download the image (its error ids) → what the installer says, with what
 # to do. onn's English detail follows the translated text.
@@ -93,6 +96,13 @@ class NodeInstaller:
     """The install of one Node image through Anaconda's hooks; state carries across them."""
 
     PAYLOAD_NAME = "node-boot.tar"
+    #: onn's install report (docs/install-report.schema.json), in the work directory once the
+    #: image is installed: what a provisioning system's kickstart posts when the installer is
+    #: done (kickstart/foreman/onn-node.erb); a copy stays in the layer's /var/log/onn.
+    REPORT_NAME = "install-report.json"
+    #: Why the image check, its download or the install failed, in the work directory: what
+    #: that kickstart's %onerror posts with the installer's logs.
+    ERROR_NAME = "install-error.txt"
 
     def __init__(
         self,
@@ -153,10 +163,22 @@ class NodeInstaller:
             source = url
         if not url or not url.startswith(("http://", "https://")):
             if not Path(source).is_file():
-                raise InstallError(_("the Node image {path} does not exist; check --image").format(path=source))
+                raise self._failed(
+                    InstallError(_("the Node image {path} does not exist; check --image").format(path=source))
+                )
         self.download = self._obtain(source, progress)
         self.image_path = self.download.path
         return self.image_path
+
+    def _failed(self, error: InstallError) -> InstallError:
+        """`error`, kept in the work directory for a kickstart's %onerror to post (the last one
+        wins: it is what stopped the install)."""
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            (self.workdir / self.ERROR_NAME).write_text(f"{error}\n")
+        except OSError as e:
+            log.warning("cannot keep the error in %s: %s", self.workdir, e)
+        return error
 
     def _obtain(self, source: str, progress: Callable[[str], object]) -> onn.Download:
         """onn makes the image a local, verified squashfs in the work directory (RAM in the
@@ -189,13 +211,15 @@ class NodeInstaller:
         except onn.Error as e:
             if e.id in DOWNLOAD_ERRORS and source.startswith(("http://", "https://")):
                 reason = _(DOWNLOAD_ERRORS[e.id]).format(url=shown, proxy=onn.redact_url(self.ks.proxy or ""))
-                raise InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e), id=e.id) from e
-            raise InstallError(
+                error = InstallError(_("{reason}\nonn: {detail}").format(reason=reason, detail=e), id=e.id)
+                raise self._failed(error) from e
+            error = InstallError(
                 _("the Node image {path} cannot be used: {error}\nonn: {detail}").format(
                     path=shown, error=error_text(e.id, str(e)), detail=e
                 ),
                 id=e.id,
-            ) from e
+            )
+            raise self._failed(error) from e
 
     def verify_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.ImageInfo:
         """Read the image and check its checksum: a bad image stops the install here."""
@@ -203,17 +227,20 @@ class NodeInstaller:
         try:
             self.image = onn.read_image(self.download or path, sha256=self._sha256)
         except onn.Error as e:
-            raise InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e)) from e
+            error = InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e))
+            raise self._failed(error) from e
         for warning_id, message in self.image.warnings:
             log.warning("%s (%s)", message, warning_id)  # the install log
         if self.ks.strict and self.image.warnings:
             warning_id, message = self.image.warnings[0]
             self.image = None
-            raise InstallError(
-                _("the Node image {path} cannot be used (--strict): {error}").format(
-                    path=path, error=error_text(warning_id, message)
-                ),
-                id=warning_id,
+            raise self._failed(
+                InstallError(
+                    _("the Node image {path} cannot be used (--strict): {error}").format(
+                        path=path, error=error_text(warning_id, message)
+                    ),
+                    id=warning_id,
+                )
             )
         return self.image
 
@@ -263,6 +290,8 @@ class NodeInstaller:
     # -- bootloader hook (storage created and mounted, payload installed) -------------------
 
     def _plan(self, host_root: str | None = None) -> onn.Plan:
+        """The install onto the installer's storage; `host_root` given, its second apply (after
+        the bootloader step), which converges and leaves the first one's report alone."""
         image = self.image or self.verify_image()
         return onn.plan(
             "install",
@@ -278,7 +307,18 @@ class NodeInstaller:
             root_size=self.ks.root_size,
             kernel_args=self.ks.kernel_args,
             host_root=host_root,
+            source=onn.redact_url(self.ks.image) if self.ks.image else None,
+            report=host_root is None,
         )
+
+    def _lock(self, doing: str) -> onn.Lock:
+        """The lock that lets one onn write at a time, as the CLI's commands take it: refused
+        while another onn (a `onn recover` started by hand, say) is writing. `doing` is what
+        this task does, in the words another onn shows (English: a process's own words)."""
+        try:
+            return onn.lock(f"anaconda's Node addon: {doing}")
+        except onn.Error as e:
+            raise self._failed(InstallError(error_text(e.id, str(e)), id=e.id)) from e
 
     def install_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.Outcome:
         """Write the base and its +1 layer with its boot entry (onn; undone by onn on failure)."""
@@ -287,11 +327,25 @@ class NodeInstaller:
             if event.done == 0:
                 progress(_(STEP_MESSAGES.get(event.step, event.message)))
 
-        try:
-            self.outcome = onn.apply(self._plan(), progress=report)
-        except onn.Error as e:
-            raise InstallError(_("installing the Node image failed: {error}").format(error=e)) from e
+        with self._lock("installing the Node image") as held:
+            try:
+                self.outcome = onn.apply(self._plan(), progress=report, lock=held)
+            except onn.Error as e:
+                error = InstallError(_("installing the Node image failed: {error}").format(error=e))
+                raise self._failed(error) from e
+        for warning_id, message in self.outcome.warnings:
+            log.warning("%s (%s)", message, warning_id)
+        if self.outcome.report is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            partial = self.report_path.with_name(f".{self.REPORT_NAME}.partial")
+            partial.write_text(self.outcome.report)
+            partial.replace(self.report_path)
         return self.outcome
+
+    @property
+    def report_path(self) -> Path:
+        """Where install_image() leaves onn's install report for the kickstart to post."""
+        return self.workdir / self.REPORT_NAME
 
     @property
     def layer_device(self) -> str:
@@ -332,15 +386,17 @@ class NodeInstaller:
         initramfs is the host's, made by dracut in the system root, now the layer with the
         host's configuration (as imgbased makes one per layer). Remove the installer's entries
         that boot its root volume, which holds no system. Returns the entries removed."""
-        try:
-            self.outcome = onn.apply(self._plan(host_root=self.sysroot))
-        except onn.Error as e:
-            raise InstallError(_("writing the Node boot entries failed: {error}").format(error=e)) from e
-        ours = Path(self.outcome.boot_entry).name if self.outcome.boot_entry else None
-        boot = Path(self.sysimage, "boot")
-        mounts = onn.mount_table(self.mountinfo)
-        root_lv = next((m["source"] for m in reversed(mounts) if m["target"] == self.sysimage), None)
-        removed = [name for name in onn.entries_booting(str(boot), root_lv) if name != ours] if root_lv else []
-        for name in removed:
-            (boot / "loader/entries" / name).unlink()
+        with self._lock("writing the Node boot entries") as held:
+            try:
+                self.outcome = onn.apply(self._plan(host_root=self.sysroot), lock=held)
+            except onn.Error as e:
+                error = InstallError(_("writing the Node boot entries failed: {error}").format(error=e))
+                raise self._failed(error) from e
+            ours = Path(self.outcome.boot_entry).name if self.outcome.boot_entry else None
+            boot = Path(self.sysimage, "boot")
+            mounts = onn.mount_table(self.mountinfo)
+            root_lv = next((m["source"] for m in reversed(mounts) if m["target"] == self.sysimage), None)
+            removed = [name for name in onn.entries_booting(str(boot), root_lv) if name != ours] if root_lv else []
+            for name in removed:
+                (boot / "loader/entries" / name).unlink()
         return removed

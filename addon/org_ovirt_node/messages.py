@@ -107,6 +107,10 @@ ERROR_MESSAGES = {
     "rpm.file-digest": N_(
         "The Node image in the RPM does not match the digest the RPM's header gives it; do not install it."
     ),
+    "busy": N_("Another onn is writing to the disks; the installer does not write beside it."),
+    "wipe.other-disk": N_("The Node to remove extends onto a disk that was not named; name all of its disks."),
+    "wipe.foreign-lv": N_("The Node to remove holds a volume that is not imgbased's; it may hold data."),
+    "wipe.storage-domain": N_("The Node to remove holds an oVirt local storage domain; move it in oVirt first."),
     # What the image lacks for the installed host's imgbased to update it (it installs).
     "image.update.name": N_('Its name has neither "node" nor "rhvh", by which imgbased tells its boot entries.'),
     "image.update.nvr-space": N_("Its NVR file has white space around the NVR, which imgbased keeps in LV names."),

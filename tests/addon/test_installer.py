@@ -124,7 +124,8 @@ def _refusal(tmp_path: Path, ks: NodeKickstart) -> str:
     workdir = tmp_path / "onn"
     with pytest.raises(InstallError) as e:
         NodeInstaller(ks, workdir=str(workdir)).locate_image()
-    assert os.listdir(workdir) == []
+    # Nothing of the download is left, at most the reason for a kickstart's %onerror.
+    assert set(os.listdir(workdir)) <= {NodeInstaller.ERROR_NAME}
     return str(e.value)
 
 
@@ -197,3 +198,16 @@ def test_the_payloads_tarball_exists_before_the_image_is_verified_and_is_filled_
         names = tar.getnames()
     assert f"./boot/vmlinuz-{img['kernel_versions'][0]}" in names
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_why_the_image_was_refused_is_kept_for_the_kickstarts_onerror(tmp_path: Path) -> None:
+    """A wrong checksum stops the install; its reason waits in the work directory for a
+    kickstart's %onerror to post (kickstart/foreman/onn-node.erb posts it to Foreman's `failed`)."""
+    img = IMAGES["tiny-ext4"]
+    workdir = tmp_path / "onn"
+    ks = NodeKickstart(image=f"file://{img['path']}", sha256="0" * 64)
+    with pytest.raises(InstallError) as e:
+        NodeInstaller(ks, workdir=str(workdir)).verify_image()
+    kept = (workdir / NodeInstaller.ERROR_NAME).read_text()
+    assert kept == f"{e.value}\n" and "checksum mismatch" in kept and "0" * 64 in kept
+    assert not (workdir / NodeInstaller.REPORT_NAME).exists()

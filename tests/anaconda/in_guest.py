@@ -12,6 +12,7 @@ private mount namespace, so neither the guest's nor the host's trees change. Wri
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import os
 import re
@@ -307,6 +308,33 @@ class Terminal:
         return status
 
 
+class StandInForeman(http.server.BaseHTTPRequestHandler):
+    """A stand-in for Foreman's unattended endpoints (`built`, `failed`): it records each
+    request the kickstart makes, its method, path and body, and answers as Foreman does (201)."""
+
+    calls: list[dict[str, str]] = []
+
+    def _record(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace")
+        self.calls.append({"method": self.command, "path": self.path, "body": body})
+        self.send_response(201)
+        self.end_headers()
+
+    do_POST = _record  # noqa: N815 - http.server's name
+    do_GET = _record  # noqa: N815 - http.server's name
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def stand_in_foreman(port: int) -> list[dict[str, str]]:
+    """Serve the stand-in Foreman on 127.0.0.1:`port` while Anaconda runs; its record."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), StandInForeman)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return StandInForeman.calls
+
+
 def update(found: dict, image: Path) -> dict:
     """The installed host's own imgbased on what Anaconda installed, in a chroot of the layer
     with its fstab mounted and its own LVM configuration, as it boots (tests/support/hostlib.py):
@@ -350,6 +378,7 @@ def main() -> int:
     ap.add_argument("--serve", type=Path, help="serve this directory over http://127.0.0.1:8080/")
     ap.add_argument("--update-to", type=Path, help="then update with the host's imgbased to this image")
     ap.add_argument("--tui", type=Path, help="run the text mode in tmux, with this dialogue (JSON)")
+    ap.add_argument("--foreman", type=int, help="serve a stand-in Foreman's built/failed on this port")
     ap.add_argument("--private", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.private:
@@ -372,6 +401,7 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+    foreman = stand_in_foreman(args.foreman) if args.foreman else None
     when_the_system_root_is_the_layer()
     started = time.monotonic()
     argv = [
@@ -404,6 +434,9 @@ def main() -> int:
                 check=False,
             ).returncode
     report.update(returncode=returncode, seconds=round(time.monotonic() - started, 1))
+    if foreman is not None:
+        report["foreman"] = list(foreman)
+        (args.out / "foreman.json").write_text(json.dumps(foreman, indent=2))
     for pattern in LOGS:
         for log in Path("/tmp").glob(pattern):
             shutil.copy2(log, args.out / log.name)

@@ -25,8 +25,10 @@ import re
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 from boot import boot_default_entry
+from foreman import render
 from testdata import IMAGES
 from uml import run as guest
 
@@ -44,7 +46,25 @@ echo "post ran in $(cat /etc/onn-nvr 2>/dev/null || hostname)" > /root/onn-e2e-p
 """
 
 
+#: Where the stand-in Foreman listens in the guest (tests/anaconda/in_guest.py).
+FOREMAN_PORT = 8081
+SCHEMA = json.loads((REPO / "docs/install-report.schema.json").read_text())
+
+
+def foreman_kickstart(case: str, image: dict[str, object], url: str) -> str:
+    """What Foreman serves a host from onn's template (kickstart/foreman/onn-node.erb) and its
+    partition table, rendered by Ruby's ERB with the stand-in of Foreman's helpers; the test's
+    own lines go before the section, so that the template's `built` stays the very end."""
+    sha256 = WRONG_SHA256 if case == "foreman-wrong-sha256" else str(image["sha256"])
+    params = {"onn-image-url": url, "onn-image-sha256": sha256, "onn-volumes": "minimal"}
+    proc = render(params, foreman=f"http://127.0.0.1:{FOREMAN_PORT}", host="node1.example")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.replace("\n%addon org_ovirt_node", f"\n{ADDED}\n%addon org_ovirt_node", 1)
+
+
 def kickstart(case: str, image: dict[str, object], url: str) -> str:
+    if case.startswith("foreman-"):
+        return foreman_kickstart(case, image, url)
     if case == "autopart-thinp":
         text = (REPO / "kickstart" / "autopart-thinp.ks").read_text()
     else:
@@ -69,6 +89,8 @@ CASES = {
     "wrong-sha256": (24 * GIB, False),
     "imgbased-update": (24 * GIB, False),
     "tui": (24 * GIB, False),
+    "foreman-built": (24 * GIB, False),
+    "foreman-wrong-sha256": (24 * GIB, False),
 }
 
 
@@ -123,6 +145,8 @@ def install(
     if dialogue is not None:
         (work / "dialogue.json").write_text(json.dumps(dialogue, indent=1))
         argv += ["--tui", str(work / "dialogue.json")]
+    if case.startswith("foreman-"):
+        argv += ["--foreman", str(FOREMAN_PORT)]
     env = {"PYTHONPATH": str(REPO / "tests" / "support")}
     if update_to is not None:
         argv += ["--update-to", str(update_to["path"])]
@@ -142,7 +166,7 @@ def install(
     return json.loads((out / "anaconda.json").read_text()), disk
 
 
-def assert_installed(report: dict, demo: dict[str, object], disk: Path, work_log: Path) -> None:
+def assert_installed(report: dict, demo: dict[str, object], disk: Path, work_log: Path, root_hash: str = "!") -> None:
     assert report["returncode"] == 0, f"Anaconda exited {report['returncode']}; logs in {work_log}"
     found = report["found"]
     nvr = str(demo["nvr"])
@@ -157,7 +181,7 @@ def assert_installed(report: dict, demo: dict[str, object], disk: Path, work_log
     assert found["base_is_image"], "the base differs from the image's file system"
     # What Anaconda wrote after the payload landed in the layer.
     assert "nodeadmin:" in found["passwd"]
-    assert ["root", "!"] in [entry[:1] + [entry[1][:1]] for entry in found["shadow"]], "rootpw --lock"
+    assert ["root", root_hash[:1]] in [entry[:1] + [entry[1][:1]] for entry in found["shadow"]], "rootpw"
     assert "anaconda-ks.cfg" in found["root_files"] and "org_ovirt_node" in found["kickstart_copy"]
     assert "onn-e2e-post.txt" in found["root_files"]
     assert f"/dev/{vg}/{layer} / " in found["fstab"]
@@ -262,5 +286,45 @@ def test_anaconda_stops_at_a_wrong_checksum_before_any_disk_is_written(
     # The Node spoke names the refusal; Anaconda's cmdline mode stops on the incomplete spoke.
     assert "SHA-256 checksum" in console and "does not match" in console, console[-3000:]
     assert "The following mandatory spokes are not completed:\nNode image." in console, console[-3000:]
+    assert "lvs" not in report["found"], "a VG was made"
+    assert os.stat(disk).st_blocks == 0, "the disk was written"
+
+
+def test_foreman_hears_built_once_with_the_install_report(
+    toolchain: Path, demo: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """onn's Foreman template (kickstart/foreman/onn-node.erb, with its partition table) as
+    Foreman renders it for a host: the install succeeds and the stand-in Foreman in the guest
+    hears exactly one `built`, whose body is onn's install report."""
+    report, disk = install("foreman-built", toolchain, demo)
+    assert_installed(report, demo, disk, disk.parent / "out", root_hash="$6$")
+    calls = report["foreman"]
+    with capsys.disabled():
+        print(f"\nthe stand-in Foreman received: {[(c['method'], c['path'], len(c['body'])) for c in calls]}")
+    assert [(c["method"], c["path"]) for c in calls] == [("POST", "/unattended/built")], calls
+    sent = json.loads(calls[0]["body"])
+    jsonschema.validate(sent, SCHEMA)
+    layer = f"{demo['nvr']}+1"
+    assert (sent["action"], sent["outcome"], sent["layer"]) == ("install", "success", layer)
+    assert sent["image"]["verified"] and sent["image"]["sha256"] == demo["sha256"]
+    assert sent["file"].startswith("/var/log/onn/")
+
+
+def test_foreman_hears_failed_once_with_the_logs_for_a_wrong_checksum(
+    toolchain: Path, demo: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same template with a wrong onn-image-sha256: nothing is written to the disk, and the
+    stand-in Foreman hears exactly one `failed`, with the reason and the installer's logs."""
+    report, disk = install("foreman-wrong-sha256", toolchain, demo)
+    assert report["returncode"] != 0
+    calls = report["foreman"]
+    with capsys.disabled():
+        print(f"\nthe stand-in Foreman received: {[(c['method'], c['path'], len(c['body'])) for c in calls]}")
+        print("\n".join(calls[0]["body"].splitlines()[:6]) if calls else "")
+    assert [(c["method"], c["path"]) for c in calls] == [("POST", "/unattended/failed")], calls
+    body = calls[0]["body"]
+    assert "The oVirt Node installation of node1.example failed." in body
+    assert "checksum mismatch" in body and WRONG_SHA256 in body, body[:3000]
+    assert "== /tmp/anaconda.log" in body
     assert "lvs" not in report["found"], "a VG was made"
     assert os.stat(disk).st_blocks == 0, "the disk was written"

@@ -174,6 +174,10 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
         outcome = installer.install_image(progress=steps.append)
         assert outcome.layer == layer
         assert "Writing the Node image" in steps
+        # onn's install report, where a provisioning system's kickstart posts it from.
+        report = json.loads(installer.report_path.read_text())
+        assert (report["layer"], report["outcome"]) == (layer, "success")
+        assert report["image"]["source"] == ks.image and report["image"]["verified"]
         bound = installer.switch_sysroot()
         assert set(bound) >= {"boot", "var", "dev", "proc", "sys", "run"}
         (sysroot / "etc/fstab").write_text(anaconda_fstab(boot_uuid))

@@ -117,6 +117,56 @@ def _adopt_no_var(d: Disks, tmp: Path, stack: ExitStack) -> dict[str, str]:
     return v
 
 
+def _node(d: Disks, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    """An installed Node on two disks (what `onn install --wipe` may remove), a third disk."""
+    v = _free(d, tmp, stack)
+    v["pv2"] = d.add("pv2", 12 * GIB)
+    tiny = IMAGES["tiny-ext4"]
+    onn(
+        "install",
+        "--image",
+        tiny["path"],
+        "--pv",
+        v["pv"],
+        "--pv",
+        v["pv1"],
+        "--boot",
+        v["boot"],
+        "--volumes",
+        "minimal",
+    )
+    return v
+
+
+def _inactive(v: dict[str, str]) -> dict[str, str]:
+    """Its VG inactive: no thin pool commits its metadata behind the digests' back, and onn
+    activates what it must read (activation writes nothing to the disks, which the digests
+    around the run prove)."""
+    run(["lvm", "vgchange", "-an", "onn"])
+    return v
+
+
+def _node_three_disks(d: Disks, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    v = _node(d, tmp, stack)
+    run(["lvm", "vgextend", "onn", v["pv2"]])
+    return _inactive(v)
+
+
+def _node_foreign_lv(d: Disks, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    v = _node(d, tmp, stack)
+    run(["lvm", "lvcreate", "--size", "100M", "--name", "data", "onn"])
+    return _inactive(v)
+
+
+def _node_storage_domain(d: Disks, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    """oVirt's local storage domain on the Node's /var: vdsm's __DIRECT_IO_TEST__ at its top."""
+    v = _node(d, tmp, stack)
+    with Mounted("/dev/onn/var", tmp / "var", "rw") as var:
+        (var / "local-storage/images").mkdir(parents=True)
+        (var / "local-storage/images/__DIRECT_IO_TEST__").write_bytes(b"")
+    return _inactive(v)
+
+
 SETUPS: dict[str, Setup] = {
     "free": _free,
     "mounted": _mounted,
@@ -131,6 +181,9 @@ SETUPS: dict[str, Setup] = {
     "small-boot": _small_boot,
     "installed": _installed,
     "adopt-no-var": _adopt_no_var,
+    "node-three-disks": _node_three_disks,
+    "node-foreign-lv": _node_foreign_lv,
+    "node-storage-domain": _node_storage_domain,
 }
 
 

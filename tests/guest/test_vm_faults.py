@@ -9,14 +9,11 @@ registered and give back what it wrote."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +27,7 @@ from guestlib import (
     onn,
     pool_used,
     run,
+    stopped_onn,
     tree_manifest,
     vg_tags,
 )
@@ -153,9 +151,15 @@ def assert_installed(img: dict[str, object], boot: str, want: Manifests, where: 
     with Mounted(f"/dev/onn/{nvr}", where / "base", "ro,noload") as base:
         assert tree_manifest(base) == want[0]
     with Mounted("/dev/onn/var", where / "var", "ro,noload") as var:
-        # The image's /var, and imgbased's mark of a host with /var only (--volumes minimal).
+        # The image's /var, imgbased's mark of a host with /var only (--volumes minimal), and
+        # the install report of the run that completed it (and of one killed while it was
+        # unmounting what it wrote the report with: its report is whole, written at once).
         got = tree_manifest(var)
         assert got.pop("imgbased/.skip-volumes")[0] == "file" and got.pop("imgbased")[0] == "dir"
+        reports = [k for k in got if k.startswith("log/onn/")]
+        assert reports and all(r.endswith(f"Z-{layer}.json") for r in reports), reports
+        for made in [*reports, "log/onn", *([] if "log" in want[1] else ["log"])]:
+            got.pop(made)
         assert got == want[1]
     kver = img["kernel_versions"][0]  # type: ignore[index]
     with Mounted(boot, where / "boot") as b:
@@ -221,29 +225,6 @@ def test_vm_onn_recover_after_a_kill_leaves_clean_disks(
     points = fault_points(img, tmp_path)
     assert len(points) > 20
     at_kills(img, tmp_path, points, kill_points(points, 1, 3), recover, capsys)
-
-
-@contextlib.contextmanager
-def stopped_onn(argv: list[str], point: int) -> Iterator[subprocess.Popen[str]]:
-    """onn started with `argv`, once it has stopped itself at fault point `point`; killed on
-    the way out if it is still there."""
-    proc = subprocess.Popen(
-        [os.environ["ONN_BIN"], *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "ONN_STOP_AT": str(point), "LC_ALL": "C"},
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "onn did not reach its stop point"
-            time.sleep(0.2)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_vm_a_pool_filled_during_the_copy_fails_clearly_and_gives_back_what_was_written(

@@ -57,7 +57,10 @@ def test_vm_python_apply_installs_like_the_cli(disks: Disks, images: dict[str, d
     assert blkid(f"/dev/onn/{nvr}", "UUID") != blkid(f"/dev/onn/{nvr}+1", "UUID")
 
     ids = [e.step for e in events]
-    assert ids[0] == "vg.create" and ids[-1] == "boot.entry"
+    assert ids[0] == "vg.create" and ids[-2:] == ["boot.entry", "report.write"]
+    # The install report, as in the layer (the CLI's --json).
+    report = json.loads(str(outcome.report))
+    assert (report["layer"], report["outcome"], report["boot_entry"]) == (outcome.layer, "success", outcome.boot_entry)
     copies = [e for e in events if e.step == "base.copy"]
     assert copies[-1].done == copies[-1].size == img["rootfs_size"]
     assert all(e.total == len(plan.step_ids) for e in events)

@@ -45,6 +45,12 @@ def test_vm_install_from_a_signed_rpm_over_http_passes_check(
     with Mounted(boot, tmp_path / "boot") as b:
         check = onn("check", "--boot", str(b), check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+    # The install report in the layer names the RPM and its verified signer, and the URL given.
+    with Mounted("/dev/onn/var", tmp_path / "var") as var:
+        (report,) = [json.loads(p.read_text()) for p in (var / "log/onn").iterdir()]
+    image = report["image"]
+    assert image["source"] == s.url(rpm) and image["package"] == "ovirt-node-ng-image-update-4.5.6-1.noarch"
+    assert image["signer"]["user_id"] == RELEASE_UID and len(image["signer"]["key_id"]) == 16, image
     # Downloaded, then unpacked once: the squashfs streamed out as it arrived, each event's
     # bytes rising to the image's size; nothing left behind.
     steps = [json.loads(line) for line in progress.read_text().splitlines()]

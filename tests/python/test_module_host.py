@@ -86,7 +86,7 @@ def test_plan_json_round_trips_and_sizes_parse() -> None:
     plan = onn.Plan.from_json(golden.read_text())
     assert json.loads(plan.to_json()) == json.loads(golden.read_text())
     assert plan == onn.Plan.from_json(plan.to_json())
-    assert plan.step_ids[0] == "vg.create" and plan.step_ids[-2:] == ["vg.finish", "boot.entry"]
+    assert plan.step_ids[0] == "vg.create" and plan.step_ids[-3:] == ["vg.finish", "boot.entry", "report.write"]
     assert [v["mount"] for v in plan.volumes][:2] == ["/var", "/var/crash"]
     assert hashlib.sha256(plan.to_json().encode()).hexdigest()  # serializable text
 
@@ -117,3 +117,22 @@ def test_export_boot_copies_each_kernel_and_initramfs_exactly(name: str, tmp_pat
     with pytest.raises(onn.PreconditionError):
         onn.export_boot(str(img["path"]), str(tmp_path / "never"), sha256="0" * 64)
     assert not (tmp_path / "never").exists()
+
+
+def test_one_onn_writes_at_a_time_python_and_the_cli_alike() -> None:
+    """The lock the addon's tasks take (`onn.lock`) is the CLI's: `onn recover` is refused
+    while Python holds it, naming this process, and runs once it is let go."""
+    with onn.lock("the host test holds the lock") as held:
+        assert held.held
+        with pytest.raises(onn.PreconditionError) as e:
+            onn.lock("a second taker")
+        assert e.value.id == "busy" and f"pid {os.getpid()}: the host test holds the lock" in str(e.value)
+        cli = subprocess.run([os.environ["ONN_BIN"], "recover"], capture_output=True, text=True)
+        assert cli.returncode == 2, cli.stderr
+        assert f"onn: error (busy): another onn is running (pid {os.getpid()}: the host test holds" in cli.stderr
+    assert not held.held
+    # Free again: the CLI gets past the lock (an install of an image that does not exist is
+    # refused for that, before anything is read, and not for the lock).
+    argv = ["install", "--image", "/onn-no-such.img", "--pv", "/dev/vdb", "--boot", "/boot"]
+    cli = subprocess.run([os.environ["ONN_BIN"], *argv], capture_output=True, text=True)
+    assert "(image.missing)" in cli.stderr, cli.stderr

@@ -27,6 +27,9 @@ DISK_SETUPS = (
     "small-boot",
     "installed",
     "adopt-no-var",
+    "node-three-disks",
+    "node-foreign-lv",
+    "node-storage-domain",
 )
 # The download directory is the case's own: an RPM's image is unpacked there (the guest's
 # /var/tmp is read-only), and a refused one leaves nothing (checked on the host).

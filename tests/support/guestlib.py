@@ -3,12 +3,14 @@ lvm2: programs run by argv, lvm reports, loop-attached sparse disks, read-only m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from boot import FIRMWARE_BOOT, FIRMWARE_ESP, FIRMWARE_TABLE
@@ -37,6 +39,30 @@ def run(
 
 def onn(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return run([os.environ["ONN_BIN"], *args], check=check, env=env)
+
+
+@contextlib.contextmanager
+def stopped_onn(argv: list[str], point: int | str) -> Iterator[subprocess.Popen[str]]:
+    """onn started with `argv`, once it has stopped itself at fault point `point` (a number, or
+    text its description holds: rust/onn-core/src/ground/fault.rs); killed on the way out if it
+    is still there."""
+    proc = subprocess.Popen(
+        [os.environ["ONN_BIN"], *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ONN_STOP_AT" if isinstance(point, int) else "ONN_STOP_WHEN": str(point), "LC_ALL": "C"},
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "onn did not reach its stop point"
+            time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def pool_used(pool: str = "onn/pool00") -> tuple[int, float]:

@@ -46,7 +46,7 @@ pub enum Command {
     Image(ImageArgs),
     /// Clean up after an interrupted onn (a crash, a kill): its mounts, a volume group it
     /// created and never finished (whole: the disks are clean again), and bases or layers it
-    /// never committed. Run it when no other onn is running.
+    /// never committed. Refused (busy) while another onn is running.
     Recover(RecoverArgs),
 }
 
@@ -73,6 +73,17 @@ pub struct Output {
     /// Write progress as JSON lines (protocol version 1) to this file descriptor.
     #[arg(long, value_name = "FD")]
     pub progress_fd: Option<i32>,
+    #[command(flatten)]
+    pub lock: LockOpts,
+}
+
+/// One onn writes at a time (a lock under /run/lock): what a command that writes does when
+/// another holds it.
+#[derive(Args)]
+pub struct LockOpts {
+    /// When another onn is running, wait for it to end instead of refusing (busy).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Args)]
@@ -237,6 +248,11 @@ pub struct InstallArgs {
     /// EFI boot files (/boot/efi/EFI: shim, GRUB, the BOOT fallback). For UEFI machines.
     #[arg(long, value_name = "DEVICE|DIR")]
     efi: Option<String>,
+    /// Reinstall: remove the imgbased Node found on the disks given first (refused when its
+    /// volume group extends onto a disk not given, holds a volume that is not imgbased's, or
+    /// a volume holds an oVirt local storage domain). --dry-run lists what would be removed.
+    #[arg(long)]
+    wipe: bool,
     #[command(flatten)]
     pub out: Output,
 }
@@ -288,6 +304,8 @@ pub struct RecoverArgs {
     pub boot: Option<String>,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub lock: LockOpts,
 }
 
 #[derive(Args)]
@@ -333,6 +351,7 @@ impl InstallArgs {
             boot: Some(self.boot.boot),
             kernel_args: self.boot.kernel_args,
             efi: self.efi,
+            wipe: self.wipe,
             ..self.layout.request(Action::Install)
         };
         (req, self.image, self.out)

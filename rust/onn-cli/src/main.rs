@@ -13,16 +13,17 @@ use std::sync::OnceLock;
 use anyhow::Result;
 use clap::Parser;
 use onn_core::ground::error;
+use onn_core::ground::lock::{self, Lock};
 use onn_core::ground::runner::SystemRunner;
-use onn_core::image::fetch::{DownloadDir, FetchOptions};
+use onn_core::image::fetch::{self, DownloadDir, FetchOptions};
 use onn_core::image::source::{self, Given, Obtained};
 use onn_core::storage::lvm::LvmState;
 use onn_core::{apply, image, report, CancelToken, Event, Request};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use args::{
-    BaseCommand, CheckArgs, Cli, Command, Image, ImageArgs, JsonArgs, LayerCommand, Output,
-    RecoverArgs,
+    BaseCommand, CheckArgs, Cli, Command, Image, ImageArgs, JsonArgs, LayerCommand, LockOpts,
+    Output, RecoverArgs,
 };
 use progress::Reporter;
 
@@ -68,8 +69,12 @@ impl LocalImage {
     fn request(&self, req: Request, o: &Image) -> Request {
         Request {
             image: Some(self.obtained.path.to_string_lossy().into_owned()),
+            // A download or an RPM: the report names what was given.
+            source: (self.obtained.path != std::path::Path::new(o.image))
+                .then(|| fetch::redact(o.image)),
             sha256: self.obtained.sha256.clone(),
             downloaded: self.obtained.digest.clone(),
+            provenance: self.obtained.provenance.clone(),
             strict: o.strict,
             ..req
         }
@@ -167,14 +172,31 @@ fn interrupted() -> &'static CancelToken {
     })
 }
 
+/// The lock that lets one onn write at a time, taken for this command line (its URLs without
+/// their credentials, as the next onn shows it): refused at once (busy) while another onn holds
+/// it, or, with `--wait`, taken when that one ends.
+fn take_lock(opts: &LockOpts) -> Result<Lock> {
+    let argv: Vec<String> = std::env::args().map(|a| fetch::redact(&a)).collect();
+    let wait = opts.wait.then(interrupted);
+    lock::acquire(&argv.join(" "), wait, &mut |holder| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "onn: waiting for another onn to end ({})",
+            holder.describe()
+        );
+    })
+}
+
 /// Plan a request (with its image, fetched first when it is a URL), print the plan with
-/// `--dry-run`, else apply it and print what was done.
+/// `--dry-run`, else apply it and print what was done. What writes holds the lock from before
+/// the download to the end; a dry run writes nothing and takes none.
 fn execute(
     runner: &SystemRunner,
     req: Request,
     image: Option<Image>,
     out: &Output,
 ) -> Result<ExitCode> {
+    let lock = (!out.dry_run).then(|| take_lock(&out.lock)).transpose()?;
     let mut reporter = Reporter::new(out.progress_fd)?;
     // Kept until the run ends: a downloaded image is removed with it.
     let local = image
@@ -187,13 +209,18 @@ fn execute(
     };
     interrupted();
     let prepared = apply::prepare(runner, &req)?;
-    if out.dry_run {
+    let Some(lock) = &lock else {
         render::json_or(out.json, &prepared.plan, render::plan)?;
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     let mut progress = |e: &Event| reporter.event(e);
-    let outcome = prepared.apply(&mut progress, interrupted())?;
-    render::json_or(out.json, &outcome, render::outcome)?;
+    let outcome = prepared.apply(lock, &mut progress, interrupted())?;
+    // --json: the install report where the run made one (install, layer add), else what the
+    // run did.
+    match (&outcome.report, out.json) {
+        (Some(report), true) => render::json(report)?,
+        _ => render::json_or(out.json, &outcome, render::outcome)?,
+    }
     if let (false, Some(l)) = (out.json, &local) {
         render::provenance(&l.obtained.provenance);
     }
@@ -223,7 +250,10 @@ fn check(runner: &SystemRunner, a: &CheckArgs) -> Result<ExitCode> {
 }
 
 fn recover(runner: &SystemRunner, a: &RecoverArgs) -> Result<ExitCode> {
-    let r = onn_core::recover(runner, a.boot.as_deref())?;
+    // While another onn runs, what it has not finished yet looks just like what a killed one
+    // left: the lock tells them apart.
+    let lock = take_lock(&a.lock)?;
+    let r = onn_core::recover(runner, &lock, a.boot.as_deref())?;
     render::json_or(a.json, &r, render::recovered)?;
     Ok(ExitCode::SUCCESS)
 }

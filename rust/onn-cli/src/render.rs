@@ -81,6 +81,16 @@ pub fn outcome(outcome: &Outcome) {
             c.size, c.written, c.skipped_zero
         );
     }
+    for w in &outcome.warnings {
+        println!("Warning:    {} ({})", w.message, w.id);
+    }
+    if let Some(r) = outcome
+        .report
+        .as_ref()
+        .filter(|_| outcome.warnings.is_empty())
+    {
+        println!("Report:     {} (in the layer)", r.file);
+    }
 }
 
 /// Who vouched for the image installed.

@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 
 use onn_core::ground::error::{self, CommandError as CoreCommandError, Kind};
+use onn_core::ground::lock as core_lock;
 use onn_core::ground::progress;
 use onn_core::ground::runner::SystemRunner;
 use onn_core::image::digest::FileDigest;
@@ -279,6 +280,11 @@ struct Outcome {
     bytes_written: Option<u64>,
     /// The SELinux policy that labelled what onn wrote (None: the layer has none).
     selinux: Option<String>,
+    /// The install report (JSON; docs/install-report.schema.json), as written into the layer,
+    /// for an install or a layer add that wrote one.
+    report: Option<String>,
+    /// (id, English message) of what went wrong past the commit point (`report.unwritten`).
+    warnings: Vec<(String, String)>,
 }
 
 /// A progress event: stable step id, step n of m, bytes for the copy, English fallback text.
@@ -321,6 +327,61 @@ impl CancelToken {
     fn cancelled(&self) -> bool {
         self.0.is_cancelled()
     }
+}
+
+/// The lock of one onn at a time (`lock`), held until `release()`, the end of a `with`
+/// block, or the end of the process.
+#[pyclass(module = "onn._native", frozen)]
+struct Lock(Mutex<Option<core_lock::Lock>>);
+
+#[pymethods]
+impl Lock {
+    /// Let go of the lock (once; later calls do nothing).
+    fn release(&self) {
+        if let Ok(mut held) = self.0.lock() {
+            held.take();
+        }
+    }
+    #[getter]
+    fn held(&self) -> bool {
+        self.0.lock().is_ok_and(|h| h.is_some())
+    }
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.release();
+        false
+    }
+}
+
+/// What this process is, for the lock's next caller to read: its command line.
+fn this_process() -> String {
+    std::env::args()
+        .map(|a| fetch::redact(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Take the lock that lets one onn write at a time (the CLI's commands that write take the
+/// same). Refused at once (PreconditionError, id `busy`, naming the holder's pid and command)
+/// while another holds it; with `wait`, waits (GIL released) until it is free or `cancel` is
+/// cancelled. `command` is what the next caller is told this process is doing (default: its
+/// command line).
+#[pyfunction]
+#[pyo3(signature = (command=None, wait=false, cancel=None))]
+fn lock(
+    py: Python<'_>,
+    command: Option<String>,
+    wait: bool,
+    cancel: Option<&CancelToken>,
+) -> PyResult<Lock> {
+    let command = command.unwrap_or_else(this_process);
+    let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
+    py.detach(|| core_lock::acquire(&command, wait.then_some(&token), &mut |_| {}))
+        .map(|l| Lock(Mutex::new(Some(l))))
+        .map_err(|e| to_py(py, e))
 }
 
 /// A local image ready to read (`fetch_image`, `obtain_image`): the file, its SHA-256 (computed
@@ -504,7 +565,10 @@ fn plan(
 ) -> PyResult<Plan> {
     let mut req: Request = serde_json::from_str(request_json)
         .map_err(|e| PreconditionError::new_err(format!("invalid request: {e}")))?;
-    req.downloaded = download.and_then(|d| d.digest.clone());
+    if let Some(d) = download {
+        req.downloaded = d.digest.clone();
+        req.provenance = d.provenance.clone();
+    }
     py.detach(|| -> anyhow::Result<onn_core::Plan> {
         let prepared = engine::prepare(&SystemRunner, &req)?;
         Ok(prepared.plan)
@@ -605,19 +669,42 @@ fn split_dm_name(name: &str) -> Option<(String, String)> {
 
 /// Carry out a plan. The system is inspected again and must still give the same plan.
 /// `progress(event)` is called with the GIL held; an exception it raises cancels the run
-/// (what was made is undone) and is re-raised here.
+/// (what was made is undone) and is re-raised here. `lock`: the lock of one onn at a time,
+/// held by the caller (`lock()`); without it, apply takes it for its own run, refused with
+/// `busy` while another onn holds it.
 #[pyfunction]
-#[pyo3(signature = (plan, progress=None, cancel=None))]
+#[pyo3(signature = (plan, progress=None, cancel=None, lock=None))]
 fn apply(
     py: Python<'_>,
     plan: &Plan,
     progress: Option<Py<PyAny>>,
     cancel: Option<&CancelToken>,
+    lock: Option<&Lock>,
 ) -> PyResult<Outcome> {
     let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
     let progress = Progress::new(progress);
     let result = py.detach(|| {
-        engine::prepare_again(&SystemRunner, &plan.0)?.apply(&mut |e| progress.call(e), &token)
+        let own;
+        let given = match lock {
+            Some(l) => Some(
+                l.0.lock()
+                    .map_err(|_| anyhow::anyhow!("the lock is poisoned"))?,
+            ),
+            None => None,
+        };
+        let held = match given.as_deref() {
+            Some(Some(held)) => held,
+            Some(None) => anyhow::bail!("the lock given to apply was released; take it again"),
+            None => {
+                own = core_lock::acquire(&this_process(), None, &mut |_| {})?;
+                &own
+            }
+        };
+        engine::prepare_again(&SystemRunner, &plan.0)?.apply(
+            held,
+            &mut |e| progress.call(e),
+            &token,
+        )
     });
     let o = progress.result(py, result)?;
     Ok(Outcome {
@@ -629,6 +716,8 @@ fn apply(
         boot_entry: o.boot_entry,
         bytes_written: o.copy.map(|c| c.written.0),
         selinux: o.selinux,
+        report: o.report.as_ref().map(to_json).transpose()?,
+        warnings: o.warnings.into_iter().map(|w| (w.id, w.message)).collect(),
     })
 }
 
@@ -792,6 +881,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Event>()?;
     m.add_class::<CancelToken>()?;
     m.add_class::<Download>()?;
+    m.add_class::<Lock>()?;
+    m.add_function(wrap_pyfunction!(lock, m)?)?;
     m.add_function(wrap_pyfunction!(read_image, m)?)?;
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
     m.add_function(wrap_pyfunction!(export_boot, m)?)?;

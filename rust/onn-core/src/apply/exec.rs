@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{Exec, Undo};
+use super::{Exec, StepTime, Undo};
+use crate::boot::{self, BootDir};
 use crate::ground::atomic;
 use crate::ground::error::precondition;
 use crate::ground::fault;
@@ -28,7 +29,13 @@ impl Exec<'_, '_> {
             self.index = i + 1;
             self.emit(step.id(), 0, 0, step.describe())?;
             tracing::info!("[{}/{total}] {}", i + 1, step.describe());
+            let began = std::time::Instant::now();
             self.step(step).with_context(|| step.describe())?;
+            self.outcome.steps.push(StepTime {
+                step: step.id(),
+                description: step.describe(),
+                seconds: began.elapsed().as_secs_f64(),
+            });
             fault::fail_after(step.id())?;
         }
         Ok(())
@@ -61,6 +68,8 @@ impl Exec<'_, '_> {
 
     fn step(&mut self, step: &Step) -> Result<()> {
         match step {
+            Step::RemoveBootFiles { vg, layers } => self.remove_boot_files(vg, layers),
+            Step::RemoveNode { vg, pvs, .. } => self.remove_node(vg, pvs),
             Step::CreateVg { vg, pvs } => self.create_vg(vg, pvs),
             Step::AdoptVg { vg } => self.adopt_vg(vg),
             Step::CreatePool {
@@ -115,7 +124,49 @@ impl Exec<'_, '_> {
             Step::Finish { vg } => self.run(lvm::finish_vg(vg), || {
                 format!("marking volume group {vg} complete")
             }),
+            Step::WriteReport { vg, layer, volumes } => {
+                self.write_report(vg, layer, volumes);
+                Ok(())
+            }
         }
+    }
+
+    /// `--wipe`: what boots the old Node's layers goes from /boot. Nothing to journal: what was
+    /// asked to go is not brought back by a later failure, which leaves the disks as `onn
+    /// recover` would.
+    fn remove_boot_files(&mut self, vg: &str, layers: &[String]) -> Result<()> {
+        let facts = self
+            .plan
+            .boot
+            .as_ref()
+            .context("removing boot files needs /boot facts")?;
+        let dir = BootDir::open(self.runner, facts)?;
+        let removed = (|| -> Result<Vec<String>> {
+            let mut removed = Vec::new();
+            for layer in layers {
+                removed.extend(boot::remove_layer_files(dir.path(), layer)?);
+            }
+            Ok(removed)
+        })();
+        dir.close()?;
+        for f in removed.with_context(|| format!("removing the boot files of {vg}'s layers"))? {
+            tracing::info!("removed {f}");
+        }
+        Ok(())
+    }
+
+    /// `--wipe`: the old Node's volume group, whole, and its disks' LVM labels (a run killed
+    /// between the two leaves labels without a VG, which hold nothing and are taken as free).
+    fn remove_node(&mut self, vg: &str, pvs: &[String]) -> Result<()> {
+        self.run(
+            Cmd::new("lvm").args(["vgremove", "--yes", "--force", vg]),
+            || format!("removing the Node's volume group {vg}"),
+        )?;
+        self.run(lvm::pvremove(pvs), || {
+            format!("removing the LVM labels of {}", pvs.join(", "))
+        })?;
+        self.outcome.removed.push(vg.to_string());
+        Ok(())
     }
 
     fn create_vg(&mut self, vg: &str, pvs: &[String]) -> Result<()> {

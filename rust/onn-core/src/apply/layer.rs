@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::exec::probe_fs;
+use super::install_report::{self, InstallReport};
 use super::Exec;
 use crate::boot::bls::{self, EntrySpec};
 use crate::boot::{self, BootDir, FstabVolume};
@@ -13,6 +14,7 @@ use crate::ground::atomic;
 use crate::ground::error::precondition;
 use crate::ground::rootfs;
 use crate::ground::runner::Runner;
+use crate::image::updatable::Warning;
 use crate::image::{self, nvr::ImageName};
 use crate::names;
 use crate::plan::{self, pool, PlannedVolume};
@@ -214,8 +216,10 @@ impl Exec<'_, '_> {
             facts,
         );
         let result = match written {
-            Ok(entry) => {
+            Ok((entry, options)) => {
                 self.outcome.boot_entry = Some(entry);
+                self.outcome.kernel = Some(kernel.version.clone());
+                self.outcome.boot_options = Some(options);
                 Ok(())
             }
             Err(e) => {
@@ -230,6 +234,84 @@ impl Exec<'_, '_> {
         bootdir.close()?;
         root.close()?;
         result
+    }
+}
+
+impl Exec<'_, '_> {
+    /// The install report into the layer's /var/log/onn, labelled by the layer's policy, and
+    /// kept in the outcome. Past the commit point: a failure is the run's warning, not its
+    /// undoing (the install boots; its report is what is missing).
+    pub(super) fn write_report(&mut self, vg: &str, layer: &str, volumes: &[PlannedVolume]) {
+        let name = install_report::file_name(self.started, layer);
+        let run = install_report::Run {
+            plan: self.plan,
+            outcome: &self.outcome,
+            started: self.started,
+            downloaded_sha256: self
+                .plan
+                .request
+                .downloaded
+                .as_ref()
+                .map(|d| d.sha256().to_string()),
+        };
+        let report = InstallReport::of(&run, install_report::host_path(&name));
+        match self.write_report_file(vg, layer, volumes, &name, &report) {
+            Ok(()) => self.outcome.report = Some(report),
+            Err(e) => {
+                tracing::warn!("{e:#}");
+                let warning = Warning {
+                    id: "report.unwritten".into(),
+                    message: format!("the install report was not written into {vg}/{layer}: {e:#}"),
+                };
+                self.outcome.warnings.push(warning.clone());
+                let mut report = report;
+                report.warnings.push(warning);
+                self.outcome.report = Some(report);
+            }
+        }
+    }
+
+    fn write_report_file(
+        &self,
+        vg: &str,
+        layer: &str,
+        volumes: &[PlannedVolume],
+        name: &str,
+        report: &InstallReport,
+    ) -> Result<()> {
+        let text = serde_json::to_string_pretty(report)? + "\n";
+        let (root, _) = mount_lv(self.runner, vg, layer, true)?;
+        let mut mounted = Vec::new();
+        let written = (|| -> Result<()> {
+            // The volumes on the way to /var/log/onn where the host mounts them, parents first.
+            for v in volumes {
+                let dev = PathBuf::from(lvm::lv_path(vg, &v.lv));
+                let fs = probe_fs(self.runner, &dev)?;
+                let at = rootfs::resolve(root.path(), &v.mount)?;
+                mounted.push(Mount::inside(
+                    self.runner,
+                    &dev,
+                    Some(fs.name()),
+                    fs.rw_options(),
+                    &at,
+                )?);
+            }
+            let dir = rootfs::resolve(root.path(), plan::REPORT_DIR)?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating {}", plan::REPORT_DIR))?;
+            let path = dir.join(name);
+            atomic::write(&path, text.as_bytes())
+                .with_context(|| format!("writing the install report {}", path.display()))?;
+            if let Some(policy) = labels::policy_of(root.path(), layer)? {
+                policy.relabel(self.runner, root.path(), &[plan::REPORT_DIR.to_string()])?;
+            }
+            Ok(())
+        })();
+        while let Some(m) = mounted.pop() {
+            m.close()?;
+        }
+        root.close()?;
+        written
     }
 }
 
@@ -287,7 +369,7 @@ fn write_boot_files(
     to: EntryFor<'_>,
     kernel: &boot::Kernel,
     facts: &boot::BootFacts,
-) -> Result<String> {
+) -> Result<(String, String)> {
     let EntryFor {
         vg,
         layer,
@@ -326,6 +408,7 @@ fn write_boot_files(
     };
     let entry = bls::entry_path(layer, kver);
     atomic::write(&bootdir.join(&entry), bls::render_entry(&spec).as_bytes())?;
+    let options = bls::kernel_options(&spec);
     let existing = std::fs::read_to_string(bootdir.join(names::GRUBENV)).ok();
     if let Some(policy) = policy {
         if existing.is_none() {
@@ -349,5 +432,5 @@ fn write_boot_files(
     )?;
     boot::write_grubenv(bootdir, &env)?;
     boot::checkpoint(bootdir)?;
-    Ok(entry)
+    Ok((entry, options))
 }

@@ -4,16 +4,19 @@
 //! tagged only after its copy is checked, and the default boot entry is set last of all.
 
 mod exec;
+mod install_report;
 mod layer;
 mod prepare;
 mod recover;
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use anyhow::Result;
 
 use crate::ground::error::RollbackError;
 use crate::ground::fault;
+use crate::ground::lock::Lock;
 use crate::ground::progress::{CancelToken, Event};
 use crate::ground::runner::{Cmd, Runner};
 use crate::image::copy::CopyStats;
@@ -21,13 +24,16 @@ use crate::image::OpenImage;
 use crate::plan::Plan;
 use crate::storage::guard;
 
+pub use install_report::{InstallReport, StepTime};
 pub use prepare::{prepare, prepare_again};
 pub use recover::{recover, Recovered};
 
 /// What an apply did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Outcome {
     pub vg: String,
+    /// The volume groups of Nodes removed first (`--wipe`).
+    pub removed: Vec<String>,
     pub created: Vec<String>,
     pub present: Vec<String>,
     pub base: Option<String>,
@@ -40,6 +46,16 @@ pub struct Outcome {
     /// The SELinux policy whose labels what onn wrote got (the layer's; none: the layer has
     /// no policy, and nothing was labelled).
     pub selinux: Option<String>,
+    /// The kernel the boot entry boots, and the entry's whole options line.
+    pub kernel: Option<String>,
+    pub boot_options: Option<String>,
+    /// What went wrong past the commit point without undoing the run (a report that could
+    /// not be written).
+    pub warnings: Vec<crate::image::updatable::Warning>,
+    /// Each step that ran, with its duration.
+    pub steps: Vec<StepTime>,
+    /// The install report, as written into the layer (install, layer add).
+    pub report: Option<InstallReport>,
 }
 
 /// A plan with what it was made from, ready to apply.
@@ -64,15 +80,20 @@ struct Exec<'a, 'r> {
     journal: Vec<Undo>,
     outcome: Outcome,
     index: usize,
+    started: SystemTime,
 }
 
 impl Prepared<'_> {
     /// Carry out the plan. `observer` gets progress events; an error from it cancels the run.
+    /// `lock`: the caller holds the lock of one onn at a time (`ground::lock`), taken before
+    /// the plan was made or checked again, so that nothing else writes between the two.
     pub fn apply(
         self,
+        lock: &Lock,
         observer: &mut dyn FnMut(&Event) -> Result<()>,
         cancel: &CancelToken,
     ) -> Result<Outcome> {
+        tracing::debug!("holding {}", lock.path().display());
         let Prepared {
             runner,
             image,
@@ -97,6 +118,7 @@ impl Prepared<'_> {
                 ..Default::default()
             },
             index: 0,
+            started: SystemTime::now(),
         };
         let result = released.and_then(|_| exec.run_all());
         fault::arm(false);
@@ -221,7 +243,15 @@ mod journal_tests {
             image: None,
             plan: layout_plan(),
         };
-        let result = prepared.apply(&mut |_| Ok(()), &CancelToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let lock = crate::ground::lock::acquire_at(
+            &dir.path().join("onn.lock"),
+            "test",
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        let result = prepared.apply(&lock, &mut |_| Ok(()), &CancelToken::new());
         let calls = rec.calls().iter().map(|c| c.join(" ")).collect();
         (result, calls)
     }

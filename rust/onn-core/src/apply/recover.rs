@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 
 use crate::boot::{self, BootDir};
+use crate::ground::lock::Lock;
 use crate::ground::runner::{Cmd, Runner};
 use crate::image::nvr::ImageName;
 use crate::names;
@@ -27,8 +28,10 @@ pub struct Recovered {
 /// that a run created and never finished (it still carries `onn:unfinished`), whole, so its
 /// disks are clean again; in a finished one, the bases and layers that never got their commit
 /// tag; and, given /boot (a device or a directory), the boot entries and kernels of the layers
-/// removed. Run it only when no other onn is running.
-pub fn recover(runner: &dyn Runner, boot: Option<&str>) -> Result<Recovered> {
+/// removed. `lock`: the caller holds the lock of one onn at a time: what a running onn has not
+/// finished yet looks just like what a killed one left.
+pub fn recover(runner: &dyn Runner, lock: &Lock, boot: Option<&str>) -> Result<Recovered> {
+    tracing::debug!("holding {}", lock.path().display());
     let mut done = Recovered {
         unmounted: guard::release_stale_mounts(runner)?
             .iter()

@@ -85,6 +85,7 @@ pub const IDS: &[&str] = &[
     "boot.on-lvm",
     "boot.required",
     "boot.too-small",
+    "busy",
     "device.missing",
     "device.not-block",
     "disk.too-small",
@@ -180,6 +181,9 @@ pub const IDS: &[&str] = &[
     "vg.imgbased-many",
     "vg.missing",
     "vg.name-taken",
+    "wipe.foreign-lv",
+    "wipe.other-disk",
+    "wipe.storage-domain",
 ];
 
 /// Build a precondition error: the request cannot be carried out, nothing was touched.
@@ -274,9 +278,10 @@ mod tests {
                 }
             }
         }
-        // Only what reads as an id: not this test's own strings.
+        // Only what reads as an id (dotted, or `busy`: another onn holds the lock, a refusal of
+        // the moment rather than of the input): not this test's own strings.
         let is_id = |id: &&str| {
-            id.contains('.')
+            (id.contains('.') || *id == "busy")
                 && id
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')

@@ -3,11 +3,13 @@
 //!
 //! - `ONN_FAIL_AFTER=<step id>`: the run fails right after that plan step; its undo runs.
 //! - `ONN_KILL_AT=<n>`: the process is killed (SIGKILL: no undo, no unmount, as a crash or an
-//!   OOM kill would) at the n-th fault point of an apply. The fault points are every program an
+//!   OOM kill would) at the n-th fault point of an apply (`ONN_KILL_WHEN=<text>`: at the first
+//!   whose description holds the text). The fault points are every program an
 //!   apply runs, every file it writes and the middle of the base copy; each is logged as
 //!   `fault point <n>: <what>`, so a test can list them with a run that is not killed.
 //! - `ONN_STOP_AT=<n>`: the process stops itself (SIGSTOP) there, so a test can change the
-//!   world under it (fill the pool) before it goes on.
+//!   world under it (fill the pool) before it goes on; `ONN_STOP_WHEN=<text>`: the same at the
+//!   first point whose description holds the text (`copied`: the middle of the base copy).
 //!
 //! In other builds every function here does nothing.
 
@@ -24,6 +26,7 @@ mod imp {
 
     static ARMED: AtomicBool = AtomicBool::new(false);
     static COUNT: AtomicUsize = AtomicUsize::new(0);
+    static STOPPED: AtomicBool = AtomicBool::new(false);
 
     pub fn arm(on: bool) {
         COUNT.store(0, Ordering::SeqCst);
@@ -35,12 +38,14 @@ mod imp {
             return;
         }
         let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
-        tracing::info!("fault point {n}: {}", what());
+        let what = what();
+        tracing::info!("fault point {n}: {what}");
         let at = |var: &str| std::env::var(var).ok().and_then(|v| v.parse().ok()) == Some(n);
-        if at("ONN_KILL_AT") {
+        let holds = |var: &str| std::env::var(var).is_ok_and(|w| what.contains(&w));
+        if at("ONN_KILL_AT") || holds("ONN_KILL_WHEN") {
             let _ = raise(Signal::SIGKILL);
         }
-        if at("ONN_STOP_AT") {
+        if at("ONN_STOP_AT") || (holds("ONN_STOP_WHEN") && !STOPPED.swap(true, Ordering::SeqCst)) {
             let _ = raise(Signal::SIGSTOP);
         }
     }

@@ -99,6 +99,11 @@ pub struct FileDigest {
 }
 
 impl FileDigest {
+    /// The file's SHA-256 (hex).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     /// `sha256` is the digest of `path`'s content as it is now (None: the file cannot be
     /// stat'ed).
     pub(crate) fn of_current(path: &Path, sha256: &str) -> Option<FileDigest> {

@@ -58,7 +58,7 @@ pub(super) fn plan_layout(req: &Request, facts: &Facts, p: &mut Plan) -> Result<
 }
 
 /// The disks `--pv` names, as the paths they were inspected at, each once.
-fn given_disks(req: &Request, facts: &Facts) -> Result<Vec<String>> {
+pub(super) fn given_disks(req: &Request, facts: &Facts) -> Result<Vec<String>> {
     if req.pvs.is_empty() {
         return Err(precondition(
             "pv.required",

@@ -28,20 +28,25 @@ mod steps;
 #[cfg(test)]
 pub(crate) mod tests;
 mod volumes;
+mod wipe;
 
 pub use images::{bases, layers_of};
 pub use installer::{InstallerBoot, InstallerStorage, InstallerVg, InstallerVolume};
 pub use request::{Action, Facts, PlannedVolume, Request};
 pub use steps::{progress_ids, LayoutMode, Plan, Step};
 pub use volumes::{existing_volumes, needs_skip_volumes, Volume, VolumeSet};
+pub use wipe::{nodes_on, NodeFacts, STORAGE_DOMAIN_MARK};
 
-pub const SCHEMA: u32 = 3;
+pub const SCHEMA: u32 = 4;
 /// The volume group onn creates unless told otherwise.
 pub const DEFAULT_VG: &str = "onn";
 /// The thin pool onn creates unless told otherwise (the name imgbased's own layout uses).
 pub const DEFAULT_POOL: &str = "pool00";
 /// LVM's default extent size; sizes are rounded to it.
 const EXTENT: Bytes = Bytes(4 * MIB);
+/// Where each install and layer add leaves its report, in the host's view of the layer (a
+/// directory of its own: /var/log may be a data volume, shared by all layers).
+pub const REPORT_DIR: &str = "/var/log/onn";
 
 /// Decide the plan, or refuse with a clear precondition error.
 pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
@@ -54,6 +59,16 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
         None => req,
     };
     check_request(req)?;
+    // --wipe: the Node on the disks is removed first; the install is planned onto the disks
+    // as that leaves them.
+    let wiped;
+    let (removal, facts) = if req.wipe {
+        let (steps, after) = wipe::plan_wipe(req, facts)?;
+        wiped = after;
+        (steps, &wiped)
+    } else {
+        (Vec::new(), facts)
+    };
     let image = match (&facts.image, req.needs_image()) {
         (Some(i), true) => Some(i),
         (None, true) => {
@@ -127,7 +142,39 @@ pub fn plan(req: &Request, facts: &Facts) -> Result<Plan> {
     }
     check_dm_names(&p)?;
     mark_unfinished(req, facts, &mut p);
+    plan_report(req, &mut p);
+    p.steps.splice(0..0, removal);
     Ok(p)
+}
+
+/// The install report, written last into the new layer: in `/var/log/onn`, on the data volume
+/// that holds it where there is one, with the volumes above it mounted first (the layer's own
+/// data volumes, as its configuration step has them).
+fn plan_report(req: &Request, p: &mut Plan) {
+    let Some(layer) = p.layer.clone().filter(|_| req.report) else {
+        return;
+    };
+    let on_the_way = |mount: &str| {
+        let mount = mount.trim_end_matches('/');
+        REPORT_DIR == mount || REPORT_DIR.starts_with(&format!("{mount}/"))
+    };
+    let mut volumes: Vec<PlannedVolume> = p
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::ConfigureLayer { volumes, .. } => Some(volumes.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| on_the_way(&v.mount))
+        .collect();
+    volumes.sort_by_key(|v| v.mount.len());
+    p.steps.push(Step::WriteReport {
+        vg: p.vg.clone(),
+        layer,
+        volumes,
+    });
 }
 
 /// The request's own consistency: options that exclude each other, kernel arguments, names

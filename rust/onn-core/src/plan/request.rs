@@ -3,6 +3,7 @@
 use crate::boot::BootFacts;
 use crate::ground::units::Bytes;
 use crate::image::digest::FileDigest;
+use crate::image::source::Provenance;
 use crate::image::ImageFacts;
 use crate::storage::blockdev::Device;
 use crate::storage::fs::FsType;
@@ -83,6 +84,27 @@ pub struct Request {
     /// image. It carries the host's storage (multipath, iSCSI, LUKS) and configuration.
     #[serde(default)]
     pub host_root: Option<String>,
+    /// Where the image came from when `image` is a local copy of it (the URL it was downloaded
+    /// from, without credentials): what the install report names as its source.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Who signed the image and the RPM it came out of, as obtaining it verified them
+    /// ([`crate::image::source::obtain`]): carried into the image's facts and the report.
+    #[serde(default, skip_serializing_if = "Provenance::is_empty")]
+    pub provenance: Provenance,
+    /// Write the install report into the layer (install, layer add). An installer that applies
+    /// the same plan a second time, to converge after its own steps (the addon's boot entry
+    /// after the bootloader's), writes it once, the first time.
+    #[serde(default = "yes")]
+    pub report: bool,
+    /// For `Install`: remove an imgbased Node found on the disks given first (only when every
+    /// part of it is imgbased's and on those disks, and it holds no oVirt storage domain).
+    #[serde(default)]
+    pub wipe: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_pool() -> String {
@@ -115,6 +137,10 @@ impl Request {
             strict: false,
             efi: None,
             host_root: None,
+            source: None,
+            provenance: Provenance::default(),
+            report: true,
+            wipe: false,
         }
     }
     pub fn needs_image(&self) -> bool {
@@ -145,6 +171,8 @@ pub struct Facts {
     pub blank_volumes: Vec<String>,
     /// The ESP of `Request::efi`.
     pub efi: Option<crate::boot::efi::EfiFacts>,
+    /// With `Request::wipe`: what the Nodes on the disks given hold beyond LVM's report.
+    pub node: super::wipe::NodeFacts,
 }
 
 /// One data volume in the plan.

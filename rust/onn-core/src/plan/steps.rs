@@ -41,6 +41,16 @@ macro_rules! steps {
 }
 
 steps! {
+    /// `--wipe`: the boot entries and kernels of an imgbased Node's layers (on the disks given)
+    /// removed from /boot, before its volume group, which names them.
+    "node.boot-remove" => RemoveBootFiles { vg: String, layers: Vec<String> },
+    /// `--wipe`: an imgbased Node's volume group removed whole, with its disks' LVM labels:
+    /// every LV in it imgbased's (`lvs`, listed for the plan's reader), every disk named.
+    "node.remove" => RemoveNode {
+        vg: String,
+        pvs: Vec<String>,
+        lvs: Vec<String>,
+    },
     "vg.create" => CreateVg { vg: String, pvs: Vec<String> },
     "vg.adopt" => AdoptVg { vg: String },
     "pool.create" => CreatePool {
@@ -99,6 +109,15 @@ steps! {
     },
     /// The VG this run (or an interrupted one) created is complete: drop its unfinished mark.
     "vg.finish" => Finish { vg: String },
+    /// The install report (`apply::install_report`) into the layer's `/var/log/onn/`, with
+    /// `volumes` (the data volumes on the way there, parents first) mounted where the host
+    /// mounts them. Last: past the commit point, so a report that cannot be written is a
+    /// warning of the run, never the undoing of an install that boots.
+    "report.write" => WriteReport {
+        vg: String,
+        layer: String,
+        volumes: Vec<PlannedVolume>,
+    },
 }
 
 /// Every id a progress event can carry: the download's, each step's, the base's sub-steps'.
@@ -114,6 +133,15 @@ impl Step {
     /// English description (the addon shows its own translation of `id()` instead).
     pub fn describe(&self) -> String {
         match self {
+            Step::RemoveBootFiles { vg, layers } => format!(
+                "removing the boot entries and kernels of the Node in {vg} from /boot (layers {})",
+                layers.join(", ")
+            ),
+            Step::RemoveNode { vg, pvs, lvs } => format!(
+                "removing the Node in volume group {vg} from {} ({}) and their LVM labels",
+                pvs.join(", "),
+                lvs.join(", ")
+            ),
             Step::CreateVg { vg, pvs } => {
                 format!("creating volume group {vg} on {}", pvs.join(", "))
             }
@@ -141,6 +169,10 @@ impl Step {
             }
             Step::InstallBoot { layer, .. } => format!("installing the boot entry of {layer}"),
             Step::Finish { vg } => format!("marking volume group {vg} complete"),
+            Step::WriteReport { vg, layer, .. } => format!(
+                "writing the install report into {vg}/{layer} ({})",
+                super::REPORT_DIR
+            ),
         }
     }
 }

@@ -76,6 +76,7 @@ fn fresh() -> Facts {
         root_volumes: Vec::new(),
         blank_volumes: Vec::new(),
         efi: None,
+        node: Default::default(),
     }
 }
 
@@ -158,7 +159,8 @@ fn install_plan_golden() {
             "layer.create",
             "layer.configure",
             "vg.finish",
-            "boot.entry"
+            "boot.entry",
+            "report.write"
         ]
     );
     assert!(p.pool_metadata >= Bytes::gib(1));
@@ -188,6 +190,31 @@ fn minimal_volumes_and_none() {
     assert_eq!(p.volumes[0].size, Bytes::gib(8));
 }
 
+/// The report goes to /var/log/onn on the volume that holds it, the volumes above it mounted
+/// first; into the layer itself without one; and an installer's second apply writes none.
+#[test]
+fn the_install_report_is_written_last_onto_the_volume_that_holds_var_log() {
+    let on = |volumes: VolumeSet, report: bool| {
+        let req = Request {
+            volumes,
+            report,
+            ..install_request()
+        };
+        let p = plan(&req, &fresh()).unwrap();
+        match p.steps.last() {
+            Some(Step::WriteReport { layer, volumes, .. }) => {
+                assert_eq!(Some(layer), p.layer.as_ref());
+                Some(volumes.iter().map(|v| v.lv.clone()).collect::<Vec<_>>())
+            }
+            _ => None,
+        }
+    };
+    assert_eq!(on(VolumeSet::Default, true).unwrap(), ["var", "var_log"]);
+    assert_eq!(on(VolumeSet::Minimal, true).unwrap(), ["var"]);
+    assert!(on(VolumeSet::None, true).unwrap().is_empty());
+    assert_eq!(on(VolumeSet::Default, false), None);
+}
+
 #[test]
 fn rerun_of_a_completed_install_creates_nothing() {
     let mut req = install_request();
@@ -195,8 +222,9 @@ fn rerun_of_a_completed_install_creates_nothing() {
     req.volumes = VolumeSet::Minimal;
     let p = plan(&req, &installed()).unwrap();
     let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
-    // Only the idempotent rewrites of the layer's files and boot entry remain.
-    assert_eq!(ids, ["layer.configure", "boot.entry"]);
+    // Only the idempotent rewrites of the layer's files and boot entry remain, and the run's
+    // own report.
+    assert_eq!(ids, ["layer.configure", "boot.entry", "report.write"]);
     assert!(p
         .present
         .iter()
@@ -504,7 +532,8 @@ fn an_interrupted_install_is_resumed_where_it_stopped() {
             "layer.create",
             "layer.configure",
             "vg.finish",
-            "boot.entry"
+            "boot.entry",
+            "report.write"
         ]
     );
     assert_eq!(
@@ -571,8 +600,14 @@ fn an_esp_gets_the_image_efi_files_after_the_layer_and_before_the_entry() {
         .map(Step::id)
         .collect();
     assert_eq!(
-        &ids[ids.len() - 4..],
-        ["layer.configure", "efi.files", "vg.finish", "boot.entry"]
+        &ids[ids.len() - 5..],
+        [
+            "layer.configure",
+            "efi.files",
+            "vg.finish",
+            "boot.entry",
+            "report.write"
+        ]
     );
     assert!(!plan(&install_request(), &fresh())
         .unwrap()
@@ -617,6 +652,7 @@ fn every_step_kind_is_planned_somewhere_and_named_alike_in_json_and_progress() {
         ..install_request()
     };
     steps.extend(plan(&rerun, &blank).unwrap().steps);
+    steps.extend(wipe(&["/dev/ubda", "/dev/ubdb"], |_| {}).unwrap().steps);
     let kinds: std::collections::BTreeSet<&str> = steps.iter().map(Step::id).collect();
     let declared: std::collections::BTreeSet<&str> = Step::IDS.iter().copied().collect();
     assert_eq!(kinds, declared, "one plan or another has each step kind");
@@ -658,4 +694,104 @@ fn installer_storage_read_from_json_plans_like_inspected_facts() {
         r#"{"root": {"name": "r", "size": 1}, "disks": []}"#
     )
     .is_err());
+}
+
+/// `--wipe` of the completed install on /dev/ubda and /dev/ubdb (the disks held by its VG's
+/// devices, as an active VG holds them).
+fn wipe(pvs: &[&str], change: impl FnOnce(&mut Facts)) -> Result<Plan> {
+    let mut f = installed();
+    for d in &mut f.devices {
+        d.holders = vec!["/dev/mapper/onn-pool00_tdata (dm-1)".into()];
+    }
+    change(&mut f);
+    let req = Request {
+        pvs: pvs.iter().map(|p| p.to_string()).collect(),
+        volumes: VolumeSet::Minimal,
+        wipe: true,
+        ..install_request()
+    };
+    plan(&req, &f)
+}
+
+#[test]
+fn wipe_removes_the_node_first_then_installs_onto_the_disks_it_frees() {
+    let p = wipe(&["/dev/ubda", "/dev/ubdb"], |_| {}).unwrap();
+    let ids: Vec<&str> = p.steps.iter().map(Step::id).collect();
+    assert_eq!(
+        ids[..4],
+        [
+            "node.boot-remove",
+            "node.remove",
+            "vg.create",
+            "pool.create"
+        ]
+    );
+    let Step::RemoveNode { vg, pvs, lvs } = &p.steps[1] else {
+        panic!("{:?}", p.steps[1]);
+    };
+    assert_eq!(
+        (vg.as_str(), pvs.clone()),
+        ("onn", vec!["/dev/ubda".to_string(), "/dev/ubdb".into()])
+    );
+    assert!(lvs.contains(&"pool00".to_string()) && lvs.contains(&"var".to_string()));
+    let Step::RemoveBootFiles { layers, .. } = &p.steps[0] else {
+        panic!("{:?}", p.steps[0]);
+    };
+    assert!(layers.iter().all(|l| l.ends_with("+1")) && !layers.is_empty());
+    // Without --wipe the same disks are not free: the Node's VG is resumed as onn's own.
+    assert!(!plan(
+        &Request {
+            pvs: vec!["/dev/ubda".into(), "/dev/ubdb".into()],
+            volumes: VolumeSet::Minimal,
+            ..install_request()
+        },
+        &installed()
+    )
+    .unwrap()
+    .steps
+    .iter()
+    .any(|s| s.id().starts_with("node.")));
+}
+
+#[test]
+fn wipe_refuses_a_node_that_is_not_all_imgbased_or_not_all_on_the_disks_named() {
+    let id = |r: Result<Plan>| id_of(&r.unwrap_err());
+    assert_eq!(id(wipe(&["/dev/ubda"], |_| {})), "wipe.other-disk");
+    assert_eq!(
+        id(wipe(&["/dev/ubda", "/dev/ubdb"], |f| {
+            let mut data = lv_like(f, "var");
+            data.name = "data".into();
+            data.tags.clear();
+            data.kind = LvKind::Other;
+            f.lvm.lvs.push(data);
+        })),
+        "wipe.foreign-lv"
+    );
+    assert_eq!(
+        id(wipe(&["/dev/ubda", "/dev/ubdb"], |f| {
+            f.node.storage_domains = vec!["onn/var:/data/__DIRECT_IO_TEST__".into()];
+        })),
+        "wipe.storage-domain"
+    );
+    assert_eq!(
+        id(wipe(&["/dev/ubda", "/dev/ubdb"], |f| {
+            f.node.in_use = vec!["onn/var mounted on /var".into()];
+        })),
+        "pv.in-use"
+    );
+    // An untagged base or layer in the pool is what an interrupted onn left: onn's to remove.
+    assert!(wipe(&["/dev/ubda", "/dev/ubdb"], |f| {
+        let mut left = lv_like(f, "var");
+        left.name = "onn-demo-1.1-0.20261125.0".into();
+        left.tags.clear();
+        f.lvm.lvs.push(left);
+    })
+    .is_ok());
+    // Only an install wipes.
+    let req = Request {
+        pvs: vec!["/dev/ubda".into()],
+        wipe: true,
+        ..Request::new(Action::Layout)
+    };
+    assert_eq!(id(plan(&req, &installed())), "request.conflict");
 }

@@ -201,6 +201,23 @@ pub fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What holds a block device (an LV of a Node to remove): where it is mounted or swapped on,
+/// or that the kernel refuses an exclusive open; None when nothing does.
+pub fn in_use(dev: &Path) -> Option<String> {
+    let path = fs::canonicalize(dev).ok()?;
+    let meta = fs::metadata(&path).ok()?;
+    let mounts = mounts_of(&[dev_numbers(&meta)], std::slice::from_ref(&path));
+    if !mounts.is_empty() {
+        return Some(format!("mounted on {}", mounts.join(", ")));
+    }
+    let busy = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_EXCL)
+        .open(&path)
+        .is_err_and(|e| e.raw_os_error() == Some(nix::libc::EBUSY));
+    busy.then(|| "held open by another program".to_string())
+}
+
 /// Probe a device given by the user.
 pub fn probe(runner: &dyn Runner, given: &str) -> Result<Device> {
     let path = fs::canonicalize(given).map_err(|e| {

@@ -10,9 +10,11 @@
     image = onn.obtain_image("https://…/ovirt-node-ng-image-update-….rpm", "/var/tmp",
                              gpg_keys=["/etc/pki/rpm-gpg/RPM-GPG-KEY-oVirt-4.5"])  # signed RPM
 
-Errors are subclasses of :class:`onn.Error`, with a stable ``id``: ``onn.ERROR_IDS`` lists
-every one a refusal can carry, as ``onn.STEP_IDS`` lists the ids of progress events. Nothing
-here configures logging, installs signal handlers or changes mount namespaces.
+Every apply holds the lock that lets one onn write at a time (``onn.lock()``; the CLI takes the
+same): while another onn writes, it is refused with the id ``busy``. Errors are subclasses of
+:class:`onn.Error`, with a stable ``id``: ``onn.ERROR_IDS`` lists every one a refusal can carry,
+as ``onn.STEP_IDS`` lists the ids of progress events. Nothing here configures logging, installs
+signal handlers or changes mount namespaces.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ._native import (
     Error,
     Event,
     ImageInfo,
+    Lock,
     NotFoundError,
     Outcome,
     Plan,
@@ -48,6 +51,7 @@ from ._native import (
     export_boot,
     fetch_image,
     inspect,
+    lock,
     mount_table,
     obtain_image,
     parse_sha256,
@@ -72,6 +76,7 @@ __all__ = [
     "Error",
     "Event",
     "ImageInfo",
+    "Lock",
     "NotFoundError",
     "Outcome",
     "Plan",
@@ -84,6 +89,7 @@ __all__ = [
     "fetch_image",
     "inspect",
     "obtain_image",
+    "lock",
     "mount_table",
     "parse_sha256",
     "parse_size",
@@ -125,6 +131,9 @@ class RequestArgs(TypedDict, total=False):
     strict: bool
     efi: str | None
     host_root: str | None
+    source: str | None
+    report: bool
+    wipe: bool
 
 
 def _request(action: Action, args: RequestArgs) -> str:
@@ -144,9 +153,11 @@ def _request(action: Action, args: RequestArgs) -> str:
 def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     """Inspect the system (and verify and read the image) and plan a request, as the CLI does.
     Keywords: image, sha256, pvs, vg, pool, volumes, fs, boot, adopt, root_size, pool_size,
-    pool_metadata, kernel_args, base, root, strict, efi (the CLI's options) and host_root
+    pool_metadata, kernel_args, base, root, strict, efi (the CLI's options), host_root
     (where the layer is mounted as its host runs it: the entry's initramfs is made there by
-    the host's dracut). Sizes are bytes or strings
+    the host's dracut), source (where the image came from, for the install report: its URL
+    when ``image`` is a download) and report (False: no install report in the layer, for a
+    second apply of the same install), wipe (``onn install --wipe``). Sizes are bytes or strings
     such as ``"10G"``. Raises PreconditionError when the request cannot be carried out;
     nothing is written. With ``adopt=True``, ``root`` is where the installer's root file
     system is mounted: its VG and thin pool are the ones adopted. ``image`` may be the

@@ -13,6 +13,7 @@ __all__ = [
     "Error",
     "Event",
     "ImageInfo",
+    "Lock",
     "NotFoundError",
     "Outcome",
     "Plan",
@@ -26,6 +27,7 @@ __all__ = [
     "fetch_image",
     "inspect",
     "obtain_image",
+    "lock",
     "mount_table",
     "parse_sha256",
     "parse_size",
@@ -146,6 +148,10 @@ class Outcome:
     def bytes_written(self) -> int | None: ...
     @property
     def selinux(self) -> str | None: ...
+    @property
+    def report(self) -> str | None: ...
+    @property
+    def warnings(self) -> list[tuple[str, str]]: ...
 
 @final
 class Event:
@@ -168,6 +174,14 @@ class CancelToken:
     def cancel(self) -> None: ...
     @property
     def cancelled(self) -> bool: ...
+
+@final
+class Lock:
+    def release(self) -> None: ...
+    @property
+    def held(self) -> bool: ...
+    def __enter__(self) -> Lock: ...
+    def __exit__(self, *_exc: object) -> bool: ...
 
 @final
 class Download:
@@ -195,7 +209,9 @@ def apply(
     plan: Plan,
     progress: Callable[[Event], object] | None = None,
     cancel: CancelToken | None = None,
+    lock: Lock | None = None,
 ) -> Outcome: ...
+def lock(command: str | None = None, wait: bool = False, cancel: CancelToken | None = None) -> Lock: ...
 def fetch_image(
     url: str,
     dest_dir: str,
