@@ -10,9 +10,10 @@ who uses them), laid out as the C code lays them out and drawn with the library'
 stylesheets and icons from the checkout (widgets/src/resources). Strings are translated in
 Anaconda's domain, as the C code's _() and C_() do.
 
-Left out, as nothing in the graphical install uses them: the keyboard layout indicator's
-switching to the next layout on a click and its tooltip, the GObject introspection docs, the
-hand cursor over selectors, the Glade catalog.
+Left out, as nothing in Anaconda's GUI uses them: the properties and signals it never reads or
+connects (the layout indicator's `layout`, the disk overview's properties, the mount point
+selector's `chosen-changed`), the layout indicator's switch to the next layout on a click and
+its tooltip, the hand cursor over selectors, the introspection data and the Glade catalog.
 """
 
 from __future__ import annotations
@@ -85,10 +86,6 @@ class LayoutIndicator(Gtk.EventBox):
             return LOCALIZATION.get_proxy().GetCompositorSelectedLayout() or "us"
         except (ConnectionError, DBusError):  # no Anaconda bus, or the module fails
             return "us"
-
-    @GObject.Property(type=str, flags=GObject.ParamFlags.READABLE)
-    def layout(self) -> str:
-        return self._layout
 
     @GObject.Property(type=GObject.TYPE_UINT, default=8)
     def label_width(self) -> int:
@@ -511,7 +508,6 @@ class MountpointSelector(Gtk.EventBox):
     (`name`, `size`, `mountpoint`). The graphical install here never opens that spoke."""
 
     __gtype_name__ = "AnacondaMountpointSelector"
-    __gsignals__ = {"chosen-changed": (GObject.SignalFlags.RUN_LAST, None, ())}
 
     def __init__(
         self, name: str | None = None, size: str | None = None, mountpoint: str | None = None, device_id: object = None
@@ -590,7 +586,6 @@ class MountpointSelector(Gtk.EventBox):
         self._arrow.set_visible(is_chosen and self._show_arrow)
         if is_chosen:
             self.grab_focus()
-        self.emit("chosen-changed")
 
     def get_page(self) -> Gtk.Widget | None:
         return self._page
@@ -599,19 +594,9 @@ class MountpointSelector(Gtk.EventBox):
         self._page = page
 
 
-def _label_property(key: str) -> GObject.Property:
-    """A string property shown by the widget's label `key` (DiskOverview's four)."""
-    return GObject.Property(
-        type=str,
-        default="",
-        getter=lambda self: self._labels[key].get_text(),
-        setter=lambda self, text: self._labels[key].set_text(text),
-    )
-
-
 class DiskOverview(Gtk.EventBox):
     """DiskOverview.c: a disk in the installation destination spoke. Used by: storage.py:503
-    (made with description, kind, capacity, free, name, device id and popup text; set_chosen/
+    (made with description, kind, capacity, free, name, device id and serial; set_chosen/
     get_chosen, isinstance). The graphical install here never opens that spoke (the
     kickstart's storage commands answer it)."""
 
@@ -631,49 +616,23 @@ class DiskOverview(Gtk.EventBox):
         self.set_can_focus(True)
         self.add_events(Gdk.EventMask.FOCUS_CHANGE_MASK | Gdk.EventMask.KEY_RELEASE_MASK)
         self._chosen = False
-        self._kind = kind
-        self._icon = Gtk.Image.new_from_icon_name(kind, Gtk.IconSize.DIALOG)
-        self._labels = {key: Gtk.Label() for key in ("capacity", "description", "name", "free")}
-        for key, label in self._labels.items():
-            label.set_name(f"anaconda-disk-{key}")
-            _stylesheet(label, f"DiskOverview-{key}")
-        self._labels["name"].set_halign(Gtk.Align.END)
-        self._labels["free"].set_halign(Gtk.Align.START)
         grid = Gtk.Grid(row_spacing=2, column_spacing=6, border_width=6)
-        grid.attach(self._labels["capacity"], 0, 0, 3, 1)
-        grid.attach(self._icon, 0, 1, 3, 1)
-        grid.attach(self._labels["description"], 0, 2, 3, 1)
-        grid.attach(self._labels["name"], 0, 3, 1, 1)
+        texts = {"capacity": capacity, "description": description, "name": name, "free": free}
+        labels = {key: Gtk.Label(label=text, name=f"anaconda-disk-{key}") for key, text in texts.items()}
+        for key, label in labels.items():
+            _stylesheet(label, f"DiskOverview-{key}")
+        labels["name"].set_halign(Gtk.Align.END)
+        labels["free"].set_halign(Gtk.Align.START)
+        grid.attach(labels["capacity"], 0, 0, 3, 1)
+        grid.attach(Gtk.Image.new_from_icon_name(kind, Gtk.IconSize.DIALOG), 0, 1, 3, 1)
+        grid.attach(labels["description"], 0, 2, 3, 1)
+        grid.attach(labels["name"], 0, 3, 1, 1)
         grid.attach(Gtk.Label(label="/"), 1, 3, 1, 1)
-        grid.attach(self._labels["free"], 2, 3, 1, 1)
+        grid.attach(labels["free"], 2, 3, 1, 1)
         self.add(grid)
         self.get_style_context().add_class("gtkstyle-fallback")
-        self._popup = popup or ""
-        for key, value in (("description", description), ("capacity", capacity), ("free", free), ("name", name)):
-            self._labels[key].set_text(value)
+        self.set_tooltip_text(popup)  # the C code's popup-info
         self.device_id = device_id
-
-    description = _label_property("description")
-    capacity = _label_property("capacity")
-    free = _label_property("free")
-    name = _label_property("name")
-
-    @GObject.Property(type=str, default="drive-harddisk")
-    def kind(self) -> str:
-        return self._kind
-
-    @kind.setter
-    def kind(self, kind: str) -> None:
-        self._kind = kind
-        self._icon.set_from_icon_name(kind, Gtk.IconSize.DIALOG)
-
-    @GObject.Property(type=str, default="")
-    def popup_info(self) -> str:
-        return self._popup
-
-    @popup_info.setter
-    def popup_info(self, text: str) -> None:
-        self._popup = text
 
     def get_chosen(self) -> bool:
         return self._chosen
