@@ -36,6 +36,19 @@ class Gone(Exception):
     """Anaconda is no longer running."""
 
 
+class Seen(dict):  # type: ignore[type-arg]
+    """What was on the screen, by stage, written to OUT/gui.json as each stage is seen (a guest
+    that times out keeps how far the person got)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def __setitem__(self, stage: str, screen: object) -> None:
+        super().__setitem__(stage, screen)
+        self.path.write_text(json.dumps(self, indent=1, ensure_ascii=False))
+
+
 class Person:
     def __init__(self, out: Path, pid: int, app_name: str) -> None:
         self.out = out
@@ -200,7 +213,7 @@ def find_selector(person: Person, title: str) -> Atspi.Accessible:
     return person.wait(f"the hub's selector {title!r}", look, 1800)
 
 
-def walk(person: Person, scenario: dict, seen: dict) -> None:  # type: ignore[type-arg]
+def walk(person: Person, scenario: dict, seen: Seen) -> None:  # type: ignore[type-arg]
     labels = scenario["labels"]
     selector = find_selector(person, labels["selector"])
     # The spoke checks the install media's image when the hub starts, the storage spoke the
@@ -264,7 +277,7 @@ def walk(person: Person, scenario: dict, seen: dict) -> None:  # type: ignore[ty
         person.click(person.one(Atspi.Role.PUSH_BUTTON, labels["yes"], 60))
 
 
-def follow_progress(person: Person, seen: dict) -> None:  # type: ignore[type-arg]
+def follow_progress(person: Person, seen: Seen) -> None:
     """Every step the progress screen names (the label above its bar) until the installer ends
     (a kickstart's `reboot` makes it go on by itself once the installation is complete). Read
     every few seconds only: the person shares the guest's one core with the installation."""
@@ -273,7 +286,7 @@ def follow_progress(person: Person, seen: dict) -> None:  # type: ignore[type-ar
     above = [a for a in person.find(Atspi.Role.LABEL) if (e := person.extents(a)).y + e.height <= top]
     label = max(above, key=lambda a: person.extents(a).y)
     steps: list[str] = []
-    seen["progress"] = steps
+    shown = time.monotonic()
     while person.alive():
         try:
             text = label.get_name()
@@ -281,6 +294,10 @@ def follow_progress(person: Person, seen: dict) -> None:  # type: ignore[type-ar
             break
         if text and text not in steps:
             steps.append(text)
+            seen["progress"] = steps
+        if time.monotonic() - shown > 60:
+            person.shot("progress-last")
+            shown = time.monotonic()
         time.sleep(5)
 
 
@@ -292,11 +309,7 @@ def main() -> int:
     args = ap.parse_args()
     scenario = json.loads(args.scenario.read_text())
     person = Person(args.out, args.pid, scenario.get("app", "anaconda.py"))
-    seen: dict = {}  # type: ignore[type-arg]
-    try:
-        walk(person, scenario, seen)
-    finally:
-        (args.out / "gui.json").write_text(json.dumps(seen, indent=1, ensure_ascii=False))
+    walk(person, scenario, Seen(args.out / "gui.json"))
     return 0
 
 

@@ -71,6 +71,7 @@ class GraphicalSession:
     ) -> tuple[int | None, str | None]:
         """Anaconda in graphical mode with the person's scenario; its exit status (None if it
         had none within `timeout`) and the error that stopped the person, if one did."""
+        deadline = time.monotonic() + timeout
         with (self.out / "console.log").open("w") as console:
             anaconda = subprocess.Popen(
                 argv, env=self.anaconda_env(env), cwd="/tmp", stdin=subprocess.DEVNULL, stdout=console, stderr=console
@@ -85,7 +86,7 @@ class GraphicalSession:
                     stderr=subprocess.STDOUT,
                 )
                 try:
-                    driver.wait(timeout)
+                    driver.wait(deadline - time.monotonic())
                 except subprocess.TimeoutExpired:
                     driver.kill()
                     driver.wait()
@@ -95,9 +96,9 @@ class GraphicalSession:
                 error = lines[-1] if lines else f"the person's driver exited {driver.returncode}"
                 # Nothing more will happen on the screen: Anaconda ends as on SIGTERM (exit 1).
                 anaconda.send_signal(signal.SIGTERM)
-                timeout = 60
+                deadline = time.monotonic() + 60
             try:
-                returncode: int | None = anaconda.wait(timeout)
+                returncode: int | None = anaconda.wait(max(deadline - time.monotonic(), 1))
             except subprocess.TimeoutExpired:
                 anaconda.kill()
                 anaconda.wait()
