@@ -276,15 +276,19 @@ lifecycle: build-test
 ## install is then updated and rolled back by the host's own imgbased. The toolchain (libblockdev
 ## 3 and pylibmount from Debian's sources, PyPI packages) is built once into
 ## $(ONN_CACHE)/anaconda (about 9 min); the cases run two guests side by side. About an hour.
+## The graphical cases (tests/anaconda/test_anaconda_gui.py) run Anaconda's GUI under Xvfb with
+## a window manager and the accessibility bus (the last line of packages); PYTEST_ARGS="-k gui"
+## runs only them, each in the guest whose cases include it (tests/anaconda/conftest.py).
 ANACONDA_DEB_PACKAGES := autoconf automake autoconf-archive autopoint libtool gtk-doc-tools pkg-config \
 	libglib2.0-dev libkmod-dev libparted-dev libudev-dev libcryptsetup-dev libdevmapper-dev libbytesize-dev \
 	libnvme-dev libext2fs-dev libkeyutils-dev libyaml-dev libblkid-dev libmount-dev libfdisk-dev libnss3-dev \
 	libsystemd-dev libxkbcommon-dev libxkbregistry-dev python3-dev python3-bytesize python3-rpm python3-pwquality \
-	python3-selinux gir1.2-nm-1.0 gir1.2-ostree-1.0 udev kbd network-manager policycoreutils
+	python3-selinux gir1.2-nm-1.0 gir1.2-ostree-1.0 udev kbd network-manager policycoreutils \
+	xvfb matchbox-window-manager at-spi2-core gir1.2-atspi-2.0
 ANACONDA_ROOT := $(VMWORK)/anaconda-root
 ANACONDA_E2E = ONN_ANACONDA=$(VMWORK)/anaconda-toolchain.json ONN_IMAGES=$(VMWORK)/images.json ONN_VM_WORK=$(VMWORK) \
 	ONN_COMPAT_IMAGES=$(VMWORK)/compat-images.json IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) NODECTL_SRC=$(abspath $(NODECTL_SRC)) \
-	$(PY) -m pytest -q -p no:cacheprovider -rA tests/anaconda/test_anaconda_e2e.py $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -rA tests/anaconda $(PYTEST_ARGS)
 anaconda-e2e: build-test images build/wheel.stamp mo
 	@test -d "$(ANACONDA_SRC)/pyanaconda" && test -f "$(MEH_SRC)/python-meh.spec" || \
 		{ echo "set ANACONDA_SRC to an anaconda checkout (45.21) and MEH_SRC to a python-meh one (0.52)"; exit 2; }

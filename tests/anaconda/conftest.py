@@ -1,17 +1,18 @@
 """`make anaconda-e2e`'s two guests side by side: which cases each runs (ONN_E2E_SHARD), so
-that a selection of the operator's own (`PYTEST_ARGS="-k foreman"`) narrows both instead of
-being replaced by theirs."""
+that a selection of the operator's own (`PYTEST_ARGS="-k foreman"`, `-k gui`) narrows both
+instead of being replaced by theirs. The e2e cases' fixtures serve test_anaconda_gui.py too."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from test_anaconda_e2e import demo, toolchain  # noqa: F401 - fixtures
 
 #: The words of each shard's cases in their test ids; about the same time each.
 SHARDS = {
-    "1": ("minimal-pxe", "wrong_checksum", "tui"),
-    "2": ("http-sha256", "autopart-thinp", "imgbased", "foreman_hears_built"),
+    "1": ("minimal-pxe", "wrong_checksum", "tui", "gui_an_operator"),
+    "2": ("http-sha256", "autopart-thinp", "imgbased", "foreman_hears_built", "gui_a_wrong", "gui_the_hub"),
 }
 
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from guestlib import Mounted, tree_manifest
+from gui_session import GraphicalSession
 from hostlib import Host, entries, python_packages, saved_entry
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +38,7 @@ SYSTEMD_BUS_SERVICES = {
     "org.freedesktop.hostname1": "systemd-hostnamed",
     "org.freedesktop.timedate1": "systemd-timedated",
 }
-LOGS = ("anaconda.log", "storage.log", "program.log", "packaging.log", "dbus.log", "ks-script-*.log")
+LOGS = ("anaconda.log", "storage.log", "program.log", "packaging.log", "dbus.log", "ks-script-*.log", "anaconda-tb-*")
 
 
 def sh(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess[str]:
@@ -379,6 +380,7 @@ def main() -> int:
     ap.add_argument("--update-to", type=Path, help="then update with the host's imgbased to this image")
     ap.add_argument("--tui", type=Path, help="run the text mode in tmux, with this dialogue (JSON)")
     ap.add_argument("--foreman", type=int, help="serve a stand-in Foreman's built/failed on this port")
+    ap.add_argument("--gui", type=Path, help="run the graphical mode, with this scenario (JSON, gui_driver.py)")
     ap.add_argument("--private", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.private:
@@ -407,7 +409,7 @@ def main() -> int:
     argv = [
         str(Path(config["venv"]) / "bin" / "python3"),
         config["anaconda"],
-        "--text" if args.tui else "--cmdline",
+        "--text" if args.tui else "--graphical" if args.gui else "--cmdline",
         # No SELinux policy is loaded here (a boot.iso loads EL's): with it on, blivet mounts
         # selinuxfs in the target and useradd there fails to label /etc/passwd.
         "--noselinux",
@@ -422,6 +424,11 @@ def main() -> int:
         terminal = Terminal(argv, env, args.out)
         report["tui_error"] = terminal.converse(json.loads(args.tui.read_text()))
         returncode = terminal.wait_exit(timeout=60 if report["tui_error"] else 3000)
+    elif args.gui:
+        session = GraphicalSession(args.out)
+        # All of it within the guest's 3000 s (test_anaconda_e2e.py), with time left to inspect.
+        returncode, report["gui_error"] = session.run(argv, env, args.gui, timeout=2700)
+        session.close()
     else:
         with (args.out / "console.log").open("w") as console:
             returncode = subprocess.run(

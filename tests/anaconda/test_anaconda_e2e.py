@@ -70,12 +70,17 @@ def kickstart(case: str, image: dict[str, object], url: str) -> str:
     else:
         text = (REPO / "kickstart" / "minimal-pxe.ks").read_text()
     sha256 = WRONG_SHA256 if case == "wrong-sha256" else str(image["sha256"])
-    if case == "tui":
+    if case == "tui" or case.startswith("gui"):
         # The section without options names the image on the install media, which the guest has
         # none of: the Node spoke is where the operator chooses it. (Without any section the
         # installer starts on its default payload, DNF's, which needs libdnf5: an EL boot.iso
         # has it, Debian not; docs/anaconda.md.)
         text = re.sub(r"%addon org_ovirt_node.*?%end\n", "%addon org_ovirt_node\n%end\n", text, flags=re.S)
+    if case.startswith("gui"):
+        # The graphical mode (test_anaconda_gui.py), which the boot.iso's dracut would otherwise
+        # turn the kickstart's `text` away from; the German run in German.
+        text = text.replace("\ntext\n", "\ngraphical\n")
+        text = text.replace("lang en_US.UTF-8", "lang de_DE.UTF-8" if case == "gui-de" else "lang en_US.UTF-8")
     text = re.sub(r"--image=\S+", f"--image={url}", text)
     text = re.sub(r"--sha256=\S+", f"--sha256={sha256}", text)
     return text + ADDED
@@ -91,6 +96,9 @@ CASES = {
     "tui": (24 * GIB, False),
     "foreman-built": (24 * GIB, False),
     "foreman-wrong-sha256": (24 * GIB, False),
+    "gui": (24 * GIB, False),
+    "gui-wrong-sha256": (24 * GIB, False),
+    "gui-de": (24 * GIB, False),
 }
 
 
@@ -123,6 +131,7 @@ def install(
     demo: dict[str, object],
     update_to: dict[str, object] | None = None,
     dialogue: list[dict[str, object]] | None = None,
+    scenario: dict[str, object] | None = None,
 ) -> tuple[dict, Path]:
     size, http = CASES[case]
     work = Path(os.environ["ONN_VM_WORK"]) / "anaconda-e2e" / case
@@ -147,6 +156,9 @@ def install(
         argv += ["--tui", str(work / "dialogue.json")]
     if case.startswith("foreman-"):
         argv += ["--foreman", str(FOREMAN_PORT)]
+    if scenario is not None:
+        (work / "scenario.json").write_text(json.dumps(scenario, indent=1, ensure_ascii=False))
+        argv += ["--gui", str(work / "scenario.json")]
     env = {"PYTHONPATH": str(REPO / "tests" / "support")}
     if update_to is not None:
         argv += ["--update-to", str(update_to["path"])]

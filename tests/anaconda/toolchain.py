@@ -178,9 +178,11 @@ def anaconda_version(anaconda_src: Path) -> str:
     return ac_init.group(1)
 
 
-def stage(anaconda_src: Path, root: Path) -> None:
-    """Links to Anaconda's data files where its `make install` puts them, under root."""
+def stage(anaconda_src: Path, meh_src: Path, root: Path) -> None:
+    """Links to Anaconda's and python-meh's data files where their `make install` puts them,
+    under root."""
     data = anaconda_src / "data"
+    gui = anaconda_src / "pyanaconda" / "ui" / "gui"
     installs = [
         (anaconda_src / "scripts" / "start-module", "usr/libexec/anaconda"),
         (data / "dbus" / "anaconda-bus.conf", "usr/share/anaconda/dbus"),
@@ -191,6 +193,11 @@ def stage(anaconda_src: Path, root: Path) -> None:
         (data / "tmux.conf", "usr/share/anaconda"),
         *((f, "etc/anaconda/conf.d") for f in (data / "conf.d").glob("*.conf")),
         *((f, "etc/anaconda/profile.d") for f in (data / "profile.d").glob("*.conf")),
+        # The graphical interface's: its .glade files, stylesheet and icons.
+        *((f, f"usr/share/anaconda/ui/{f.parent.relative_to(gui)}") for f in gui.rglob("*.glade")),
+        (data / "anaconda-gtk.css", "usr/share/anaconda"),
+        *((f, "usr/share/anaconda/pixmaps") for f in (data / "pixmaps").glob("*.svg")),
+        *((f, "usr/share/python-meh") for f in (meh_src / "ui").glob("*.glade")),
     ]
     for src, dest in installs:
         link = root / dest / src.name
@@ -208,7 +215,7 @@ def main() -> int:
     args = ap.parse_args()
     anaconda_src = args.anaconda_src.resolve()
     built = toolchain(args.cache / "anaconda")
-    stage(anaconda_src, args.root.resolve())
+    stage(anaconda_src, args.meh_src.resolve(), args.root.resolve())
     prefix = built / "prefix" / "lib"
     json.dump(
         {

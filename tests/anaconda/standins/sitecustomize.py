@@ -9,6 +9,9 @@
 - pyanaconda.version is what Anaconda's build makes of version.py.in; the source tree is used in
   place, unbuilt, so the module is made here from the version in its configure.ac (the
   toolchain's ONN_ANACONDA_VERSION).
+- gi.repository.AnacondaWidgets, Anaconda's C widget library, which its tree has only as C
+  sources: anaconda_widgets.py beside this file (its docstring says what it provides), loaded
+  when the graphical interface imports it; gi.require_version accepts it.
 Nothing else is replaced.
 """
 
@@ -47,6 +50,33 @@ class _AnacondaVersion(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__build_time_version__ = f"{version}-1"
 
 
+class _AnacondaWidgets(importlib.abc.MetaPathFinder):
+    NAME = "gi.repository.AnacondaWidgets"
+
+    def find_spec(self, name, path, target=None):
+        if name != self.NAME:
+            return None
+        return importlib.util.spec_from_file_location(
+            name, os.path.join(os.path.dirname(__file__), "anaconda_widgets.py")
+        )
+
+
+def _accept_anaconda_widgets():
+    """gi.require_version("AnacondaWidgets", "3.4") asks for a typelib, which the stand-in is
+    instead of."""
+    try:
+        import gi
+    except ImportError:
+        return
+    require_version = gi.require_version
+
+    def require_version_or_standin(namespace, version):
+        if namespace != "AnacondaWidgets":
+            require_version(namespace, version)
+
+    gi.require_version = require_version_or_standin
+
+
 def _libnm_146_names():
     try:
         import gi
@@ -63,4 +93,7 @@ def _libnm_146_names():
 
 sys.meta_path.insert(0, _BlivetUtil())
 sys.meta_path.insert(0, _AnacondaVersion())
+# Ahead of gi's own importer of gi.repository, which looks for typelibs.
+sys.meta_path.insert(0, _AnacondaWidgets())
+_accept_anaconda_widgets()
 _libnm_146_names()
