@@ -69,7 +69,10 @@ impl LocalImage {
         Request {
             image: Some(self.obtained.path.to_string_lossy().into_owned()),
             sha256: self.obtained.sha256.clone(),
-            downloaded: self.obtained.digest.clone(),
+            known: onn_core::image::Known {
+                digest: self.obtained.digest.clone(),
+                read: None,
+            },
             strict: o.strict,
             ..req
         }

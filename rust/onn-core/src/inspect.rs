@@ -20,11 +20,11 @@ pub fn inspect<'r>(
     req: &Request,
 ) -> Result<(Facts, Option<OpenImage<'r>>)> {
     let image = match (&req.image, req.needs_image()) {
-        (Some(path), true) => Some(OpenImage::open(
+        (Some(path), true) => Some(OpenImage::open_known(
             runner,
             Path::new(path),
             req.sha256.as_deref(),
-            req.downloaded.as_ref(),
+            &req.known,
         )?),
         _ => None,
     };
