@@ -222,10 +222,12 @@ class NodeInstaller:
             raise self._failed(error) from e
 
     def verify_image(self, progress: Callable[[str], object] = lambda _m: None) -> onn.ImageInfo:
-        """Read the image and check its checksum: a bad image stops the install here."""
+        """Read the image and check its checksum: a bad image stops the install here. An image
+        read before (the spoke's check) is taken as it was while its file is unchanged: onn
+        neither hashes nor mounts it again."""
         path = self.image_path or self.locate_image(progress)
         try:
-            self.image = onn.read_image(self.download or path, sha256=self._sha256)
+            self.image = onn.read_image(self.image or self.download or path, sha256=self._sha256)
         except onn.Error as e:
             error = InstallError(_("the Node image {path} cannot be used: {error}").format(path=path, error=e))
             raise self._failed(error) from e
@@ -255,7 +257,7 @@ class NodeInstaller:
         itself is written once, by onn, into the base."""
         image = self.image or self.verify_image()
         staging = self.workdir / "boot-files"
-        written = onn.export_boot(self.download or image.path, str(staging))
+        written = onn.export_boot(image, str(staging))
         tar_path = self._payload_path
         partial = tar_path.with_name(f".{tar_path.name}.partial")
         with tarfile.open(partial, "w") as tar:
@@ -295,7 +297,7 @@ class NodeInstaller:
         image = self.image or self.verify_image()
         return onn.plan(
             "install",
-            image=self.download or image.path,
+            image=image,  # read once: not hashed, nor its facts read, again
             sha256=self._sha256,
             adopt=True,
             root=self.sysimage,

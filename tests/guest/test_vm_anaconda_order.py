@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, selinux_file_contexts, tree_manifest, unlabelled
+from onn import Recording
+from org_ovirt_node import runner as addon_runner
 from org_ovirt_node.installer import NodeInstaller
 from org_ovirt_node.ksdata import parse_section
 from org_ovirt_node.preview import Device, installer_storage, storage_preview
@@ -95,7 +98,24 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
         f"%addon org_ovirt_node --image=file://{img['path']} --sha256={img['sha256']}\n"
         "kernel-arg = console=ttyS0\nkernel-arg = systemd.show_status=1\n%end"
     )
-    installer = NodeInstaller(ks, sysroot=str(sysroot), sysimage=str(sysimage), workdir=str(tmp_path / "onn"))
+    # What the addon's hooks cost: the engine's programs and hash passes (onn.Recording, entered
+    # around each hook), and the addon's own programs (its runner, recording).
+    at_hooks = Recording()
+    addon_ran: list[list[str]] = []
+
+    def recording_runner(argv: Sequence[str]) -> str:
+        addon_ran.append(list(argv))
+        return addon_runner.run(argv)
+
+    installer = NodeInstaller(
+        ks, sysroot=str(sysroot), sysimage=str(sysimage), workdir=str(tmp_path / "onn"), runner=recording_runner
+    )
+
+    # The spoke's CheckImageWithTask, in the service that runs the hooks' tasks too: the image
+    # found, verified and read; its handle stays with the installer.
+    with at_hooks:
+        checked = installer.verify_image()
+    assert checked.sha256 == img["sha256"]
 
     # 0. Kickstart processed: the addon makes its payload the active one, and Anaconda sets up
     # that payload's source right away, before any task runs (a LIVE_TAR source must exist):
@@ -107,7 +127,8 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
 
     # 1. Addon ConfigureWithTasks: image verified, onn's plan of the device tree the installer
     # will create (the engine's rules), boot files exported.
-    image = installer.verify_image()
+    with at_hooks:
+        image = installer.verify_image()
     m = VG.replace("-", "--")
     thin_lvs = {"root": ("/", 10), **{lv: (mount, int(size[:-1])) for lv, (mount, size) in VOLUMES.items()}}
     tree = [
@@ -124,7 +145,8 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     mounts = {"/boot": "boot", **{mount: lv for lv, (mount, _size) in thin_lvs.items()}}
     preview = storage_preview(installer.ks, image, installer_storage(mounts, {d.id: d for d in tree}))
     assert preview.state == PREVIEW_READY, preview.message
-    tarball = installer.export_payload()
+    with at_hooks:
+        tarball = installer.export_payload()
     assert f"file://{tarball}" == reserved
 
     # 2. Early storage: a partitioned disk, an ESP, /boot, a VG with a thin pool and thin LVs
@@ -171,14 +193,15 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
         # 5. Addon ConfigureBootloaderWithTasks: base + layer, system root switched to the layer,
         # storage configuration written again (into the layer).
         steps: list[str] = []
-        outcome = installer.install_image(progress=steps.append)
+        with at_hooks:
+            outcome = installer.install_image(progress=steps.append)
+            bound = installer.switch_sysroot()
         assert outcome.layer == layer
         assert "Writing the Node image" in steps
         # onn's install report, where a provisioning system's kickstart posts it from.
         report = json.loads(installer.report_path.read_text())
         assert (report["layer"], report["outcome"]) == (layer, "success")
         assert report["image"]["source"] == ks.image and report["image"]["verified"]
-        bound = installer.switch_sysroot()
         assert set(bound) >= {"boot", "var", "dev", "proc", "sys", "run"}
         (sysroot / "etc/fstab").write_text(anaconda_fstab(boot_uuid))
 
@@ -212,7 +235,8 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
 
         # 8. Addon InstallWithTasks: onn's entry and default again, its initramfs made by the
         # host's dracut in the layer; the installer's entry removed.
-        assert installer.finish() == [anaconda_entry]
+        with at_hooks:
+            assert installer.finish() == [anaconda_entry]
         host_initramfs = sysroot / "boot" / layer / f"initramfs-{kver}.img"
         listing = run(["chroot", str(sysroot), "lsinitrd", f"/boot/{layer}/initramfs-{kver}.img"]).stdout
         assert "onn-host-mark.sh" in listing, "the entry's initramfs is not the host's"
@@ -225,6 +249,14 @@ def test_vm_anaconda_install_order_lands_every_write_in_the_layer(
     finally:
         for target in (sysroot, sysimage):
             run(["umount", "--recursive", str(target)], check=False)
+
+    # One image, one read: the spoke's check hashed it; nothing after it hashed it again, and
+    # the image was mounted once, by that check (its facts: the kernels, the NVR, the rootfs
+    # inside); the base is written from the squashfs's blocks, unmounted.
+    image_mounts = [argv for argv in at_hooks.commands + addon_ran if argv[0] == "mount" and str(img["path"]) in argv]
+    print(f"hash passes: {at_hooks.hash_passes}; mounts of the image: {len(image_mounts)}: {image_mounts}")
+    assert at_hooks.hash_passes == 1
+    assert len(image_mounts) == 1, image_mounts
 
     # SELinux: every file onn wrote has the label the image's policy gives it; what is left to
     # label is Anaconda's own later writes, which its restorecon calls label (the new user's

@@ -73,7 +73,10 @@ impl LocalImage {
             source: (self.obtained.path != std::path::Path::new(o.image))
                 .then(|| fetch::redact(o.image)),
             sha256: self.obtained.sha256.clone(),
-            downloaded: self.obtained.digest.clone(),
+            known: onn_core::image::Known {
+                digest: self.obtained.digest.clone(),
+                read: None,
+            },
             provenance: self.obtained.provenance.clone(),
             strict: o.strict,
             ..req

@@ -22,18 +22,22 @@ pub fn inspect<'r>(
     req: &Request,
 ) -> Result<(Facts, Option<OpenImage<'r>>)> {
     let image = match (&req.image, req.needs_image()) {
-        (Some(path), true) => Some(OpenImage::open(
+        (Some(path), true) => Some(OpenImage::open_known(
             runner,
             Path::new(path),
             req.sha256.as_deref(),
-            req.downloaded.as_ref(),
+            &req.known,
         )?),
         _ => None,
     };
     let mut facts = Facts {
         lvm: LvmState::read(runner)?,
         image: image.as_ref().map(|i| ImageFacts {
-            provenance: req.provenance.clone(),
+            // Obtaining the image verified who signed it (an earlier read keeps its own).
+            provenance: match req.provenance.is_empty() {
+                true => i.facts.provenance.clone(),
+                false => req.provenance.clone(),
+            },
             ..i.facts.clone()
         }),
         ..Default::default()

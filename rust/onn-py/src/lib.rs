@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use onn_core::ground::error::{self, CommandError as CoreCommandError, Kind};
 use onn_core::ground::lock as core_lock;
 use onn_core::ground::progress;
-use onn_core::ground::runner::SystemRunner;
+use onn_core::ground::runner::{Cmd, Output, Runner, SystemRunner};
 use onn_core::image::digest::FileDigest;
 use onn_core::image::{self, fetch, source};
 use onn_core::storage::lvm::LvmState;
@@ -42,6 +42,79 @@ pyo3::create_exception!(
     "A run failed and undoing it failed too."
 );
 
+/// The module's one runner: the system's, keeping the argv of each program it runs while a
+/// [`Recording`] is open.
+struct ModuleRunner {
+    log: Mutex<Option<Vec<Vec<String>>>>,
+}
+
+static RUNNER: ModuleRunner = ModuleRunner {
+    log: Mutex::new(None),
+};
+
+impl Runner for ModuleRunner {
+    fn run(&self, cmd: &Cmd) -> anyhow::Result<Output> {
+        if let Some(log) = self.log.lock().ok().as_mut().and_then(|l| l.as_mut()) {
+            log.push(cmd.argv());
+        }
+        SystemRunner.run(cmd)
+    }
+}
+
+/// What onn does in this process while it is entered (`with recording:`; entered again, it goes
+/// on counting): the programs it runs (`commands`, as argv lists) and how many times it read a
+/// whole image to hash it (`hash_passes`). For tests that count what an install costs; one is
+/// entered at a time.
+#[pyclass(module = "onn._native")]
+#[derive(Default)]
+struct Recording {
+    entered: bool,
+    hash_start: u64,
+    hash_passes: u64,
+    commands: Vec<Vec<String>>,
+}
+
+#[pymethods]
+impl Recording {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
+        let mut log = RUNNER
+            .log
+            .lock()
+            .map_err(|_| Error::new_err("the recording's log is poisoned"))?;
+        if log.is_some() {
+            return Err(Error::new_err("another onn.Recording is open"));
+        }
+        *log = Some(Vec::new());
+        slf.hash_start = image::digest::hash_passes();
+        slf.entered = true;
+        Ok(slf)
+    }
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&mut self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        if !std::mem::take(&mut self.entered) {
+            return false;
+        }
+        let ran = RUNNER.log.lock().ok().and_then(|mut l| l.take());
+        self.commands.extend(ran.unwrap_or_default());
+        self.hash_passes += image::digest::hash_passes() - self.hash_start;
+        false
+    }
+    /// The programs onn ran while the recording was entered, as argv lists, in order.
+    #[getter]
+    fn commands(&self) -> Vec<Vec<String>> {
+        self.commands.clone()
+    }
+    /// Whole-image reads to hash it (a SHA-256 check, a detached signature's check).
+    #[getter]
+    fn hash_passes(&self) -> u64 {
+        self.hash_passes
+    }
+}
+
 /// Map an engine error to the exception tree, with `id` (stable, for translation) and, for
 /// command failures, `argv`, `returncode` and `stderr_tail`.
 fn to_py(py: Python<'_>, err: anyhow::Error) -> PyErr {
@@ -74,69 +147,79 @@ fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| Error::new_err(format!("serializing: {e}")))
 }
 
-/// What an image holds (read by `read_image`).
+/// What an image holds (read by `read_image`), and the read itself: given where an image
+/// goes (`read_image`, `export_boot`, `plan`), the image is neither hashed nor read again while
+/// its file is unchanged.
 #[pyclass(module = "onn._native", frozen)]
-struct ImageInfo(image::ImageFacts);
+struct ImageInfo {
+    facts: image::ImageFacts,
+    /// What the engine's read found, as the engine takes it back.
+    read: image::ImageRead,
+}
 
 #[pymethods]
 impl ImageInfo {
     #[getter]
     fn path(&self) -> &str {
-        &self.0.path
+        &self.facts.path
     }
     #[getter]
     fn nvr(&self) -> String {
-        self.0.nvr.to_string()
+        self.facts.nvr.to_string()
     }
     #[getter]
     fn name(&self) -> &str {
-        &self.0.nvr.name
+        &self.facts.nvr.name
     }
     #[getter]
     fn version(&self) -> &str {
-        &self.0.nvr.version
+        &self.facts.nvr.version
     }
     #[getter]
     fn release(&self) -> &str {
-        &self.0.nvr.release
+        &self.facts.nvr.release
     }
     /// "liveos" (LiveOS/rootfs.img) or "tree" (a plain root tree).
     #[getter]
     fn layout(&self) -> &'static str {
-        match self.0.layout {
+        match self.facts.layout {
             image::Layout::Liveos => "liveos",
             image::Layout::Tree => "tree",
         }
     }
     #[getter]
     fn fs(&self) -> Option<&'static str> {
-        self.0.fs.map(|f| f.name())
+        self.facts.fs.map(|f| f.name())
     }
     #[getter]
     fn size(&self) -> u64 {
-        self.0.size.0
+        self.facts.size.0
     }
     #[getter]
     fn rootfs_size(&self) -> u64 {
-        self.0.rootfs_size.0
+        self.facts.rootfs_size.0
     }
     /// Kernel versions, newest first.
     #[getter]
     fn kernels(&self) -> Vec<String> {
-        self.0.kernels.iter().map(|k| k.version.clone()).collect()
+        self.facts
+            .kernels
+            .iter()
+            .map(|k| k.version.clone())
+            .collect()
     }
     #[getter]
     fn sha256(&self) -> Option<&str> {
-        self.0.sha256.as_deref()
+        self.facts.sha256.as_deref()
     }
     #[getter]
     fn cmdline(&self) -> &str {
-        &self.0.cmdline
+        &self.facts.cmdline
     }
     /// (id, English message) of each thing the host's imgbased would lack to update it.
     #[getter]
     fn warnings(&self) -> Vec<(String, String)> {
-        self.0
+        self.facts
             .warnings
             .iter()
             .map(|w| (w.id.clone(), w.message.clone()))
@@ -145,12 +228,16 @@ impl ImageInfo {
     /// The verified signer's key id (16 hex digits); None: no key was given.
     #[getter]
     fn signer_key_id(&self) -> Option<&str> {
-        self.0.provenance.signer.as_ref().map(|s| s.key_id.as_str())
+        self.facts
+            .provenance
+            .signer
+            .as_ref()
+            .map(|s| s.key_id.as_str())
     }
     /// The verified signer's user id, e.g. `oVirt <infra@ovirt.org>`.
     #[getter]
     fn signer_user_id(&self) -> Option<&str> {
-        self.0
+        self.facts
             .provenance
             .signer
             .as_ref()
@@ -158,7 +245,7 @@ impl ImageInfo {
     }
     #[getter]
     fn signer_fingerprint(&self) -> Option<&str> {
-        self.0
+        self.facts
             .provenance
             .signer
             .as_ref()
@@ -167,10 +254,10 @@ impl ImageInfo {
     /// The image-update RPM it came out of (`name-version-release.arch`), if any.
     #[getter]
     fn package(&self) -> Option<&str> {
-        self.0.provenance.package.as_deref()
+        self.facts.provenance.package.as_deref()
     }
     fn to_json(&self) -> PyResult<String> {
-        to_json(&self.0)
+        to_json(&self.facts)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -255,8 +342,15 @@ impl Plan {
     fn present(&self) -> Vec<String> {
         self.0.present.clone()
     }
+    /// Plans are equal when their JSON is: the image a plan keeps for `apply` is not part of
+    /// it.
     fn __eq__(&self, other: &Plan) -> bool {
-        self.0 == other.0
+        let unknown = |p: &onn_core::Plan| {
+            let mut p = p.clone();
+            p.request.known = image::Known::default();
+            p
+        };
+        unknown(&self.0) == unknown(&other.0)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -454,9 +548,11 @@ impl Download {
     }
 }
 
-/// An image argument: a path, or a [`Download`] (which brings its digest).
+/// An image argument: a path, a [`Download`] (which brings its digest) or an [`ImageInfo`]
+/// (which brings its digest and its read).
 #[derive(FromPyObject)]
 enum ImageArg<'py> {
+    Info(PyRef<'py, ImageInfo>),
     Download(PyRef<'py, Download>),
     Path(String),
 }
@@ -464,40 +560,49 @@ enum ImageArg<'py> {
 impl ImageArg<'_> {
     fn provenance(&self) -> source::Provenance {
         match self {
+            ImageArg::Info(i) => i.facts.provenance.clone(),
             ImageArg::Download(d) => d.provenance.clone(),
             ImageArg::Path(_) => source::Provenance::default(),
         }
     }
     fn path(&self) -> std::path::PathBuf {
         match self {
+            ImageArg::Info(i) => i.read.facts.path.clone().into(),
             ImageArg::Download(d) => d.path.clone(),
             ImageArg::Path(p) => p.into(),
         }
     }
-    fn digest(&self) -> Option<FileDigest> {
+    fn known(&self) -> image::Known {
         match self {
-            ImageArg::Download(d) => d.digest.clone(),
-            ImageArg::Path(_) => None,
+            ImageArg::Info(i) => image::Known::read(i.read.clone()),
+            ImageArg::Download(d) => image::Known {
+                digest: d.digest.clone(),
+                read: None,
+            },
+            ImageArg::Path(_) => image::Known::default(),
         }
     }
 }
 
 /// Verify (when `sha256` is given) and read an image; writes nothing. A [`Download`] brings
-/// who signed it.
+/// who signed it; an [`ImageInfo`] of the unchanged file is taken as it is, without reading
+/// the image again.
 #[pyfunction]
 #[pyo3(signature = (path, sha256=None))]
 fn read_image(py: Python<'_>, path: ImageArg<'_>, sha256: Option<&str>) -> PyResult<ImageInfo> {
-    let (provenance, path, digest) = (path.provenance(), path.path(), path.digest());
+    let (provenance, known, path) = (path.provenance(), path.known(), path.path());
     py.detach(|| {
-        let img = image::OpenImage::open(&SystemRunner, &path, sha256, digest.as_ref())?;
-        let facts = image::ImageFacts {
-            provenance,
-            ..img.facts.clone()
-        };
+        let img = image::OpenImage::open_known(&RUNNER, &path, sha256, &known)?;
+        let read = img.as_read();
         img.close()?;
-        Ok(facts)
+        Ok(ImageInfo {
+            facts: image::ImageFacts {
+                provenance,
+                ..read.facts.clone()
+            },
+            read,
+        })
     })
-    .map(ImageInfo)
     .map_err(|e| to_py(py, e))
 }
 
@@ -521,10 +626,10 @@ fn export_boot(
     dest: &str,
     sha256: Option<&str>,
 ) -> PyResult<Vec<String>> {
-    let (path, digest) = (path.path(), path.digest());
+    let (known, path) = (path.known(), path.path());
     py.detach(|| {
-        let img = image::OpenImage::open(&SystemRunner, &path, sha256, digest.as_ref())?;
-        let written = img.export_boot(&SystemRunner, std::path::Path::new(dest));
+        let img = image::OpenImage::open_known(&RUNNER, &path, sha256, &known)?;
+        let written = img.export_boot(&RUNNER, std::path::Path::new(dest));
         img.close()?;
         written
     })
@@ -536,7 +641,7 @@ fn export_boot(
 fn inspect(py: Python<'_>) -> PyResult<Py<PyAny>> {
     let text = py
         .detach(|| -> anyhow::Result<String> {
-            let lvm = LvmState::read(&SystemRunner)?;
+            let lvm = LvmState::read(&RUNNER)?;
             let layout = report::layout(&lvm).ok();
             let pools: Vec<_> = lvm.lvs.iter().filter_map(|l| Some((l, l.thin_pool()?))).map(|(l, t)| {
                 serde_json::json!({"vg": l.vg, "name": l.name, "size": l.size, "tags": l.tags,
@@ -555,22 +660,19 @@ fn inspect(py: Python<'_>) -> PyResult<Py<PyAny>> {
 }
 
 /// Inspect the system (and the image) and plan a request given as JSON (see `onn.plan`);
-/// `download`: the request's image, as `fetch_image` returned it.
+/// `image`: the request's image as `fetch_image`, `obtain_image` or `read_image` returned it
+/// (the plan keeps it, for `apply`).
 #[pyfunction]
-#[pyo3(signature = (request_json, download=None))]
-fn plan(
-    py: Python<'_>,
-    request_json: &str,
-    download: Option<PyRef<'_, Download>>,
-) -> PyResult<Plan> {
+#[pyo3(signature = (request_json, image=None))]
+fn plan(py: Python<'_>, request_json: &str, image: Option<ImageArg<'_>>) -> PyResult<Plan> {
     let mut req: Request = serde_json::from_str(request_json)
         .map_err(|e| PreconditionError::new_err(format!("invalid request: {e}")))?;
-    if let Some(d) = download {
-        req.downloaded = d.digest.clone();
-        req.provenance = d.provenance.clone();
+    if let Some(i) = image {
+        req.known = i.known();
+        req.provenance = i.provenance();
     }
     py.detach(|| -> anyhow::Result<onn_core::Plan> {
-        let prepared = engine::prepare(&SystemRunner, &req)?;
+        let prepared = engine::prepare(&RUNNER, &req)?;
         Ok(prepared.plan)
     })
     .map(Plan)
@@ -644,7 +746,7 @@ fn plan_for_installer(
 ) -> PyResult<Plan> {
     let req: Request = from_json("request", request_json)?;
     let storage: onn_core::plan::InstallerStorage = from_json("installer storage", storage_json)?;
-    onn_core::plan::plan(&req, &storage.facts(image.map(|i| i.0.clone())))
+    onn_core::plan::plan(&req, &storage.facts(image.map(|i| i.facts.clone())))
         .map(Plan)
         .map_err(|e| to_py(py, e))
 }
@@ -671,18 +773,24 @@ fn split_dm_name(name: &str) -> Option<(String, String)> {
 /// `progress(event)` is called with the GIL held; an exception it raises cancels the run
 /// (what was made is undone) and is re-raised here. `lock`: the lock of one onn at a time,
 /// held by the caller (`lock()`); without it, apply takes it for its own run, refused with
-/// `busy` while another onn holds it.
+/// `busy` while another onn holds it. `image`: the plan's image as `read_image` or
+/// `obtain_image` returned it; by default the one `plan` was given.
 #[pyfunction]
-#[pyo3(signature = (plan, progress=None, cancel=None, lock=None))]
+#[pyo3(signature = (plan, progress=None, cancel=None, lock=None, image=None))]
 fn apply(
     py: Python<'_>,
     plan: &Plan,
     progress: Option<Py<PyAny>>,
     cancel: Option<&CancelToken>,
     lock: Option<&Lock>,
+    image: Option<ImageArg<'_>>,
 ) -> PyResult<Outcome> {
     let token = cancel.map(|c| c.0.clone()).unwrap_or_default();
     let progress = Progress::new(progress);
+    let mut earlier = plan.0.clone();
+    if let Some(i) = image {
+        earlier.request.known = i.known();
+    }
     let result = py.detach(|| {
         let own;
         let given = match lock {
@@ -700,11 +808,7 @@ fn apply(
                 &own
             }
         };
-        engine::prepare_again(&SystemRunner, &plan.0)?.apply(
-            held,
-            &mut |e| progress.call(e),
-            &token,
-        )
+        engine::prepare_again(&RUNNER, &earlier)?.apply(held, &mut |e| progress.call(e), &token)
     });
     let o = progress.result(py, result)?;
     Ok(Outcome {
@@ -883,6 +987,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Download>()?;
     m.add_class::<Lock>()?;
     m.add_function(wrap_pyfunction!(lock, m)?)?;
+    m.add_class::<Recording>()?;
     m.add_function(wrap_pyfunction!(read_image, m)?)?;
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
     m.add_function(wrap_pyfunction!(export_boot, m)?)?;

@@ -343,7 +343,8 @@ impl Exec<'_, '_> {
                     0,
                     format!("copying the image's files into {lv}"),
                 )?;
-                fsops::copy_tree(self.runner, &image.source(), m.path())?;
+                let tree = image.tree().context("the image's tree is not mounted")?;
+                fsops::copy_tree(self.runner, tree, m.path())?;
                 m.close()?;
             }
         }

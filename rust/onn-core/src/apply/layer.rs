@@ -250,7 +250,8 @@ impl Exec<'_, '_> {
             downloaded_sha256: self
                 .plan
                 .request
-                .downloaded
+                .known
+                .digest
                 .as_ref()
                 .map(|d| d.sha256().to_string()),
         };

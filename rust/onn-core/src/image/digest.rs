@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -17,8 +18,25 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whole-image reads made to hash an image, in this process (see [`hash_passes`]).
+static HASH_PASSES: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process read a whole image to hash it (a SHA-256 check, a detached
+/// signature's check): hashing a 1 GiB image costs about as much as writing it, so a test
+/// counts them over an install. A download or an RPM's payload hashed as its bytes arrive is
+/// not a pass of its own.
+pub fn hash_passes() -> u64 {
+    HASH_PASSES.load(Ordering::Relaxed)
+}
+
+/// Count one whole-image hash pass.
+pub(crate) fn count_pass() {
+    HASH_PASSES.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Hash a file with SHA-256 (the `sha2` crate uses the CPU's SHA extensions when present).
 pub(crate) fn sha256_file(path: &Path) -> Result<String> {
+    count_pass();
     let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -66,9 +84,9 @@ pub(crate) fn check(path: &Path, want: &str, got: String) -> Result<String> {
 }
 
 /// A file's identity as `stat` gives it: any write or rename changes the inode, size, mtime or
-/// ctime.
+/// ctime. Taken before a file is read, it tells later whether what was read still holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct FileId {
+pub struct FileId {
     dev: u64,
     ino: u64,
     size: u64,
@@ -77,7 +95,7 @@ struct FileId {
 }
 
 impl FileId {
-    fn of(path: &Path) -> Option<FileId> {
+    pub(crate) fn of(path: &Path) -> Option<FileId> {
         let m = std::fs::metadata(path).ok()?;
         Some(FileId {
             dev: m.dev(),
@@ -111,6 +129,14 @@ impl FileDigest {
             sha256: sha256.to_owned(),
             id: FileId::of(path)?,
         })
+    }
+
+    /// `sha256`, computed of the file `id` identified when it was read.
+    pub(crate) fn new(sha256: &str, id: FileId) -> FileDigest {
+        FileDigest {
+            sha256: sha256.to_owned(),
+            id,
+        }
     }
 
     /// The digest, if `path` is still the very file it was computed for.

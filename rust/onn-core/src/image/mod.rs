@@ -18,7 +18,7 @@ pub mod squash;
 pub mod updatable;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -27,7 +27,7 @@ use crate::ground::error::{not_found, precondition};
 use crate::ground::rootfs;
 use crate::ground::runner::Runner;
 use crate::ground::units::Bytes;
-use crate::image::digest::FileDigest;
+use crate::image::digest::{FileDigest, FileId};
 use crate::image::nvr::Nvr;
 use crate::image::squash::SquashFile;
 use crate::names;
@@ -78,11 +78,57 @@ pub struct ImageFacts {
     pub provenance: source::Provenance,
 }
 
-/// An image opened for installation: its squashfs stays mounted while this lives.
+/// An image as one read found it: its facts (with the SHA-256 that was verified, if one was
+/// given) and the file they were read from, identified before it was read. It stands for
+/// the image while the file is unchanged: opening it again then neither hashes nor mounts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRead {
+    pub facts: ImageFacts,
+    /// None: the file could not be identified, so nothing would tell a change.
+    file: Option<FileId>,
+}
+
+impl ImageRead {
+    /// The verified SHA-256 as a digest of the file it was read from.
+    pub fn digest(&self) -> Option<FileDigest> {
+        let sha256 = self.facts.sha256.as_deref()?;
+        Some(FileDigest::new(sha256, self.file.clone()?))
+    }
+
+    /// Whether the file identified now as `file` is the one this was read from.
+    fn holds_for(&self, file: Option<&FileId>) -> bool {
+        self.file.is_some() && self.file.as_ref() == file
+    }
+}
+
+/// What this process already knows of an image file, each part counting only while the file
+/// is unchanged: its digest (a download's, computed as its bytes arrived; an earlier verified
+/// read's) and an earlier read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    pub digest: Option<FileDigest>,
+    pub read: Option<ImageRead>,
+}
+
+impl Known {
+    /// An image read before: its facts, and its digest when it was verified.
+    pub fn read(read: ImageRead) -> Known {
+        Known {
+            digest: read.digest(),
+            read: Some(read),
+        }
+    }
+}
+
+/// An image opened for installation: its squashfs stays mounted while this lives, when it is
+/// (a plain tree's files are copied from the mount; an image known from an earlier read is
+/// not mounted again for its facts, and its base is written from the squashfs's blocks).
 pub struct OpenImage<'r> {
-    squash: Mount<'r>,
+    squash: Option<Mount<'r>>,
     /// `LiveOS/rootfs.img`'s block list, for the base write (None for a plain tree).
     rootfs: Option<SquashFile>,
+    /// The file as it was before it was read (None: it cannot be stat'ed).
+    file: Option<FileId>,
     pub facts: ImageFacts,
 }
 
@@ -94,6 +140,22 @@ impl<'r> OpenImage<'r> {
         path: &Path,
         sha256: Option<&str>,
         known: Option<&FileDigest>,
+    ) -> Result<OpenImage<'r>> {
+        let known = Known {
+            digest: known.cloned(),
+            read: None,
+        };
+        Self::open_known(runner, path, sha256, &known)
+    }
+
+    /// [`Self::open`], with what is already known of the image: an earlier read of the same,
+    /// unchanged file is taken as it is (no mount for its facts), a known digest instead of
+    /// hashing it again.
+    pub fn open_known(
+        runner: &'r dyn Runner,
+        path: &Path,
+        sha256: Option<&str>,
+        known: &Known,
     ) -> Result<OpenImage<'r>> {
         let path = std::fs::canonicalize(path).map_err(|e| {
             not_found(
@@ -113,14 +175,24 @@ impl<'r> OpenImage<'r> {
                 ),
             ));
         }
+        // Before anything is read: a change while it is read makes what was read stale.
+        let file = FileId::of(&path);
+        let earlier = known.read.as_ref().filter(|r| r.holds_for(file.as_ref()));
+        let digest = known
+            .digest
+            .clone()
+            .or_else(|| earlier.and_then(ImageRead::digest));
         let want = sha256.map(digest::parse_sha256).transpose()?;
         // Hashing and reading the image only read it, so they run side by side. A mismatch
         // is reported first, whatever else failed: it explains the rest.
         let (got, opened) = std::thread::scope(|s| {
             let hash = want
                 .as_ref()
-                .map(|_| s.spawn(|| digest::sha256_of(&path, known)));
-            let opened = Self::read(runner, &path);
+                .map(|_| s.spawn(|| digest::sha256_of(&path, digest.as_ref())));
+            let opened = match earlier {
+                Some(r) => Self::reopen(runner, &path, &r.facts),
+                None => Self::read(runner, &path),
+            };
             let got = hash.map(|h| h.join().expect("hashing the image panicked"));
             (got, opened)
         });
@@ -130,13 +202,35 @@ impl<'r> OpenImage<'r> {
         };
         let mut image = opened?;
         image.facts.sha256 = verified;
+        image.file = file;
         Ok(image)
     }
 
+    /// What this read found, to open the same image again without reading it.
+    pub fn as_read(&self) -> ImageRead {
+        ImageRead {
+            facts: self.facts.clone(),
+            file: self.file.clone(),
+        }
+    }
+
+    /// An image read before, unchanged since: its facts as they were; the squashfs mounted
+    /// only for a plain tree, whose files are copied from the mount.
+    fn reopen(runner: &'r dyn Runner, path: &Path, facts: &ImageFacts) -> Result<OpenImage<'r>> {
+        let (squash, rootfs) = match facts.layout {
+            Layout::Liveos => (None, Some(SquashFile::open(path, names::ROOTFS_IMG)?)),
+            Layout::Tree => (Some(mount_squash(runner, path)?), None),
+        };
+        Ok(OpenImage {
+            squash,
+            rootfs,
+            file: None,
+            facts: facts.clone(),
+        })
+    }
+
     fn read(runner: &'r dyn Runner, path: &Path) -> Result<OpenImage<'r>> {
-        headers::check_squashfs(path)?;
-        let squash = Mount::temp(runner, path, Some("squashfs"), "ro,loop")
-            .with_context(|| format!("opening image {}", path.display()))?;
+        let squash = mount_squash(runner, path)?;
         let rootfs_img = squash.path().join(names::ROOTFS_IMG);
         // The image's facts are read through this path: a symlink in the image (LiveOS ->
         // /dev) must not lead to a file of the machine onn runs on.
@@ -172,8 +266,9 @@ impl<'r> OpenImage<'r> {
             ));
         };
         Ok(OpenImage {
-            squash,
+            squash: Some(squash),
             rootfs,
+            file: None,
             facts: ImageFacts {
                 size: blockdev::size_of(path)?,
                 ..facts
@@ -186,11 +281,12 @@ impl<'r> OpenImage<'r> {
         self.rootfs.as_ref()
     }
 
-    /// The file or directory to copy from.
-    pub fn source(&self) -> PathBuf {
+    /// The plain tree's root, to copy its files from (None for a `LiveOS/rootfs.img` image,
+    /// whose base is written from the squashfs's blocks).
+    pub fn tree(&self) -> Option<&Path> {
         match self.facts.layout {
-            Layout::Liveos => self.squash.path().join(names::ROOTFS_IMG),
-            Layout::Tree => self.squash.path().to_path_buf(),
+            Layout::Liveos => None,
+            Layout::Tree => self.squash.as_ref().map(|m| m.path()),
         }
     }
 
@@ -199,20 +295,31 @@ impl<'r> OpenImage<'r> {
     /// and the image's EFI boot files into `dest/boot/efi/EFI/`. Returns the paths written,
     /// relative to `dest`.
     pub fn export_boot(&self, runner: &dyn Runner, dest: &Path) -> Result<Vec<String>> {
-        let source = self.source();
+        // The files are in the image's filesystem: a `LiveOS/rootfs.img` is mounted from the
+        // squashfs, itself mounted when this image was opened from an earlier read.
+        let squash = match &self.squash {
+            Some(_) => None,
+            None => Some(mount_squash(runner, Path::new(&self.facts.path))?),
+        };
+        let squash_root = self
+            .squash
+            .as_ref()
+            .or(squash.as_ref())
+            .map(|m| m.path().to_path_buf())
+            .context("the image's squashfs is mounted")?;
         let mounted = match self.facts.layout {
             Layout::Liveos => {
                 let fs = self.facts.fs.unwrap_or(FsType::Ext4);
                 Some(Mount::temp(
                     runner,
-                    &source,
+                    &squash_root.join(names::ROOTFS_IMG),
                     Some(fs.name()),
                     &format!("{},loop", fs.read_only_options()),
                 )?)
             }
             Layout::Tree => None,
         };
-        let root = mounted.as_ref().map_or(source.as_path(), |m| m.path());
+        let root = mounted.as_ref().map_or(squash_root.as_path(), |m| m.path());
         let boot = dest.join("boot");
         std::fs::create_dir_all(&boot).with_context(|| format!("creating {}", boot.display()))?;
         let mut written = Vec::new();
@@ -245,12 +352,24 @@ impl<'r> OpenImage<'r> {
         if let Some(m) = mounted {
             m.close()?;
         }
+        if let Some(m) = squash {
+            m.close()?;
+        }
         Ok(written)
     }
 
     pub fn close(self) -> Result<()> {
-        self.squash.close()
+        match self.squash {
+            Some(m) => m.close(),
+            None => Ok(()),
+        }
     }
+}
+
+fn mount_squash<'a>(runner: &'a dyn Runner, path: &Path) -> Result<Mount<'a>> {
+    headers::check_squashfs(path)?;
+    Mount::temp(runner, path, Some("squashfs"), "ro,loop")
+        .with_context(|| format!("opening image {}", path.display()))
 }
 
 fn read_liveos(runner: &dyn Runner, image: &Path, rootfs_img: &Path) -> Result<ImageFacts> {
@@ -401,6 +520,53 @@ pub fn find_kernels(root: &Path) -> Result<Vec<Kernel>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ground::runner::{Cmd, Output, Recorder};
+    use std::io::Write;
+
+    /// A runner that runs nothing: opening the image must not mount it.
+    fn refuses() -> Recorder<impl Fn(&Cmd) -> Result<Output> + Send + Sync> {
+        Recorder::new(|c: &Cmd| anyhow::bail!("{:?} was run", c.argv()))
+    }
+
+    #[test]
+    fn an_image_read_before_is_neither_mounted_nor_hashed_again_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::image::copy::tests::sample(4, 128 << 10);
+        let path = crate::image::copy::tests::squashfs_of(dir.path(), &data, &["-comp", "zstd"]);
+        // What an earlier read found, with a digest that is not the file's: taken as it is,
+        // it proves the file was not hashed again.
+        let stand_in = "ab".repeat(32);
+        let read = ImageRead {
+            facts: ImageFacts {
+                path: path.display().to_string(),
+                sha256: Some(stand_in.clone()),
+                ..crate::plan::tests::image()
+            },
+            file: FileId::of(&path),
+        };
+        let runner = refuses();
+        let known = Known::read(read.clone());
+        let img = OpenImage::open_known(&runner, &path, Some(&stand_in), &known).unwrap();
+        assert_eq!(img.facts.nvr, read.facts.nvr);
+        assert_eq!(img.facts.sha256.as_deref(), Some(stand_in.as_str()));
+        assert_eq!(img.rootfs().map(SquashFile::size), Some(data.len() as u64));
+        assert_eq!(img.as_read(), read);
+        img.close().unwrap();
+        assert!(runner.calls().is_empty(), "{:?}", runner.calls());
+
+        // Changed since: hashed (and found not to be what the checksum says) and read again.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"x")
+            .unwrap();
+        let Err(err) = OpenImage::open_known(&runner, &path, Some(&stand_in), &known) else {
+            panic!("a changed image was taken as read before");
+        };
+        assert_eq!(crate::ground::error::id_of(&err), "sha256.mismatch");
+        assert_eq!(runner.calls().len(), 1, "mounted to be read again");
+    }
 
     #[test]
     fn kernels_found_in_both_layouts_newest_first() {

@@ -261,6 +261,7 @@ fn bare_squashfs(
         })?,
     };
     let file = File::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    digest::count_pass();
     let signer = keys.verify(
         std::io::BufReader::with_capacity(1 << 20, file),
         &sig,

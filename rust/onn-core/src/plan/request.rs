@@ -2,9 +2,8 @@
 
 use crate::boot::BootFacts;
 use crate::ground::units::Bytes;
-use crate::image::digest::FileDigest;
 use crate::image::source::Provenance;
-use crate::image::ImageFacts;
+use crate::image::{ImageFacts, Known};
 use crate::storage::blockdev::Device;
 use crate::storage::fs::FsType;
 use crate::storage::lvm::{self, LvmState};
@@ -34,10 +33,11 @@ pub struct Request {
     pub image: Option<String>,
     #[serde(default)]
     pub sha256: Option<String>,
-    /// The image's digest from its download, when this process downloaded it: the image is
-    /// then not hashed again while the file is unchanged. Not part of the plan's JSON.
+    /// What this process already knows of the image (its download's digest, an earlier
+    /// read): while the file is unchanged, it is neither hashed nor read again. Not part of
+    /// the plan's JSON.
     #[serde(skip)]
-    pub downloaded: Option<FileDigest>,
+    pub known: Known,
     #[serde(default)]
     pub pvs: Vec<String>,
     /// None: "onn" when creating, the imgbased VG otherwise.
@@ -120,7 +120,7 @@ impl Request {
             action,
             image: None,
             sha256: None,
-            downloaded: None,
+            known: Known::default(),
             pvs: Vec::new(),
             vg: None,
             pool: default_pool(),

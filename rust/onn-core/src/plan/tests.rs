@@ -21,7 +21,7 @@ pub(crate) fn disk(path: &str, gib: u64) -> Device {
     }
 }
 
-pub(super) fn image() -> ImageFacts {
+pub(crate) fn image() -> ImageFacts {
     ImageFacts {
         path: "/srv/onn-demo.squashfs.img".into(),
         size: Bytes::mib(300),

@@ -7,6 +7,8 @@
     outcome = onn.apply(plan, progress=print)  # the GIL is released while disks are written
     image = onn.fetch_image("https://…/node.squashfs.img", "/var/tmp", sha256="…")  # download
     plan = onn.plan("install", image=image, …)  # a Download: its digest, no second read
+    info = onn.read_image(image, sha256="…")    # an ImageInfo: read once, hashed once …
+    plan = onn.plan("install", image=info, …)   # … and neither again while the file is unchanged
     image = onn.obtain_image("https://…/ovirt-node-ng-image-update-….rpm", "/var/tmp",
                              gpg_keys=["/etc/pki/rpm-gpg/RPM-GPG-KEY-oVirt-4.5"])  # signed RPM
 
@@ -44,6 +46,7 @@ from ._native import (
     Outcome,
     Plan,
     PreconditionError,
+    Recording,
     RollbackError,
     apply,
     check_lvm_name,
@@ -81,6 +84,7 @@ __all__ = [
     "Outcome",
     "Plan",
     "PreconditionError",
+    "Recording",
     "RollbackError",
     "apply",
     "check_lvm_name",
@@ -113,7 +117,7 @@ def _size(value: Size | None) -> int | None:
 class RequestArgs(TypedDict, total=False):
     """The keywords of :func:`plan` (the CLI's options)."""
 
-    image: str | Download | None
+    image: str | Download | ImageInfo | None
     sha256: str | None
     pvs: Iterable[str]
     vg: str | None
@@ -140,7 +144,7 @@ def _request(action: Action, args: RequestArgs) -> str:
     sizes = ("root_size", "pool_size", "pool_metadata")
     request: dict[str, Any] = {"action": action}  # the engine fills in the defaults
     for key, value in args.items():
-        if isinstance(value, Download):
+        if isinstance(value, (Download, ImageInfo)):
             value = value.path
         elif key in ("pvs", "kernel_args"):
             value = list(value)  # type: ignore[arg-type]
@@ -161,9 +165,11 @@ def plan(action: Action, **request: Unpack[RequestArgs]) -> Plan:
     such as ``"10G"``. Raises PreconditionError when the request cannot be carried out;
     nothing is written. With ``adopt=True``, ``root`` is where the installer's root file
     system is mounted: its VG and thin pool are the ones adopted. ``image`` may be the
-    :class:`Download` that :func:`fetch_image` returned: it is then not hashed again."""
+    :class:`Download` that :func:`fetch_image` returned, or the :class:`ImageInfo` that
+    :func:`read_image` returned: while its file is unchanged, it is then neither hashed nor
+    read again, here nor by :func:`apply` of the plan."""
     image = request.get("image")
-    return _plan(_request(action, request), image if isinstance(image, Download) else None)
+    return _plan(_request(action, request), image if isinstance(image, (Download, ImageInfo)) else None)
 
 
 class InstallerVolume(TypedDict, total=False):
