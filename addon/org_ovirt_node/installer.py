@@ -1,5 +1,5 @@
 """What the addon does at each of Anaconda's hooks, without Anaconda: the service's tasks
-(`service/installation.py`) call these, and so does the install-order driver in tests/guest.
+(`service/tasks.py`) call these, and so does the install-order driver in tests/guest.
 
     configure:   locate + verify the image, check the storage requests, export the boot files
                  for the payload (before any disk is written)
@@ -20,7 +20,7 @@ from pathlib import Path
 import onn
 
 from .i18n import N_, _
-from .ksdata import NodeKickstart
+from .kickstart import NodeKickstart
 from .messages import error_text
 from .runner import Runner, run
 
@@ -297,17 +297,9 @@ class NodeInstaller:
         image = self.image or self.verify_image()
         return onn.plan(
             "install",
-            image=image,  # read once: not hashed, nor its facts read, again
-            sha256=self._sha256,
-            adopt=True,
+            # The image read once: not hashed, nor its facts read, again.
+            **self.ks.install_request(image, self._sha256, f"{self.sysimage}/boot"),
             root=self.sysimage,
-            vg=self.ks.vg,  # the installer's VG is adopted; a different name is refused
-            pool=self.ks.pool,
-            pool_metadata=self.ks.pool_metadata,
-            boot=f"{self.sysimage}/boot",
-            volumes=self.ks.volumes,  # type: ignore[arg-type]
-            root_size=self.ks.root_size,
-            kernel_args=self.ks.kernel_args,
             host_root=host_root,
             source=onn.redact_url(self.ks.image) if self.ks.image else None,
             report=host_root is None,

@@ -20,7 +20,7 @@ from pykickstart.sections import Section
 from pykickstart.version import makeVersion
 
 from .i18n import _
-from .ksdata import ADDON_NAME, NodeKickstart, SectionError
+from .kickstart import ADDON_NAME, NodeKickstart, SectionError
 
 # Errors pykickstart itself reports (an unknown command, a bad option of a stock command).
 PYKICKSTART_ERROR = "ks.pykickstart"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import onn
 
-from .ksdata import NodeKickstart
+from .kickstart import NodeKickstart
 from .structures import (
     IMAGE_ERROR,
     IMAGE_MISMATCH,
@@ -126,21 +126,8 @@ def storage_preview(
         return data
     boot = storage.get("boot")
     try:
-        plan = onn.plan_for_installer(
-            storage,
-            image,
-            "install",
-            image=image.path,
-            sha256=ks.sha256,
-            adopt=True,
-            vg=ks.vg,
-            pool=ks.pool,
-            pool_metadata=ks.pool_metadata,
-            boot=boot["device"] if boot else None,
-            volumes=ks.volumes,  # type: ignore[typeddict-item]
-            root_size=ks.root_size,
-            kernel_args=ks.kernel_args,
-        )
+        request = ks.install_request(image, ks.sha256, boot["device"] if boot else None)
+        plan = onn.plan_for_installer(storage, image, "install", **request)
     except onn.Error as e:
         data.state = PREVIEW_REFUSED
         data.message_id = e.id

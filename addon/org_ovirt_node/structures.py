@@ -7,7 +7,7 @@ import onn
 from dasbus.structure import DBusData
 from dasbus.typing import Bool, List, Str, UInt64  # noqa: F401 - the D-Bus types of the fields
 
-from .ksdata import NodeKickstart, parse_section
+from .kickstart import NodeKickstart, parse_section
 
 
 class NodeConfigurationData(DBusData):

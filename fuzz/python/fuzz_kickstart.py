@@ -16,7 +16,7 @@ import warnings
 import atheris
 
 with atheris.instrument_imports():
-    from org_ovirt_node.ksdata import SectionError, parse_section
+    from org_ovirt_node.kickstart import SectionError, parse_section
     from org_ovirt_node.ksvalidate import validate
     from pykickstart.errors import KickstartParseError
 

@@ -14,7 +14,7 @@ import onn
 import pytest
 from imageserver import Fault, ImageServer, make_test_ca, tinyproxy
 from org_ovirt_node.installer import DOWNLOAD_ERRORS, InstallError, NodeInstaller
-from org_ovirt_node.ksdata import NodeKickstart
+from org_ovirt_node.kickstart import NodeKickstart
 from testdata import IMAGES
 
 

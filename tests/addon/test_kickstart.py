@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from org_ovirt_node.ksdata import NodeKickstart, SectionError, format_size, parse_section, parse_size
+from org_ovirt_node.kickstart import NodeKickstart, SectionError, format_size, parse_section, parse_size
 from org_ovirt_node.ksvalidate import validate
 
 ROOT = Path(__file__).resolve().parents[2]

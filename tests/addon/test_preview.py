@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import onn
 import pytest
-from org_ovirt_node.ksdata import NodeKickstart
+from org_ovirt_node.kickstart import NodeKickstart
 from org_ovirt_node.preview import Device, image_data, image_failure, installer_storage, storage_preview
 from testdata import Image
 

@@ -14,7 +14,7 @@ from guestlib import GIB, Disks, Mounted, blkid, lvs, onn, run, selinux_file_con
 from onn import Recording
 from org_ovirt_node import runner as addon_runner
 from org_ovirt_node.installer import NodeInstaller
-from org_ovirt_node.ksdata import parse_section
+from org_ovirt_node.kickstart import parse_section
 from org_ovirt_node.preview import Device, installer_storage, storage_preview
 from org_ovirt_node.structures import PREVIEW_READY
 

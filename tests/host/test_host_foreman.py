@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from foreman import PTABLE, TEMPLATE, metadata, render, sections
 from org_ovirt_node.installer import NodeInstaller
-from org_ovirt_node.ksdata import parse_section
+from org_ovirt_node.kickstart import parse_section
 from org_ovirt_node.ksvalidate import validate
 
 SHA256 = "7c2c3b8f0e5d4a1b9f6e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a"

@@ -11,6 +11,8 @@ from dasbus.error import DBusError
 from pyanaconda.core.configuration.anaconda import conf
 from pyanaconda.core.constants import PAYLOAD_TYPE_LIVE_IMAGE
 from pyanaconda.core.dbus import DBus
+from pyanaconda.core.kickstart import KickstartSpecification
+from pyanaconda.core.kickstart.addon import AddonData
 from pyanaconda.core.signal import Signal
 from pyanaconda.modules.common.base import KickstartService
 from pyanaconda.modules.common.containers import TaskContainer
@@ -18,12 +20,11 @@ from pyanaconda.modules.common.containers import TaskContainer
 from org_ovirt_node.constants import OVIRT_NODE
 from org_ovirt_node.installer import MEDIA_DIRS as INSTALL_MEDIA_DIRS
 from org_ovirt_node.installer import NodeInstaller
-from org_ovirt_node.ksdata import ADDON_NAME, NodeKickstart
+from org_ovirt_node.kickstart import ADDON_NAME, NodeKickstart
 from org_ovirt_node.preview import installer_storage, storage_preview
 from org_ovirt_node.service import anaconda
-from org_ovirt_node.service.installation import CheckImageTask, FinishBootTask, InstallImageTask, VerifyInstallationTask
-from org_ovirt_node.service.kickstart import OvirtNodeKickstartSpecification
 from org_ovirt_node.service.ovirt_node_interface import OvirtNodeInterface
+from org_ovirt_node.service.tasks import CheckImageTask, FinishBootTask, InstallImageTask, VerifyInstallationTask
 from org_ovirt_node.structures import (
     IMAGE_VERIFIED,
     NodeConfigurationData,
@@ -32,6 +33,19 @@ from org_ovirt_node.structures import (
     from_kickstart,
     to_kickstart,
 )
+
+
+class OvirtNodeData(NodeKickstart, AddonData):
+    """`%addon org_ovirt_node` as pyanaconda's AddonData: the methods are NodeKickstart's
+    (kickstart.py)."""
+
+    def __init__(self) -> None:
+        NodeKickstart.__init__(self)
+
+
+class OvirtNodeKickstartSpecification(KickstartSpecification):
+    addons = {ADDON_NAME: OvirtNodeData}
+
 
 log = logging.getLogger(__name__)
 # Where the image is fetched and the payload tarball made, and where the install media are

@@ -84,6 +84,7 @@ __all__ = [
     "Outcome",
     "Plan",
     "PreconditionError",
+    "RequestArgs",
     "Recording",
     "RollbackError",
     "apply",

@@ -2,7 +2,7 @@
 
 This module keeps the section's grammar on top of pykickstart; what a name or a size may be is
 the engine's rule (`onn.check_lvm_name`, `onn.parse_size`). The Anaconda glue
-(`service/kickstart.py`) gives pyanaconda's `AddonData` these same methods. The normative
+(`service/ovirt_node.py`, `OvirtNodeData`) gives pyanaconda's `AddonData` these same methods. The normative
 grammar is in kickstart/README.md.
 """
 
@@ -263,6 +263,24 @@ class NodeKickstart:
         lines += [f"kernel-arg = {a}" for a in self.kernel_args]
         lines.append("%end")
         return "\n".join(lines) + "\n"
+
+    def install_request(self, image: onn.ImageInfo, sha256: str | None, boot: str | None) -> onn.RequestArgs:
+        """The engine's install request for this section onto the installer's storage (adopted):
+        the one mapping of the section to onn's options, for the storage preview and the install
+        alike, so that what the spoke shows is what is installed. `sha256`: the section's, or
+        the one the download verified."""
+        return onn.RequestArgs(
+            image=image,
+            sha256=sha256,
+            adopt=True,
+            vg=self.vg,  # the installer's VG is adopted; a different name is refused
+            pool=self.pool,
+            pool_metadata=self.pool_metadata,
+            boot=boot,
+            volumes=self.volumes,  # type: ignore[typeddict-item]
+            root_size=self.root_size,
+            kernel_args=self.kernel_args,
+        )
 
 
 def parse_section(text: str) -> NodeKickstart:
