@@ -23,16 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import programs
+
 MIB = 1 << 20
 GIB = 1 << 30
 RELEASE = Path(__file__).resolve().parents[1] / "target/release"
 
 
 def run(*argv: str) -> str:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
-    return proc.stdout
+    return programs.run(argv).stdout
 
 
 def pool_used(vg: str, pool: str) -> int:

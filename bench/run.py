@@ -26,6 +26,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import programs
+
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
 
@@ -48,8 +50,8 @@ class Method:
         return statistics.median(r.wall for r in self.runs)
 
 
-def sh(*argv: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(list(argv), check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+def sh(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return programs.run(argv, cwd=cwd)
 
 
 def measured(*pipeline: list[str], stdout_to: str | None = None) -> Run:
@@ -110,7 +112,7 @@ class Target:
         self.file.unlink(missing_ok=True)
         with self.file.open("wb") as f:
             f.truncate(self.size)
-        self.dev = sh("losetup", "--find", "--show", str(self.file)).stdout.decode().strip()
+        self.dev = sh("losetup", "--find", "--show", str(self.file)).stdout.strip()
         return self
 
     def filesystem(self, fstype: str) -> Path:
@@ -169,7 +171,7 @@ def bench_image(facts: dict[str, object], runs: int, work: Path) -> None:
     comp = next(
         (
             ln.split()[1]
-            for ln in sh("unsquashfs", "-s", str(image)).stdout.decode().splitlines()
+            for ln in sh("unsquashfs", "-s", str(image)).stdout.splitlines()
             if ln.startswith("Compression")
         ),
         "?",

@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+import programs
 from guestlib import Mounted, tree_manifest
 from gui_session import GraphicalSession
 from hostlib import Host, entries, python_packages, saved_entry
@@ -41,11 +42,8 @@ SYSTEMD_BUS_SERVICES = {
 LOGS = ("anaconda.log", "storage.log", "program.log", "packaging.log", "dbus.log", "ks-script-*.log", "anaconda-tb-*")
 
 
-def sh(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(argv, text=True, capture_output=True, check=False, **kw)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"{argv} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+def sh(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    return programs.run(argv, check=check)
 
 
 def overlay(root: Path) -> None:

@@ -29,13 +29,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
 
+import programs
 from debian import apt_proxy_env, debian_mirror
 
 #: Debian's source tarballs, by their path in the archive, and their digests.
@@ -102,8 +102,8 @@ PY_VER = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-    print("+", " ".join(argv), file=sys.stderr, flush=True)
-    subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=sys.stderr)
+    """A build step: said, and its output shown as it comes."""
+    programs.run(argv, cwd=cwd, env=env, echo=True)
 
 
 def download(name: str, into: Path) -> Path:
@@ -123,7 +123,7 @@ def download(name: str, into: Path) -> Path:
 
 
 def build_prefix(prefix: Path, work: Path) -> None:
-    env = dict(os.environ, PYTHON="/usr/bin/python3")
+    env = {"PYTHON": "/usr/bin/python3"}
     jobs = f"-j{os.cpu_count() or 1}"
     src = download("libblockdev", work)
     run(["./autogen.sh"], cwd=src)  # Debian's orig tarball is the release tag's tree

@@ -14,11 +14,12 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import programs
 
 MIB = 1 << 20
 SCRIPT = Path(__file__).resolve()
@@ -29,7 +30,7 @@ CANARY = "/tmp/onn-canary"
 
 
 def run(argv: list[str]) -> None:
-    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True, env=dict(os.environ, LC_ALL="C"))
+    programs.run(argv)
 
 
 def write(path: Path, data: str | bytes, mode: int = 0o644) -> None:

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tarfile
 from pathlib import Path
+
+import programs
 
 ROOT = Path(__file__).resolve().parents[2]
 SITEARCH = "/usr/lib64/python3.13/site-packages"  # a Fedora boot.iso's, as test_packaging.py
 
 
 def run(argv: list[str], **kw: object) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
-    assert proc.returncode == 0, f"{argv} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
+    return programs.run(argv, **kw).stdout  # type: ignore[arg-type]
 
 
 def spec_value(tag: str) -> str:

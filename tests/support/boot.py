@@ -41,6 +41,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import programs
+
 MOUNT = "/usr/bin/mount"
 UMOUNT = "/usr/bin/umount"
 SFDISK = "/usr/sbin/sfdisk"
@@ -106,32 +108,15 @@ def _tail(text: str, lines: int = 20) -> str:
 
 
 def run(argv: Sequence[str], *, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a short external program (argument list, absolute path).
-
-    Raises BootError naming the command and the tail of its stderr when it
-    cannot be started, times out or (with check) exits non-zero.
-    """
+    """A short external program (argument list, absolute path) through the one runner
+    (programs.py); a failure is a BootError naming the command and the tail of its output."""
     argv = list(argv)
     if not os.path.isabs(argv[0]):
         raise BootError(f"program path must be absolute: {argv[0]!r}")
     try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except OSError as exc:
-        raise BootError(f"cannot run {argv[0]}: {exc}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise BootError(f"{' '.join(argv)}: timed out after {timeout:g} s") from exc
-    if check and proc.returncode != 0:
-        raise BootError(
-            f"{' '.join(argv)} failed with status {proc.returncode}: {_tail(proc.stderr) or _tail(proc.stdout)}"
-        )
-    return proc
+        return programs.run(argv, timeout=timeout, check=check)
+    except programs.CommandFailed as e:
+        raise BootError(str(e)) from e
 
 
 # --- parsing ---------------------------------------------------------------

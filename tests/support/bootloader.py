@@ -18,19 +18,16 @@ its first ubd device (boot.install_bootloader starts it):
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import programs
 from boot import FIRMWARE_BOOT, FIRMWARE_ESP, MENU_PATHS, grub_menu
 
 
 def run(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
+    return programs.run(argv).stdout
 
 
 def main() -> int:

@@ -14,27 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from boot import FIRMWARE_BOOT, FIRMWARE_ESP, FIRMWARE_TABLE
+from programs import run  # the one runner; the tests import it from here too
 
 GIB = 1 << 30
-
-
-def run(
-    argv: list[str], *, check: bool = True, env: dict[str, str] | None = None, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a program (argv only) and return its output; `input` is its stdin (else none)."""
-    full_env = dict(os.environ, LC_ALL="C", **(env or {}))
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        input=input,
-        stdin=subprocess.DEVNULL if input is None else None,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{argv} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def onn(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
