@@ -147,7 +147,7 @@ images:
 	mkdir -p $(VMWORK)
 	$(BUILD_IMAGES) --json > $(VMWORK)/images.json.new
 	mv $(VMWORK)/images.json.new $(VMWORK)/images.json
-	$(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.new
+	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.new
 	mv $(VMWORK)/bad-images.json.new $(VMWORK)/bad-images.json
 	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/images/signed.py --json > $(VMWORK)/signed.json.new
 	mv $(VMWORK)/signed.json.new $(VMWORK)/signed.json

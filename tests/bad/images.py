@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bad images for the corpus (tests/bad/cases.toml), and a hostile plain-tree image.
 
-    sudo python3 tests/bad/images.py --json     # {name: path}; builds what is missing
+    sudo PYTHONPATH=tests/support python3 tests/bad/images.py --json   # {name: path}; builds what is missing
 
 Each is small (a few MiB) and made of a minimal root tree; together they build in seconds.
 They are cached in ${ONN_CACHE:-~/.cache/onn}/bad/<key>/, key = sha256 of this file, so an
