@@ -181,7 +181,8 @@ def test_qemu_command() -> None:
 
 
 def test_run_names_command_and_stderr() -> None:
-    with pytest.raises(boot.BootError, match=r"/usr/bin/ls /nonexistent-onn failed with status 2: .*nonexistent-onn"):
+    failed = r"(?s)/usr/bin/ls /nonexistent-onn: failed with status 2\n.*nonexistent-onn"
+    with pytest.raises(boot.BootError, match=failed):
         boot.run(["/usr/bin/ls", "/nonexistent-onn"])
     with pytest.raises(boot.BootError, match="absolute"):
         boot.run(["true"])
