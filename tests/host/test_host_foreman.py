@@ -18,6 +18,7 @@ PARAMS = {
     "onn-image-url": "http://pxe.example/ovirt-node-ng-4.5.5-0.20231130.0.el9.squashfs.img",
     "onn-image-sha256": SHA256,
     "onn-proxy": "http://proxy.example:3128",
+    "onn-gpg-keys": "http://pxe.example/RPM-GPG-KEY-oVirt-4.5 file:///run/install/repo/RPM-GPG-KEY-onn",
     "onn-volumes": "minimal",
     "onn-kernel-args": "console=ttyS0 intel_iommu=on",
 }
@@ -52,6 +53,7 @@ def test_the_rendered_kickstart_is_valid_and_reports_failed_on_error_and_built_l
     section = parse_section("\n".join([addon[0][0], addon[0][1], "%end"]))
     assert (section.image, section.sha256, section.proxy) == (PARAMS["onn-image-url"], SHA256, PARAMS["onn-proxy"])
     assert (section.volumes, section.kernel_args) == ("minimal", ["console=ttyS0", "intel_iommu=on"])
+    assert section.gpgkeys == PARAMS["onn-gpg-keys"].split()
     # %onerror: the addon's reason and the installer's logs, to `failed`.
     (onerror,) = [b for h, b in found if h == "%onerror"]
     assert f"cat {WORKDIR}/{NodeInstaller.ERROR_NAME}" in onerror and "/tmp/anaconda.log" in onerror
