@@ -6,9 +6,10 @@ export ONN_CACHE PYTHONDONTWRITEBYTECODE=1
 
 # The guest tier runs as two UML guests side by side (a UML guest uses one core); the
 # shards are balanced by hand from the tests' durations (--durations in each shard's log; on
-# 2026-12-03: faults + install 5.5 min, disks 4.5, anaconda order 4.5, bad 1, python 1.5).
-# Naming other tests (GUEST_TESTS=…) runs them in one guest.
-GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py tests/guest/test_vm_disks.py
+# 2026-12-06, beside the fuzz tier: faults + install + disks 18 min, anaconda order 14, signed
+# 2, python 1.5, fleet 1.5, bad 2). Naming other tests (GUEST_TESTS=…) runs them in one guest.
+GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py tests/guest/test_vm_disks.py \
+	tests/guest/test_vm_signed.py
 GUEST_SHARD_2 := $(filter-out $(GUEST_SHARD_1),$(sort $(wildcard tests/guest/test_vm_*.py)))
 GUEST_TESTS ?= shards
 TEST_BIN := $(CURDIR)/target/debug/onn
