@@ -2,8 +2,9 @@
 
 This module keeps the section's grammar on top of pykickstart; what a name or a size may be is
 the engine's rule (`onn.check_lvm_name`, `onn.parse_size`). The Anaconda glue
-(`service/ovirt_node.py`, `OvirtNodeData`) gives pyanaconda's `AddonData` these same methods. The normative
-grammar is in kickstart/README.md.
+(`OvirtNodeData` in `service/ovirt_node.py`) gives pyanaconda's `AddonData` these same methods.
+`install_request` is the section's one mapping to onn's request. The normative grammar is in
+kickstart/README.md.
 """
 
 from __future__ import annotations
