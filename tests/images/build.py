@@ -321,6 +321,11 @@ class ImageSpec:
             params.update(comp=self.comp, bulk_bytes=self.bulk_bytes)
         if self.node:
             params.update(node=NODE_ITEMS_VERSION, lacks=self.lacks)
+        # What the base tree is made of (its stand-ins' contents, its packages): a stand-in
+        # changed makes a new tree, and so a new image.
+        bases = {"demo": demo_base_params, "compat": compat_base_params, "lifecycle": lifecycle_base_params}
+        if self.source in bases:
+            params["base"] = bases[self.source]()
         return params
 
 
