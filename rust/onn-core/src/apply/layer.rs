@@ -140,16 +140,7 @@ impl Exec<'_, '_> {
         let mut mounted = Vec::new();
         let labelled = || -> Result<()> {
             for v in in_order {
-                let dev = PathBuf::from(lvm::lv_path(vg, &v.lv));
-                let fs = probe_fs(self.runner, &dev)?;
-                let at = rootfs::resolve(root, &v.mount)?;
-                mounted.push(Mount::inside(
-                    self.runner,
-                    &dev,
-                    Some(fs.name()),
-                    fs.rw_options(),
-                    &at,
-                )?);
+                mounted.push(self.mount_volume(vg, v, root)?);
                 policy.relabel(self.runner, root, std::slice::from_ref(&v.mount))?;
             }
             Ok(())
@@ -272,6 +263,14 @@ impl Exec<'_, '_> {
         }
     }
 
+    /// Data volume `v` mounted writable where its host mounts it in the layer at `root`.
+    fn mount_volume(&self, vg: &str, v: &PlannedVolume, root: &Path) -> Result<Mount<'_>> {
+        let dev = PathBuf::from(lvm::lv_path(vg, &v.lv));
+        let fs = probe_fs(self.runner, &dev)?;
+        let at = rootfs::resolve(root, &v.mount)?;
+        Mount::inside(self.runner, &dev, Some(fs.name()), fs.rw_options(), &at)
+    }
+
     fn write_report_file(
         &self,
         vg: &str,
@@ -286,16 +285,7 @@ impl Exec<'_, '_> {
         let written = (|| -> Result<()> {
             // The volumes on the way to /var/log/onn where the host mounts them, parents first.
             for v in volumes {
-                let dev = PathBuf::from(lvm::lv_path(vg, &v.lv));
-                let fs = probe_fs(self.runner, &dev)?;
-                let at = rootfs::resolve(root.path(), &v.mount)?;
-                mounted.push(Mount::inside(
-                    self.runner,
-                    &dev,
-                    Some(fs.name()),
-                    fs.rw_options(),
-                    &at,
-                )?);
+                mounted.push(self.mount_volume(vg, v, root.path())?);
             }
             let dir = rootfs::resolve(root.path(), plan::REPORT_DIR)?;
             std::fs::create_dir_all(&dir)
