@@ -34,9 +34,10 @@ pub fn inspect<'r>(
         lvm: LvmState::read(runner)?,
         image: image.as_ref().map(|i| ImageFacts {
             // Obtaining the image verified who signed it (an earlier read keeps its own).
-            provenance: match req.provenance.is_empty() {
-                true => i.facts.provenance.clone(),
-                false => req.provenance.clone(),
+            provenance: if req.provenance.is_empty() {
+                i.facts.provenance.clone()
+            } else {
+                req.provenance.clone()
             },
             ..i.facts.clone()
         }),
