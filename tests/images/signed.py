@@ -188,8 +188,9 @@ def flip(src: Path, out: Path, at: int) -> Path:
     return out
 
 
-def build_all(work: Path, out: Path, images: dict[str, dict[str, object]]) -> dict[str, Path]:
-    made: dict[str, Path] = {}
+def test_keys(work: Path) -> Gpg:
+    """A keyring in `work` with the test keys: the release key, another one, one that expired in
+    2020 and one that carries its own revocation."""
     gpg = Gpg(work / "gnupg")
     gpg.generate(RELEASE_UID)
     gpg.generate(OTHER_UID)
@@ -199,6 +200,12 @@ def build_all(work: Path, out: Path, images: dict[str, dict[str, object]]) -> di
     cert = work / "gnupg/openpgp-revocs.d" / f"{revoked}.rev"
     (work / "revoke.asc").write_text(cert.read_text().replace(":-----BEGIN", "-----BEGIN"))
     gpg("--import", str(work / "revoke.asc"))
+    return gpg
+
+
+def build_all(work: Path, out: Path, images: dict[str, dict[str, object]]) -> dict[str, Path]:
+    made: dict[str, Path] = {}
+    gpg = test_keys(work)
     for name, uid in (
         ("release", RELEASE_UID),
         ("other", OTHER_UID),
@@ -274,14 +281,7 @@ def fixtures(out: Path) -> None:
     unsigned, by the other key, its payload changed)."""
     work = work_dir("signed-fixtures")
     try:
-        gpg = Gpg(work / "gnupg")
-        gpg.generate(RELEASE_UID)
-        gpg.generate(OTHER_UID)
-        gpg.generate(EXPIRED_UID, expire="1d", faked_time="20200101T000000")
-        revoked = gpg.generate(REVOKED_UID)
-        cert = work / "gnupg/openpgp-revocs.d" / f"{revoked}.rev"
-        (work / "revoke.asc").write_text(cert.read_text().replace(":-----BEGIN", "-----BEGIN"))
-        gpg("--import", str(work / "revoke.asc"))
+        gpg = test_keys(work)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("release", "other", "expired", "revoked"):
             gpg.export(f"{name}@onn.test", out / f"{name}.asc")
