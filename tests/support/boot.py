@@ -64,10 +64,11 @@ QEMU_MEM = "2048"
 QEMU_SMP = "2"
 #: seconds to wait for qemu to power off once the report was printed
 POWEROFF_GRACE = 60.0
-#: Kernel arguments of every test boot: a TCG guest on a busy machine can take minutes to find
-#: its LVs, past systemd's 90 s default for a device (and every other start job), in the
-#: initramfs as after it. Appended by qemu's -kernel boots; an install that a firmware boots
-#: through GRUB carries them as its own `--kernel-arg`s.
+#: Kernel arguments of every test boot: a TCG guest on a busy machine can take minutes to start
+#: a unit, past systemd's 90 s default for a start job, in the initramfs as after it (a
+#: device's own 90 s, which systemd 252 takes only from system.conf, the test image raises in
+#: its system.conf.d: tests/images/build.py). Appended by qemu's -kernel boots; an install that a
+#: firmware boots through GRUB carries them as its own `--kernel-arg`s.
 TEST_APPEND = ("systemd.default_timeout_start_sec=900",)
 #: SELinux enforcing on Debian's kernel, whose default security module is AppArmor (an EL
 #: kernel runs SELinux without them): the demo Node's kernel arguments where it boots as an EL
