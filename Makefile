@@ -95,13 +95,15 @@ setup:
 
 ## The whole test suite: lint, unit/golden, host tier, guest tier (real lvm2 in UML), boot
 ## (qemu), fuzz; each tier's time is printed as it ends, and all of them at the end
-## (tests/support/tiers.sh). The fuzz tier runs beside the guest tier: the two UML guests keep
-## the cores about three quarters busy (a guest waits on its host's system calls), and the
-## fuzzers' build and runs take the rest.
+## (tests/support/tiers.sh). The test images are built beside lint, unit and the compiles (the
+## builder mostly waits on apt's downloads and on dpkg in its chroot; cargo keeps the cores).
+## The fuzz tier runs beside the guest tier: the two UML guests keep the cores about three
+## quarters busy (a guest waits on its host's system calls), and the fuzzers' build and runs take
+## the rest.
 TIMES := $(CURDIR)/build/tier-times
 test:
 	@mkdir -p build
-	@tests/support/tiers.sh $(TIMES) setup lint unit build host \
+	@tests/support/tiers.sh $(TIMES) setup "images + lint unit build-test module" host \
 		"guest + fuzz FUZZ_SECONDS=20 FUZZ_ARGS=--seed=1" boot
 
 ## Everything `make test` runs, with every kill point of the fault tests (about 15 min more).

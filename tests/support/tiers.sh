@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`'s tiers in order, each timed as it ends (a line in TIMES, and all of them at the
-# end): tiers.sh TIMES TIER…, where a TIER is a make goal with its variables ("fuzz
-# FUZZ_SECONDS=20"), and "A + B" runs A and B side by side, each one's output shown when it
-# ends. Stops after the first tier that fails.
+# end): tiers.sh TIMES TIER…, where a TIER is make goals, run in order, with their variables
+# ("fuzz FUZZ_SECONDS=20", "lint unit"), and "A + B" runs A and B side by side, each one's
+# output shown when it ends. Stops after the first tier that fails.
 set -u
 times=$1
 shift
@@ -14,6 +14,13 @@ free_disk() {
 	df -BG --output=avail . | awk 'NR == 2 { print "disk free: " $1 }'
 }
 
+# A tier's name: its goals, without their variables.
+name() {
+	local w goals=()
+	for w in $1; do [[ $w == *=* ]] || goals+=("$w"); done
+	echo "${goals[*]}"
+}
+
 tier() {
 	local start rc t
 	start=$(date +%s)
@@ -21,7 +28,7 @@ tier() {
 	make --no-print-directory $1
 	rc=$?
 	t=$(($(date +%s) - start))
-	echo "tier ${1%% *}: $((t / 60)) min $((t % 60)) s$([ $rc = 0 ] || echo ', FAILED'); $(free_disk)" | tee -a "$times"
+	echo "tier $(name "$1"): $((t / 60)) min $((t % 60)) s$([ $rc = 0 ] || echo ', FAILED'); $(free_disk)" | tee -a "$times"
 	return $rc
 }
 
