@@ -4,7 +4,13 @@ flow and the obvious tools do it, and onn's way; print a table of speed, CPU, me
 method's ratio to onn and to the machine's limits. A script, not a test: timings are
 measured here, never asserted.
 
-    python3 bench/run.py [--image demo-1.0] [--runs 3]      # as root, on the host
+    make bench BENCH_ARGS="[--image demo-1.0] [--runs 3]"   # as root, on the host; then the guest part
+    PYTHONPATH=tests/support:tests/images python3 bench/run.py [--baseline OTHER/copy_bench] ...
+
+`--baseline` adds a row for another build of onn's copy (the `copy_bench` example built from
+another commit, e.g. `git worktree add ../base main && cargo build --release -p onn-core
+--example copy_bench` there), run in the same run as this tree's, so a change to the write
+path is measured against what it replaces on the same machine in the same minutes.
 
 The target is a fresh sparse file on a loop device for every run (no LVM needed for the copy);
 the page cache is dropped before every run. Needs: rsync, e2fsprogs, squashfs-tools, GNU time
@@ -143,6 +149,7 @@ def main() -> int:
     ap.add_argument("--image", action="append", help=f"a test image name (default: {', '.join(IMAGES)})")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("/var/tmp/onn-bench"))
+    ap.add_argument("--baseline", type=Path, help="another build's copy_bench, measured beside this tree's")
     args = ap.parse_args()
 
     names = args.image or list(IMAGES)
@@ -151,12 +158,12 @@ def main() -> int:
     sh("cargo", "build", "--quiet", "--release", "-p", "onn-cli", cwd=ROOT)
     args.work.mkdir(parents=True, exist_ok=True)
     for name in names:
-        bench_image(images[name], args.runs, Path(tempfile.mkdtemp(dir=args.work)))
+        bench_image(images[name], args.runs, Path(tempfile.mkdtemp(dir=args.work)), args.baseline)
         print(flush=True)
     return 0
 
 
-def bench_image(facts: dict[str, object], runs: int, work: Path) -> None:
+def bench_image(facts: dict[str, object], runs: int, work: Path, baseline: Path | None) -> None:
     image, fs, logical = Path(str(facts["path"])), str(facts["fs"]), int(str(facts["tree_bytes"]))
     copy_bench = str(ROOT / "target/release/examples/copy_bench")
     onn = str(ROOT / "target/release/onn")
@@ -196,6 +203,11 @@ def bench_image(facts: dict[str, object], runs: int, work: Path) -> None:
             lambda t: measured(["unsquashfs", "-cat", str(image), "LiveOS/rootfs.img"]),
         ),
         ("onn", "onn's base write", lambda t: measured([copy_bench, str(image), t.dev])),
+        *(
+            [("onn (baseline)", f"{baseline}", lambda t: measured([str(baseline), str(image), t.dev]))]
+            if baseline
+            else []
+        ),
         (
             "dd conv=sparse",
             "dd of rootfs.img",

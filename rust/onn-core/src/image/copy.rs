@@ -2,9 +2,10 @@
 //! LV on all cores, skipping all-zero blocks.
 //!
 //! Each worker takes the next batch of consecutive pieces of the file (squashfs blocks, about
-//! [`BATCH`] bytes), reads and decompresses them, and writes the batch's non-zero runs at its
-//! offset, so decompression and writing overlap without a reorder buffer and memory stays at a
-//! few batch buffers per worker whatever the image size. A fresh thin LV reads as zeros, so a
+//! [`BATCH`] bytes), decompresses them straight into its one page-aligned batch buffer, and
+//! writes the batch's non-zero runs from it at their offsets, so decompression and writing
+//! overlap without a reorder buffer, no byte is copied between decompressor and disk, and
+//! memory stays at one batch buffer per worker whatever the image size. A fresh thin LV reads as zeros, so a
 //! zero block need not be written; skipping it also keeps the pool from allocating it. Sparse
 //! blocks are skipped without being read.
 //!
@@ -24,7 +25,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::ground::units::Bytes;
-use crate::image::squash::{SquashFile, Stored};
+use crate::image::squash::SquashFile;
 
 /// Zero-detection granularity = the thin pool's chunk size: a partly written chunk is
 /// allocated whole, so finer detection would not save pool space.
@@ -59,7 +60,7 @@ fn is_zero(block: &[u8]) -> bool {
 /// a page covers every block size in use.
 const DIRECT_ALIGN: usize = 4096;
 
-/// A page-aligned buffer for O_DIRECT writes (decompressors fill plain `Vec`s).
+/// A page-aligned buffer, written from with O_DIRECT.
 struct AlignedBuf {
     ptr: std::ptr::NonNull<u8>,
     len: usize,
@@ -72,18 +73,17 @@ impl AlignedBuf {
     }
     fn new(len: usize) -> AlignedBuf {
         // SAFETY: the layout has a non-zero size; a null result is handled.
-        let raw = unsafe { std::alloc::alloc(Self::layout(len)) };
+        let raw = unsafe { std::alloc::alloc_zeroed(Self::layout(len)) };
         let ptr = std::ptr::NonNull::new(raw)
             .unwrap_or_else(|| std::alloc::handle_alloc_error(Self::layout(len)));
         AlignedBuf { ptr, len }
     }
-    /// `src` copied to the start of the buffer, as an aligned slice of its length.
-    fn fill(&mut self, src: &[u8]) -> &[u8] {
-        assert!(src.len() <= self.len);
-        // SAFETY: the allocation holds `self.len` bytes, owned by this buffer alone.
-        let all = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) };
-        all[..src.len()].copy_from_slice(src);
-        &all[..src.len()]
+    /// The first `len` bytes (as the last use left them).
+    fn slice_mut(&mut self, len: usize) -> &mut [u8] {
+        assert!(len <= self.len);
+        // SAFETY: the allocation holds `self.len` bytes, owned by this buffer alone and
+        // initialized when it was made.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
     }
 }
 
@@ -122,11 +122,12 @@ impl<'a> Target<'a> {
         })
     }
 
-    fn write_at(&self, data: &[u8], at: u64, bounce: &mut AlignedBuf) -> Result<()> {
-        let aligned =
-            data.len().is_multiple_of(DIRECT_ALIGN) && at.is_multiple_of(DIRECT_ALIGN as u64);
+    fn write_at(&self, data: &[u8], at: u64) -> Result<()> {
+        let aligned = (data.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN)
+            && data.len().is_multiple_of(DIRECT_ALIGN)
+            && at.is_multiple_of(DIRECT_ALIGN as u64);
         let result = match &self.direct {
-            Some(f) if aligned => f.write_all_at(bounce.fill(data), at),
+            Some(f) if aligned => f.write_all_at(data, at),
             _ => self.buffered.write_all_at(data, at),
         };
         result.with_context(|| format!("writing {} at offset {at}", self.path.display()))
@@ -140,8 +141,9 @@ impl<'a> Target<'a> {
 }
 
 /// Write the non-zero grains of `buf` at `offset`, one write per run of them. Returns the
-/// bytes written.
-fn write_nonzero(target: &Target, bounce: &mut AlignedBuf, buf: &[u8], offset: u64) -> Result<u64> {
+/// bytes written. Runs start at multiples of [`GRAIN`] in `buf`: from an aligned buffer, every
+/// run but the file's tail is written directly.
+fn write_nonzero(target: &Target, buf: &[u8], offset: u64) -> Result<u64> {
     let mut written = 0u64;
     let mut i = 0;
     while i < buf.len() {
@@ -158,7 +160,7 @@ fn write_nonzero(target: &Target, bounce: &mut AlignedBuf, buf: &[u8], offset: u
             }
             run_end = next;
         }
-        target.write_at(&buf[i..run_end], offset + i as u64, bounce)?;
+        target.write_at(&buf[i..run_end], offset + i as u64)?;
         written += (run_end - i) as u64;
         i = run_end;
     }
@@ -200,11 +202,8 @@ pub fn copy_with_workers(
     let written = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let work = || -> Result<()> {
-        let block = src.block_size() as usize;
-        let mut scratch = Vec::with_capacity(block);
-        let mut piece_buf = Vec::with_capacity(block);
-        let mut buf = Vec::with_capacity(per_batch * block);
-        let mut bounce = AlignedBuf::new(per_batch * block);
+        let mut decoder = src.decoder();
+        let mut buf = AlignedBuf::new(per_batch * src.block_size() as usize);
         while !stop.load(Ordering::Relaxed) {
             let pieces = src.pieces();
             let first = next.fetch_add(per_batch, Ordering::Relaxed);
@@ -212,19 +211,19 @@ pub fn copy_with_workers(
                 break;
             }
             let batch = &pieces[first..(first + per_batch).min(pieces.len())];
-            // Pieces are consecutive: the batch is one range of the file.
-            buf.clear();
+            // Pieces are consecutive: the batch is one range of the file, each piece at its
+            // place in the buffer.
+            let len = batch.iter().map(|p| p.len as usize).sum();
+            let data = buf.slice_mut(len);
+            let mut at = 0;
             for piece in batch {
-                if piece.stored == Stored::Sparse {
-                    buf.resize(buf.len() + piece.len as usize, 0);
-                } else {
-                    src.read(piece, &mut scratch, &mut piece_buf)?;
-                    buf.extend_from_slice(&piece_buf);
-                }
+                let end = at + piece.len as usize;
+                src.read_into(piece, &mut decoder, &mut data[at..end])?;
+                at = end;
             }
-            let n = write_nonzero(&target, &mut bounce, &buf, batch[0].offset)?;
+            let n = write_nonzero(&target, data, batch[0].offset)?;
             written.fetch_add(n, Ordering::Relaxed);
-            done.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            done.fetch_add(len as u64, Ordering::Relaxed);
         }
         Ok(())
     };
@@ -276,6 +275,7 @@ pub fn copy_with_workers(
 pub(crate) mod tests {
     use super::*;
     use crate::ground::runner::{Cmd, Runner, SystemRunner};
+    use crate::image::squash::Stored;
     use std::path::PathBuf;
 
     /// A squashfs image made by the real mksquashfs holding `LiveOS/rootfs.img` = `data`.
@@ -337,15 +337,25 @@ pub(crate) mod tests {
         let block = 128 << 10;
         let data = sample(24, block);
         let dir = tempfile::tempdir().unwrap();
-        for comp in ["xz", "zstd", "gzip", "lz4", "lzo"] {
+        // -noD: data blocks and the fragment stored uncompressed, read straight into place.
+        let codecs = [
+            ["xz", ""],
+            ["zstd", ""],
+            ["gzip", ""],
+            ["lz4", ""],
+            ["lzo", ""],
+            ["zstd", "-noD"],
+        ];
+        for [comp, store] in codecs {
             for frag in [&[][..], &["-no-fragments"][..]] {
                 let mut options = vec!["-comp", comp];
+                options.extend(Some(store).filter(|s| !s.is_empty()));
                 options.extend_from_slice(frag);
                 let image = squashfs_of(dir.path(), &data, &options);
                 let (out, stats) = copy(&image, data.len() as u64 + 4096, 3);
                 assert!(
                     out[..data.len()] == data[..],
-                    "{comp} {frag:?}: copy differs"
+                    "{comp} {store} {frag:?}: copy differs"
                 );
                 assert_eq!(stats.size.0, data.len() as u64);
                 let zeros: usize = data
@@ -355,7 +365,7 @@ pub(crate) mod tests {
                     .sum();
                 assert_eq!(
                     stats.skipped_zero.0, zeros as u64,
-                    "{comp} {frag:?}: {stats:?}"
+                    "{comp} {store} {frag:?}: {stats:?}"
                 );
             }
         }

@@ -163,67 +163,141 @@ impl SquashFile {
         &self.pieces
     }
 
-    /// Read a piece's data into `out` (cleared first), using `scratch` for the stored bytes.
-    /// A sparse piece gives `len` zeros; callers that can skip zeros check for it first.
-    pub fn read(&self, piece: &Piece, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<()> {
-        out.clear();
-        let (pos, len, compressed, start) = match piece.stored {
+    /// A decoder for this image's blocks, one per worker thread.
+    pub fn decoder(&self) -> Decoder {
+        Decoder {
+            zstd: None,
+            stored: Vec::new(),
+            whole: Vec::new(),
+        }
+    }
+
+    /// Read a piece's data into `out`, which holds exactly the piece's `len` bytes: a data
+    /// block is decompressed (or read) straight into it; a fragment block, which holds other
+    /// files' tails too, through `decoder`'s own buffer. A sparse piece gives zeros.
+    pub fn read_into(&self, piece: &Piece, decoder: &mut Decoder, out: &mut [u8]) -> Result<()> {
+        debug_assert_eq!(out.len(), piece.len as usize);
+        let (pos, len, compressed, fragment) = match piece.stored {
             Stored::Sparse => {
-                out.resize(piece.len as usize, 0);
+                out.fill(0);
                 return Ok(());
             }
             Stored::Block {
                 pos,
                 len,
                 compressed,
-            } => (pos, len, compressed, 0),
+            } => (pos, len, compressed, None),
             Stored::Fragment {
                 pos,
                 len,
                 compressed,
                 offset,
-            } => (pos, len, compressed, offset as usize),
+            } => (pos, len, compressed, Some(offset as usize)),
         };
-        scratch.resize(len as usize, 0);
-        self.image.read_exact_at(scratch, pos).with_context(|| {
-            format!(
-                "reading {} at offset {pos} (is the image truncated?)",
-                self.image_path.display()
-            )
-        })?;
-        if compressed {
-            // Decompressors write into the spare capacity of `out`.
-            out.reserve(self.block_size as usize);
-            DefaultCompressor
-                .decompress(scratch, out, self.compressor)
-                .map_err(|e| {
-                    corrupt(
-                        &self.image_path,
-                        format!("block at offset {pos} does not decompress: {e}"),
-                    )
-                })?;
-        } else {
-            out.extend_from_slice(scratch);
-        }
-        let end = start + piece.len as usize;
-        // A block holds exactly its piece; a fragment block holds other files' tails too.
-        let fits = match piece.stored {
-            Stored::Fragment { .. } => out.len() >= end,
-            _ => out.len() == end,
-        };
-        if !fits {
-            return Err(corrupt(
-                &self.image_path,
+        let read = |buf: &mut [u8]| {
+            self.image.read_exact_at(buf, pos).with_context(|| {
                 format!(
-                    "block at offset {pos} holds {} bytes, {end} expected",
-                    out.len()
-                ),
-            ));
+                    "reading {} at offset {pos} (is the image truncated?)",
+                    self.image_path.display()
+                )
+            })
+        };
+        let Decoder {
+            zstd,
+            stored,
+            whole,
+        } = decoder;
+        let bad_size = |got: usize, want: usize| {
+            corrupt(
+                &self.image_path,
+                format!("block at offset {pos} holds {got} bytes, {want} expected"),
+            )
+        };
+        match fragment {
+            // An uncompressed data block is the piece itself.
+            None if !compressed => {
+                if len as usize != out.len() {
+                    return Err(bad_size(len as usize, out.len()));
+                }
+                read(out)
+            }
+            None => {
+                stored.resize(len as usize, 0);
+                read(stored)?;
+                let n = self.decompress(zstd, stored, whole, out, pos)?;
+                if n != out.len() {
+                    return Err(bad_size(n, out.len()));
+                }
+                Ok(())
+            }
+            Some(start) => {
+                let end = start + out.len();
+                if compressed {
+                    stored.resize(len as usize, 0);
+                    read(stored)?;
+                    whole.clear();
+                    whole.reserve(self.block_size as usize);
+                    DefaultCompressor
+                        .decompress(stored, whole, self.compressor)
+                        .map_err(|e| self.undecompressable(pos, e))?;
+                } else {
+                    whole.resize(len as usize, 0);
+                    read(whole)?;
+                }
+                let tail = whole
+                    .get(start..end)
+                    .ok_or_else(|| bad_size(whole.len(), end))?;
+                out.copy_from_slice(tail);
+                Ok(())
+            }
         }
-        if start > 0 || out.len() > end {
-            out.truncate(end);
-            out.drain(..start);
-        }
-        Ok(())
     }
+
+    /// Decompress a data block into `out`, returning its length: zstd in the worker's own
+    /// context (a one-shot call makes a context per block, thousands per GiB), the others
+    /// through backhand into `spill` and copied.
+    fn decompress(
+        &self,
+        zstd: &mut Option<zstd::bulk::Decompressor<'static>>,
+        stored: &[u8],
+        spill: &mut Vec<u8>,
+        out: &mut [u8],
+        pos: u64,
+    ) -> Result<usize> {
+        if self.compressor == Compressor::Zstd {
+            let ctx = match zstd {
+                Some(ctx) => ctx,
+                None => zstd.insert(
+                    zstd::bulk::Decompressor::new().context("creating a zstd decompressor")?,
+                ),
+            };
+            return ctx
+                .decompress_to_buffer(stored, out)
+                .map_err(|e| self.undecompressable(pos, e));
+        }
+        spill.clear();
+        spill.reserve(self.block_size as usize);
+        DefaultCompressor
+            .decompress(stored, spill, self.compressor)
+            .map_err(|e| self.undecompressable(pos, e))?;
+        let n = spill.len().min(out.len());
+        out[..n].copy_from_slice(&spill[..n]);
+        Ok(spill.len())
+    }
+
+    fn undecompressable(&self, pos: u64, e: impl std::fmt::Display) -> anyhow::Error {
+        corrupt(
+            &self.image_path,
+            format!("block at offset {pos} does not decompress: {e}"),
+        )
+    }
+}
+
+/// A worker's state for reading pieces: its zstd context, made at its first zstd block and kept,
+/// and buffers for a block's stored bytes and for a whole decompressed block (fragments, codecs
+/// that decompress into a `Vec`).
+pub struct Decoder {
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+    stored: Vec<u8>,
+    whole: Vec<u8>,
 }
