@@ -146,14 +146,15 @@ mo:
 build-test:
 	cargo build -p onn-cli --features onn-core/fault-injection
 
+## Each list is written to a file of this make's own (its pid) and renamed into place: `make test`
+## runs the guest and host tiers side by side, and both ask for the (then cached) images.
 images:
 	mkdir -p $(VMWORK)
-	$(BUILD_IMAGES) --json > $(VMWORK)/images.json.new
-	mv $(VMWORK)/images.json.new $(VMWORK)/images.json
-	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.new
-	mv $(VMWORK)/bad-images.json.new $(VMWORK)/bad-images.json
-	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/images/signed.py --json > $(VMWORK)/signed.json.new
-	mv $(VMWORK)/signed.json.new $(VMWORK)/signed.json
+	$(BUILD_IMAGES) --json > $(VMWORK)/images.json.$$$$ && mv $(VMWORK)/images.json.$$$$ $(VMWORK)/images.json
+	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/bad/images.py --json > $(VMWORK)/bad-images.json.$$$$ && \
+		mv $(VMWORK)/bad-images.json.$$$$ $(VMWORK)/bad-images.json
+	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/images/signed.py --json > $(VMWORK)/signed.json.$$$$ && \
+		mv $(VMWORK)/signed.json.$$$$ $(VMWORK)/signed.json
 
 ## The Python module `onn` (pyo3, built by maturin), installed for this Python; stubs checked.
 ## Built again only when a Rust source changed (the build, host and guest tiers all ask for it).
