@@ -30,11 +30,7 @@ def argv_of(target: str, seconds: int, seed: int, corpus: Path, artifacts: Path)
         flags.append(f"-seed={seed}")
     seeds = str(ROOT / "fuzz/seeds" / target)
     if target in RUST:
-        # 16 codegen units, not cargo fuzz's 1: the ASan build of onn-core and its dependencies
-        # took 15 of `make test`'s fuzz tier's 17 minutes, beside the guest tier, whose guests
-        # it slowed; the fuzzing itself runs a little slower.
-        build = ["--fuzz-dir", "fuzz/rust", "-O", "--codegen-units", "16"]
-        return ["cargo", "fuzz", "run", *build, target, str(corpus), seeds, "--", *flags]
+        return ["cargo", "fuzz", "run", "--fuzz-dir", "fuzz/rust", "-O", target, str(corpus), seeds, "--", *flags]
     return [sys.executable, str(ROOT / "fuzz/python/fuzz_kickstart.py"), target, *flags, str(corpus), seeds]
 
 
