@@ -5,9 +5,9 @@
 //! [`BATCH`] bytes), decompresses them straight into its one page-aligned batch buffer, and
 //! writes the batch's non-zero runs from it at their offsets, so decompression and writing
 //! overlap without a reorder buffer, no byte is copied between decompressor and disk, and
-//! memory stays at one batch buffer per worker whatever the image size. A fresh thin LV reads as zeros, so a
-//! zero block need not be written; skipping it also keeps the pool from allocating it. Sparse
-//! blocks are skipped without being read.
+//! memory stays at one batch buffer per worker whatever the image size. A fresh thin LV reads
+//! as zeros, so a zero block need not be written; skipping it also keeps the pool from
+//! allocating it. Sparse blocks are skipped without being read.
 //!
 //! Writes bypass the page cache (O_DIRECT) where the target allows it: the installer runs from
 //! RAM, often with the downloaded image in RAM too, and gigabytes of dirty pages would compete
