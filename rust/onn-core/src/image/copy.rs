@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::ground::units::Bytes;
-use crate::image::squash::SquashFile;
+use crate::image::squash::{Decoder, SquashFile};
 
 /// Zero-detection granularity = the thin pool's chunk size: a partly written chunk is
 /// allocated whole, so finer detection would not save pool space.
@@ -202,7 +202,7 @@ pub fn copy_with_workers(
     let written = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let work = || -> Result<()> {
-        let mut decoder = src.decoder();
+        let mut decoder = Decoder::default();
         let mut buf = AlignedBuf::new(per_batch * src.block_size() as usize);
         while !stop.load(Ordering::Relaxed) {
             let pieces = src.pieces();

@@ -163,15 +163,6 @@ impl SquashFile {
         &self.pieces
     }
 
-    /// A decoder for this image's blocks, one per worker thread.
-    pub fn decoder(&self) -> Decoder {
-        Decoder {
-            zstd: None,
-            stored: Vec::new(),
-            whole: Vec::new(),
-        }
-    }
-
     /// Read a piece's data into `out`, which holds exactly the piece's `len` bytes: a data
     /// block is decompressed (or read) straight into it; a fragment block, which holds other
     /// files' tails too, through `decoder`'s own buffer. A sparse piece gives zeros.
@@ -235,11 +226,7 @@ impl SquashFile {
                 if compressed {
                     stored.resize(len as usize, 0);
                     read(stored)?;
-                    whole.clear();
-                    whole.reserve(self.block_size as usize);
-                    DefaultCompressor
-                        .decompress(stored, whole, self.compressor)
-                        .map_err(|e| self.undecompressable(pos, e))?;
+                    self.decompress_whole(stored, whole, pos)?;
                 } else {
                     whole.resize(len as usize, 0);
                     read(whole)?;
@@ -275,11 +262,7 @@ impl SquashFile {
                 .decompress_to_buffer(stored, out)
                 .map_err(|e| self.undecompressable(pos, e));
         }
-        spill.clear();
-        spill.reserve(self.block_size as usize);
-        DefaultCompressor
-            .decompress(stored, spill, self.compressor)
-            .map_err(|e| self.undecompressable(pos, e))?;
+        self.decompress_whole(stored, spill, pos)?;
         let n = spill.len().min(out.len());
         out[..n].copy_from_slice(&spill[..n]);
         Ok(spill.len())
@@ -291,11 +274,21 @@ impl SquashFile {
             format!("block at offset {pos} does not decompress: {e}"),
         )
     }
+
+    /// Decompress a block through backhand into `whole` (cleared first).
+    fn decompress_whole(&self, stored: &[u8], whole: &mut Vec<u8>, pos: u64) -> Result<()> {
+        whole.clear();
+        whole.reserve(self.block_size as usize);
+        DefaultCompressor
+            .decompress(stored, whole, self.compressor)
+            .map_err(|e| self.undecompressable(pos, e))
+    }
 }
 
 /// A worker's state for reading pieces: its zstd context, made at its first zstd block and kept,
 /// and buffers for a block's stored bytes and for a whole decompressed block (fragments, codecs
-/// that decompress into a `Vec`).
+/// that decompress into a `Vec`). One per worker thread.
+#[derive(Default)]
 pub struct Decoder {
     zstd: Option<zstd::bulk::Decompressor<'static>>,
     stored: Vec<u8>,
