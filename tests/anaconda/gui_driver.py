@@ -63,10 +63,12 @@ class Person:
         """Anaconda runs and has had no unhandled exception (whose handler writes the
         traceback to /tmp/anaconda-tb-* and then may wait for a person forever)."""
         try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+            # Anaconda's parent reaps it only once this driver has ended: an Anaconda that
+            # exited is a zombie until then (its state, after its name, in /proc/PID/stat).
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
             return False
-        return not any(Path("/tmp").glob("anaconda-tb-*"))
+        return state != "Z" and not any(Path("/tmp").glob("anaconda-tb-*"))
 
     def app(self) -> Atspi.Accessible | None:
         if self._app is None:
