@@ -556,7 +556,8 @@ SELINUX_TYPE = "default"
 # with initramfs-tools (which conflicts with dracut).
 APT_INSTALL = ["linux-image-amd64", "dracut", "shim-signed", "grub-efi-amd64-signed", *SELINUX_APT]
 # What the host's imgbased imports (rpm, systemd.journal) and calls (rpm, rsync, grub2-editenv,
-# getenforce, restorecon) that a minbase tree lacks: the compat images' additions.
+# getenforce, restorecon; pkill at `layout --init`) that a minbase tree lacks: the compat images'
+# additions.
 COMPAT_APT = [
     "python3",
     "python3-rpm",
@@ -566,8 +567,12 @@ COMPAT_APT = [
     "grub-common",
     "selinux-utils",
     "policycoreutils",
+    "procps",
 ]
 COMPAT_STANDINS = SCRIPT.parents[1] / "guest" / "imgbased-standins"
+#: Directories an EL Node image has and a Debian tree lacks, where imgbased's `layout --init`
+#: makes a volume of each (its NIST layout; kexec-tools makes /var/crash on EL).
+EL_DIRS = ("var/crash",)
 LIFECYCLE_STANDINS = [COMPAT_STANDINS / "grubby", *sorted((SCRIPT.parents[1] / "lifecycle" / "standins").iterdir())]
 DRACUT_MODULES = ["lvm"]
 DRACUT_DRIVERS = ["virtio_blk", "virtio_pci"]
@@ -883,6 +888,8 @@ def build_imgbased_tree(root: Path, standins: Sequence[Path]) -> None:
     _write(root / "usr/libexec/grubby/grubby-bls", '#!/bin/sh\nexec grubby "$@"\n', 0o755)
     # Debian's rpm keeps its database elsewhere; EL's, and imgbased, read /usr/share/rpm.
     _write(root / "etc/rpm/macros.dbpath", "%_dbpath /usr/share/rpm\n")
+    for rel in EL_DIRS:
+        (root / rel).mkdir(mode=0o755, exist_ok=True)
 
 
 def add_node_items(root: Path, nvr: str, lacks: str | None, work: Path) -> None:
