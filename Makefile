@@ -77,7 +77,7 @@ ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*
 UPDATES_TREE := $(CURDIR)/build/updates
 
 .PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot images build-test module demo \
-	clean addon-compat imgbased-compat lifecycle anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install rpm updates.img
+	clean addon-compat imgbased-compat bench-install bench-anaconda lifecycle anaconda-toolchain anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install rpm updates.img
 
 all: test
 
@@ -231,6 +231,19 @@ bench: setup images
 	$(PY) tests/support/uml.py --mem 3G --rw $(VMWORK) --env ONN_IMAGES=$(VMWORK)/bench-images.json \
 		--env ONN_VM_WORK=$(VMWORK) -- $(PY) bench/alloc.py
 
+## A whole install timed in the guest (bench/install.py): `onn install` against Anaconda's liveimg
+## steps done by hand and `imgbase layout --init` with the image's own imgbased (IMGBASED_SRC,
+## NODECTL_SRC as for imgbased-compat), three runs each; then onn alone on the 3 GiB image.
+bench-install: build-test
+	$(IMGBASED_SOURCES_CHECK)
+	$(HOST_SOURCES_CHECK)
+	cargo build --release -p onn-cli
+	$(BUILD_IMAGES) --json compat-1.0 big-zstd > $(VMWORK)/bench-install.json
+	$(PY) tests/support/uml.py --mem 3G --timeout 7200 --rw $(VMWORK) --env ONN_IMAGES=$(VMWORK)/bench-install.json \
+		--env ONN_VM_WORK=$(VMWORK) --env IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) \
+		--env NODECTL_SRC=$(abspath $(NODECTL_SRC)) --env PYTHONPATH=$(SUPPORT_PATH) -- \
+		$(PY) bench/install.py --grow big-zstd $(BENCH_ARGS)
+
 ## The addon's service tests against a real anaconda source tree instead of the stand-ins
 ## (pyanaconda is not on PyPI; needs the en_US.UTF-8 locale, as Anaconda's modules set it).
 ## pyanaconda.core imports requests-file, requests-ftp and systemd's journal binding (built
@@ -250,12 +263,13 @@ addon-compat: build-test images module
 COMPAT_IMAGES := compat-1.0 compat-1.1 compat-1.2
 # The guest reads imgbased's and nodectl's checkouts, and it sees the host's files but for /tmp
 # (it has one of its own).
+IMGBASED_SOURCES_CHECK = @test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
+	{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
 HOST_SOURCES_CHECK = @for d in $(abspath $(IMGBASED_SRC) $(NODECTL_SRC)); do case $$d in /tmp/*) \
 	echo "$$d is under /tmp, which the guest does not see (it has a /tmp of its own): check it out elsewhere"; \
 	exit 2;; esac; done
 imgbased-compat: build-test images module
-	@test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
-		{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
+	$(IMGBASED_SOURCES_CHECK)
 	$(HOST_SOURCES_CHECK)
 	$(BUILD_IMAGES) --json $(COMPAT_IMAGES) > $(VMWORK)/compat-images.json
 	$(PY) tests/support/uml.py --mem 6G --timeout 3600 --rw $(VMWORK) $(GUEST_ENV) --env ONN_IMAGES=$(VMWORK)/compat-images.json \
@@ -267,8 +281,7 @@ imgbased-compat: build-test images module
 ## imgbased (IMGBASED_SRC, NODECTL_SRC as for imgbased-compat) updates to lifecycle-1.1; reboot
 ## into that layer; rollback; reboot into onn's. About half an hour (TCG).
 lifecycle: build-test
-	@test -d "$(IMGBASED_SRC)/src/imgbased" && test -d "$(NODECTL_SRC)/src/nodectl" || \
-		{ echo "set IMGBASED_SRC to an imgbased checkout and NODECTL_SRC to an ovirt-node-ng one"; exit 2; }
+	$(IMGBASED_SOURCES_CHECK)
 	$(BUILD_IMAGES) --json lifecycle-1.0 lifecycle-1.1 > $(VMWORK)/lifecycle-images.json
 	ONN_VM_WORK=$(VMWORK) ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/lifecycle-images.json \
 		IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) NODECTL_SRC=$(abspath $(NODECTL_SRC)) \
@@ -293,7 +306,7 @@ ANACONDA_ROOT := $(VMWORK)/anaconda-root
 ANACONDA_E2E = ONN_ANACONDA=$(VMWORK)/anaconda-toolchain.json ONN_IMAGES=$(VMWORK)/images.json ONN_VM_WORK=$(VMWORK) \
 	ONN_COMPAT_IMAGES=$(VMWORK)/compat-images.json IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) NODECTL_SRC=$(abspath $(NODECTL_SRC)) \
 	$(PY) -m pytest -q -p no:cacheprovider -rA tests/anaconda $(PYTEST_ARGS)
-anaconda-e2e: build-test images build/wheel.stamp mo
+anaconda-toolchain: build-test images build/wheel.stamp mo
 	@test -d "$(ANACONDA_SRC)/pyanaconda" && test -f "$(MEH_SRC)/python-meh.spec" || \
 		{ echo "set ANACONDA_SRC to an anaconda checkout (45.21) and MEH_SRC to a python-meh one (0.52)"; exit 2; }
 	$(HOST_SOURCES_CHECK)
@@ -302,12 +315,24 @@ anaconda-e2e: build-test images build/wheel.stamp mo
 	$(MAKE) --no-print-directory install DESTDIR=$(ANACONDA_ROOT) PYTHON_SITEARCH=/usr/lib/onn/site-packages
 	PYTHONPATH=$(SUPPORT_PATH) $(PY) tests/anaconda/toolchain.py --anaconda-src $(ANACONDA_SRC) --meh-src $(MEH_SRC) --root $(ANACONDA_ROOT) \
 		> $(VMWORK)/anaconda-toolchain.json
+anaconda-e2e: anaconda-toolchain
 ifneq ($(and $(IMGBASED_SRC),$(NODECTL_SRC)),)
 	$(BUILD_IMAGES) --json compat-1.0 compat-1.1 > $(VMWORK)/compat-images.json
 else
 	@echo "anaconda-e2e: no IMGBASED_SRC and NODECTL_SRC, so no update by the host's imgbased"
 endif
 	@$(MAKE) --no-print-directory -j2 --output-sync=target anaconda-e2e-1 anaconda-e2e-2
+
+## A whole install by the real Anaconda, timed (bench/anaconda.py): (a) with onn's %addon beside
+## (b) liveimg + `imgbase layout --init` with the image's own imgbased, one guest each, three
+## rounds (about an hour); ANACONDA_SRC, MEH_SRC, IMGBASED_SRC, NODECTL_SRC as for anaconda-e2e.
+bench-anaconda: anaconda-toolchain
+	$(IMGBASED_SOURCES_CHECK)
+	$(BUILD_IMAGES) --json compat-1.0 > $(VMWORK)/bench-anaconda.json
+	ONN_ANACONDA=$(VMWORK)/anaconda-toolchain.json ONN_IMAGES=$(VMWORK)/bench-anaconda.json ONN_VM_WORK=$(VMWORK) \
+		IMGBASED_SRC=$(abspath $(IMGBASED_SRC)) NODECTL_SRC=$(abspath $(NODECTL_SRC)) \
+		PYTHONPATH=$(SUPPORT_PATH):$(CURDIR)/tests/anaconda $(PY) bench/anaconda.py $(BENCH_ARGS)
+
 ## Each guest's cases: tests/anaconda/conftest.py (PYTEST_ARGS="-k foreman" narrows both; a
 ## guest it leaves without a case, pytest's 5, passes).
 anaconda-e2e-1 anaconda-e2e-2:

@@ -33,12 +33,24 @@ HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "standins"
 #: what EL's Node image has and the demo image (Debian's) lacks, called by Anaconda in the target
 TARGET_STANDINS = STANDINS / "target"
-#: Anaconda's logs (anaconda.py's logging setup), copied out for the operator
 SYSTEMD_BUS_SERVICES = {
     "org.freedesktop.locale1": "systemd-localed",
     "org.freedesktop.hostname1": "systemd-hostnamed",
     "org.freedesktop.timedate1": "systemd-timedated",
 }
+#: What `make install` puts into the installer that makes it onn's (the addon, its D-Bus service,
+#: its profile and configuration, the CLI), left out by --liveimg: the installer onn replaces.
+ONN_INSTALLER_FILES = (
+    "usr/share/anaconda/addons/org_ovirt_node",
+    "usr/share/anaconda/dbus/services/org.fedoraproject.Anaconda.Addons.OvirtNode.service",
+    "usr/share/anaconda/dbus/confs/org.fedoraproject.Anaconda.Addons.OvirtNode.conf",
+    "etc/anaconda/profile.d/ovirt-node-onn.conf",
+    "etc/anaconda/conf.d/90-onn.conf",
+    "usr/bin/onn",
+)
+#: onn's install report, where the addon leaves it for the kickstart (installer.py's workdir)
+REPORT = Path("/run/install/onn/install-report.json")
+#: Anaconda's logs (anaconda.py's logging setup), copied out for the operator
 LOGS = ("anaconda.log", "storage.log", "program.log", "packaging.log", "dbus.log", "ks-script-*.log", "anaconda-tb-*")
 
 
@@ -97,25 +109,46 @@ HOST_DRACUT_MODULE = {
 }
 
 
-def when_the_system_root_is_the_layer() -> threading.Thread:
-    """Once Anaconda's system root is the layer (the addon's InstallImageTask switched it):
-    bind standins/target over its /usr/local/sbin (which writes nothing into it; Anaconda
-    unmounts it with the system root), and give it HOST_DRACUT_MODULE, as its configuration."""
+def running(program: str) -> bool:
+    """Whether a process of `program` runs (the name of its argv[0])."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if os.path.basename(cmdline.read_text(errors="replace").split("\0", 1)[0]) == program:
+                return True
+        except OSError:  # it ended while being read
+            pass
+    return False
+
+
+def layer_is_the_system_root() -> bool:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == "/mnt/sysroot" and fields[fields.index("-") + 2].endswith("+1"):
+            return True
+    return False
+
+
+def when_the_payload_is_in_place(standins: Path = TARGET_STANDINS, liveimg: bool = False) -> threading.Thread:
+    """Once Anaconda's system root is the layer (the addon's InstallImageTask switched it), or
+    with `liveimg` once Anaconda's rsync of the live image into the system root has ended: bind
+    `standins` over its /usr/local/sbin (which writes nothing into it; Anaconda unmounts it with
+    the system root), and give it HOST_DRACUT_MODULE, as its configuration."""
 
     def watch() -> None:
-        while True:
-            for line in Path("/proc/self/mountinfo").read_text().splitlines():
-                fields = line.split()
-                source = fields[fields.index("-") + 2]
-                if fields[4] == "/mnt/sysroot" and source.endswith("+1"):
-                    sh(["mount", "--bind", str(TARGET_STANDINS), "/mnt/sysroot/usr/local/sbin"])
-                    for rel, text in HOST_DRACUT_MODULE.items():
-                        path = Path("/mnt/sysroot", rel)
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        path.write_text(text)
-                        path.chmod(0o755)
-                    return
-            time.sleep(0.2)
+        if liveimg:
+            while not running("rsync"):
+                time.sleep(0.2)
+            while running("rsync"):
+                time.sleep(0.2)
+        else:
+            while not layer_is_the_system_root():
+                time.sleep(0.2)
+        sh(["mount", "--bind", str(standins), "/mnt/sysroot/usr/local/sbin"])
+        for rel, text in HOST_DRACUT_MODULE.items():
+            path = Path("/mnt/sysroot", rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            path.chmod(0o755)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -217,8 +250,9 @@ def inspect(image: Path) -> dict:
     boot_dev = sh(["blkid", "--match-token", boot_uuid, "--output", "device"]).stdout.strip()
     with Mounted(boot_dev, work / "boot", "ro") as boot:  # ext4 or xfs (autopart's)
         found["boot_device"] = boot_dev
-        found["entries"] = sorted(p.name for p in (boot / "loader/entries").iterdir())
-        found["grubenv"] = (boot / "grub2/grubenv").read_text()
+        found["entries"] = sorted(p.name for p in (boot / "loader/entries").glob("*"))
+        grubenv = boot / "grub2/grubenv"
+        found["grubenv"] = grubenv.read_text() if grubenv.exists() else None
     return found
 
 
@@ -379,6 +413,12 @@ def main() -> int:
     ap.add_argument("--tui", type=Path, help="run the text mode in tmux, with this dialogue (JSON)")
     ap.add_argument("--foreman", type=int, help="serve a stand-in Foreman's built/failed on this port")
     ap.add_argument("--gui", type=Path, help="run the graphical mode, with this scenario (JSON, gui_driver.py)")
+    ap.add_argument("--standins", type=Path, default=TARGET_STANDINS, help="bound over the target's /usr/local/sbin")
+    ap.add_argument(
+        "--liveimg",
+        action="store_true",
+        help="the installer without onn, on Anaconda's own oVirt profile: the kickstart installs with liveimg",
+    )
     ap.add_argument("--private", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.private:
@@ -390,6 +430,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     setup = time.monotonic()
     overlay(Path(config["root"]))
+    for rel in ONN_INSTALLER_FILES if args.liveimg else ():
+        sh(["rm", "-r", f"/{rel}"])
     start_udev()
     start_network()
     print(f"in_guest: udev, the system bus and NetworkManager up in {time.monotonic() - setup:.0f} s", flush=True)
@@ -402,7 +444,7 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
     foreman = stand_in_foreman(args.foreman) if args.foreman else None
-    when_the_system_root_is_the_layer()
+    when_the_payload_is_in_place(args.standins, args.liveimg)
     started = time.monotonic()
     argv = [
         str(Path(config["venv"]) / "bin" / "python3"),
@@ -412,7 +454,7 @@ def main() -> int:
         # selinuxfs in the target and useradd there fails to label /etc/passwd.
         "--noselinux",
         "--profile",
-        "ovirt-node-onn",
+        "ovirt" if args.liveimg else "ovirt-node-onn",
         "--kickstart",
         str(args.kickstart.resolve()),
     ]
@@ -424,8 +466,8 @@ def main() -> int:
         returncode = terminal.wait_exit(timeout=60 if report["tui_error"] else 3000)
     elif args.gui:
         session = GraphicalSession(args.out)
-        # All of it within the guest's 3000 s (test_anaconda_e2e.py), with time left to inspect.
-        returncode, report["gui_error"] = session.run(argv, env, args.gui, timeout=2700)
+        # All of it within the guest's 3600 s (test_anaconda_e2e.py), with time left to inspect.
+        returncode, report["gui_error"] = session.run(argv, env, args.gui, timeout=3300)
         session.close()
     else:
         with (args.out / "console.log").open("w") as console:
@@ -445,6 +487,8 @@ def main() -> int:
     for pattern in LOGS:
         for log in Path("/tmp").glob(pattern):
             shutil.copy2(log, args.out / log.name)
+    if REPORT.exists():
+        shutil.copy2(REPORT, args.out / REPORT.name)
     print(f"in_guest: Anaconda exited {returncode} after {report['seconds']} s", flush=True)
     report["found"] = inspect(args.image)
     if args.update_to and returncode == 0 and "layer" in report["found"]:

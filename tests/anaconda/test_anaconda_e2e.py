@@ -171,7 +171,7 @@ def install(
         nic=True,  # eth0, for the kickstart's `network` command
         rw_dirs=[work],
         mem="6G",
-        timeout=3000,
+        timeout=3600,
         log=work / "console.log",
     )
     assert result.returncode == 0, f"the guest failed ({result.returncode}):\n{result.log[-4000:]}"
