@@ -51,8 +51,12 @@ cp -a {packages} "$ANA_INSTALL_PATH/var/tmp/onn-bench-imgbased"
 install -D -m 644 {profile} "$ANA_INSTALL_PATH/etc/lvm/profile/imgbased-pool.profile"
 %end
 %post --erroronfail
+set -e
 # What Anaconda's bootloader step leaves on EL (`bootloader --location=none` here; a stand-in).
 el-boot-entries
+# EL 8's Anaconda names the root LV in the fstab by its device path; Anaconda 45's blivet writes
+# UUID=, which imgbased 1.2.26 cannot map back to an LV (osupdater's _update_grub_cmdline).
+sed -i "s|^UUID=$(findmnt -n -o UUID /) |$(findmnt -n -o SOURCE /) |" /etc/fstab
 PYTHONPATH=/var/tmp/onn-bench-imgbased python3 -m imgbased --debug layout --init
 rm -rf /var/tmp/onn-bench-imgbased
 %end
@@ -128,12 +132,16 @@ def main() -> int:
     bins = standins(work / f"standins-{os.getpid()}")
     print(f"image {image['nvr']} ({int(image['image_size']) >> 20} MiB squashfs); {args.runs} rounds of (a) "
           "beside (b), one guest each", flush=True)  # fmt: skip
-    with ThreadPoolExecutor(2) as pool:
-        for n in range(args.first, args.first + args.runs):
-            both = [pool.submit(one_run, f, n, texts[f], toolchain, image, work, bins) for f in args.flows]
-            for r in (job.result() for job in both):
-                print(f"round {n} ({r['flow']}): Anaconda {r['seconds']:.0f} s (guest {r['guest_seconds']:.0f} s)",
-                      flush=True)  # fmt: skip
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for n in range(args.first, args.first + args.runs):
+                both = [pool.submit(one_run, f, n, texts[f], toolchain, image, work, bins) for f in args.flows]
+                for r in (job.result() for job in both):
+                    print(f"round {n} ({r['flow']}): Anaconda {r['seconds']:.0f} s (guest {r['guest_seconds']:.0f} s)",
+                          flush=True)  # fmt: skip
+    finally:
+        shutil.rmtree(packages)
+        shutil.rmtree(bins)
     # Every round in the work directory, this run's and those an earlier run with --first added.
     runs: dict[str, list[dict]] = {"a": [], "b": []}
     for path in sorted(work.glob("[ab]*/result.json")):
@@ -149,10 +157,10 @@ def main() -> int:
         print(f"({f}) {label:40} {min(walls):6.0f} {statistics.median(walls):9.0f}")
     print(f"\n(b)/(a) = {b / a:.2f}")
     print("\nonn's share of (a), by step (its install report, median of the runs):")
-    names = [s["step"] for s in runs["a"][0]["onn_steps"]]
+    names = list(dict.fromkeys(s["step"] for s in runs["a"][0]["onn_steps"]))  # a step may recur (volumes)
     total = 0.0
     for step in names:
-        sec = statistics.median(next(s["seconds"] for s in r["onn_steps"] if s["step"] == step) for r in runs["a"])
+        sec = statistics.median(sum(s["seconds"] for s in r["onn_steps"] if s["step"] == step) for r in runs["a"])
         total += sec
         print(f"  {step:28} {sec:7.1f} s")
     print(f"  {'onn in all':28} {total:7.1f} s = {total / a:.0%} of (a); Anaconda's own: {a - total:.0f} s")
