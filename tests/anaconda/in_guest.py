@@ -128,7 +128,7 @@ def layer_is_the_system_root() -> bool:
     return False
 
 
-def when_the_payload_is_in_place(standins: Path = TARGET_STANDINS, liveimg: bool = False) -> threading.Thread:
+def when_the_payload_is_in_place(standins: Path, liveimg: bool) -> threading.Thread:
     """Once Anaconda's system root is the layer (the addon's InstallImageTask switched it), or
     with `liveimg` once Anaconda's rsync of the live image into the system root has ended: bind
     `standins` over its /usr/local/sbin (which writes nothing into it; Anaconda unmounts it with
