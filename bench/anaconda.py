@@ -52,6 +52,8 @@ install -D -m 644 {profile} "$ANA_INSTALL_PATH/etc/lvm/profile/imgbased-pool.pro
 %end
 %post --erroronfail
 set -e
+# The target's stand-ins (grubby, systemctl, grub2-mkconfig) ahead of its own tools, as for (d).
+export PATH=/usr/local/sbin:$PATH
 # What Anaconda's bootloader step leaves on EL (`bootloader --location=none` here; a stand-in).
 el-boot-entries
 # EL 8's Anaconda names the root LV in the fstab by its device path; Anaconda 45's blivet writes
