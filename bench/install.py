@@ -35,14 +35,16 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from guestlib import GIB, lvs, run
+from guestlib import GIB, Disks, Mounted, lvs, run
 from hostlib import Host, python_packages
+from run import drop_caches
 
 RELEASE = Path(__file__).resolve().parents[1] / "target/release"
 GRUB2_MKCONFIG = Path(__file__).resolve().parents[1] / "tests/anaconda/standins/target/grub2-mkconfig"
@@ -56,33 +58,14 @@ RSYNC_EXCLUDES = ["/dev/", "/proc/", "/tmp/*", "/sys/", "/run/", "/boot/*rescue*
                   "/etc/machine-id", "/etc/machine-info"]  # fmt: skip
 
 
-class Disks:
-    """A fresh sparse PV disk and an ext4 /boot, on loop devices, gone afterwards with the VG."""
-
-    def __init__(self, work: Path) -> None:
-        self.files = {work / "pv.img": 32 * GIB, work / "boot.img": GIB}
-        self.loops: list[str] = []
-
-    def __enter__(self) -> tuple[str, str]:
-        for path, size in self.files.items():
-            with path.open("wb") as f:
-                f.truncate(size)
-            self.loops.append(run(["losetup", "--find", "--show", str(path)]).stdout.strip())
-        run(["mkfs.ext4", "-q", self.loops[1]])
-        return self.loops[0], self.loops[1]
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(["lvm", "vgremove", "--yes", VG], capture_output=True)
-        subprocess.run(["lvm", "pvremove", "--yes", self.loops[0]], capture_output=True)
-        for loop in self.loops:
-            subprocess.run(["losetup", "-d", loop], capture_output=True)
-        for path in self.files:
-            path.unlink()
-
-
-def drop_caches() -> None:
-    run(["sync"])
-    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+@contextmanager
+def disks(work: Path) -> Iterator[tuple[str, str]]:
+    """A fresh sparse PV disk and an ext4 /boot, on loop devices; gone afterwards."""
+    made = Disks(work)
+    try:
+        yield made.add("pv", 32 * GIB), made.boot()
+    finally:
+        made.release()
 
 
 class Steps:
@@ -105,7 +88,7 @@ class Steps:
 
 def with_onn(img: dict[str, object], work: Path) -> Steps:
     """(c): one command."""
-    with Disks(work) as (pv, boot):
+    with disks(work) as (pv, boot):
         steps = Steps()
         run([str(RELEASE / "onn"), "install", "--image", str(img["path"]), "--sha256", str(img["sha256"]),
              "--pv", pv, "--vg", VG, "--boot", boot])  # fmt: skip
@@ -120,7 +103,7 @@ def by_hand(img: dict[str, object], work: Path, packages: Path) -> Steps:
     """(d): Anaconda's liveimg storage and copy, then `imgbase layout --init` as %post runs it."""
     image = Path(str(img["path"]))
     root, source = work / "root", work / "source"
-    with Disks(work) as (pv, boot):
+    with disks(work) as (pv, boot):
         steps = Steps()
         digest = run(["sha256sum", str(image)]).stdout.split()[0]
         assert digest == img["sha256"], "the image's checksum"
@@ -133,20 +116,16 @@ def by_hand(img: dict[str, object], work: Path, packages: Path) -> Steps:
             run(["lvm", "lvcreate", "--thin", "-V", size, "-n", name, f"{VG}/pool00"])
             run(["mkfs.ext4", "-q", f"/dev/{VG}/{name}"])
         steps.done("storage")
-        mounts = [(f"/dev/{VG}/root", root), (boot, root / "boot"), (f"/dev/{VG}/var", root / "var")]
-        try:
-            for dev, at in mounts:
-                at.mkdir(parents=True, exist_ok=True)
-                run(["mount", dev, str(at)])
-            (source / "squashfs").mkdir(parents=True, exist_ok=True)
-            (source / "rootfs").mkdir(exist_ok=True)
-            run(["mount", "-o", "ro,loop", str(image), str(source / "squashfs")])
-            run(["mount", "-o", "ro,loop", str(source / "squashfs/LiveOS/rootfs.img"), str(source / "rootfs")])
+        with ExitStack() as mounted:
+            for dev, at in ((f"/dev/{VG}/root", root), (boot, root / "boot"), (f"/dev/{VG}/var", root / "var")):
+                mounted.enter_context(Mounted(dev, at, "rw"))
+            squashfs = mounted.enter_context(Mounted(str(image), source / "squashfs", "ro,loop"))
+            rootfs = mounted.enter_context(Mounted(str(squashfs / "LiveOS/rootfs.img"), source / "rootfs", "ro,loop"))
             # Anaconda has its special file systems mounted in the target (blivet) before the copy.
             for special in ("dev", "proc", "sys", "run"):
                 (root / special).mkdir(exist_ok=True)
             excludes = [arg for pattern in RSYNC_EXCLUDES for arg in ("--exclude", pattern)]
-            run([*RSYNC, *excludes, f"{source / 'rootfs'}/", f"{root}/"])
+            run([*RSYNC, *excludes, f"{rootfs}/", f"{root}/"])
             (root / "etc/fstab").write_text(
                 f"/dev/mapper/{VG}-root / ext4 defaults,discard 1 1\n{boot} /boot ext4 defaults 1 2\n"
                 f"/dev/mapper/{VG}-var /var ext4 defaults,discard 1 2\n"
@@ -158,9 +137,6 @@ def by_hand(img: dict[str, object], work: Path, packages: Path) -> Steps:
             # Anaconda cases bind into the target), and what Anaconda's bootloader step leaves.
             for standin in (GRUB2_MKCONFIG, EL_BOOT_ENTRIES):
                 shutil.copy2(standin, root / "usr/local/sbin")
-        finally:
-            for at in (source / "rootfs", source / "squashfs", *reversed([at for _, at in mounts])):
-                subprocess.run(["umount", str(at)], capture_output=True)
         with Host("root", work / "chroot", packages, image.parent, vg=VG) as host:
             host.run("systemd-machine-id-setup")  # as Anaconda does before the boot loader
             host.run(EL_BOOT_ENTRIES.name)
