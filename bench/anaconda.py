@@ -59,7 +59,13 @@ el-boot-entries
 # EL 8's Anaconda names the root LV in the fstab by its device path; Anaconda 45's blivet writes
 # UUID=, which imgbased 1.2.26 cannot map back to an LV (osupdater's _update_grub_cmdline).
 sed -i "s|^UUID=$(findmnt -n -o UUID /) |$(findmnt -n -o SOURCE /) |" /etc/fstab
+# Anaconda 34.22 and later mount a tmpfs on the target's /tmp for the install (EL 8's did not);
+# imgbased 1.2.26 then takes /tmp for a volume already made, makes none, and fails on its missing
+# mount unit (osupdater's _update_fstab). So imgbased sees the target's own /tmp, as on EL 8, and
+# Anaconda gets its tmpfs back for its teardown (this script, in that /tmp, runs on from its open file).
+umount -l /tmp
 PYTHONPATH=/var/tmp/onn-bench-imgbased python3 -m imgbased --debug layout --init
+mount -t tmpfs tmpfs /tmp
 rm -rf /var/tmp/onn-bench-imgbased
 %end
 """

@@ -212,9 +212,11 @@ def inspect(image: Path) -> dict:
     """What an operator would look at once the installer has finished: onn's LVs and their
     tags, the base against the image, and what Anaconda wrote into the layer and /boot."""
     found: dict = {}
-    # What the installer left mounted when it stopped (an error ends it without its clean-up).
-    sh(["umount", "--recursive", "/mnt/sysroot"], check=False)
-    sh(["umount", "--recursive", "/mnt/sysimage"], check=False)
+    # What the installer left mounted when it stopped, newest first: an error ends it without its
+    # clean-up, and a %post may leave mounts of its own (imgbased's `layout --init` leaves the new
+    # layer mounted in the target's /tmp, its /etc bound over the target's), as a reboot would.
+    for m in reversed([m for m in mount_points() if m.startswith("/mnt/")]):
+        sh(["umount", m], check=False)
     tagged = imgbased_vg()
     if tagged is None:
         found["disks"] = sh(["lsblk", "--json", "-o", "NAME,TYPE,FSTYPE,SIZE"]).stdout
