@@ -38,8 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hostlib import python_packages
-from test_anaconda_e2e import GIB, HERE, REPO, kickstart
-from uml import run as guest
+from test_anaconda_e2e import GIB, HERE, REPO, anaconda_in_guest, kickstart
 
 FLOWS = {"a": "Anaconda + onn (%addon org_ovirt_node)", "b": "Anaconda liveimg + imgbase layout --init"}
 #: (b)'s lines after the kickstart: imgbased into the target, then what the template's %post runs.
@@ -95,29 +94,18 @@ def standins(where: Path) -> Path:
 def one_run(flow: str, n: int, ks: str, toolchain: Path, image: dict[str, object], work: Path, bins: Path) -> dict:
     run_dir = work / f"{flow}{n}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    out = run_dir / "out"
-    out.mkdir(parents=True)
-    disk = run_dir / "disk0.img"
-    with disk.open("wb") as f:
-        f.truncate(24 * GIB)
-    ks_file = run_dir / "ks.cfg"
-    ks_file.write_text(ks)
-    argv = [sys.executable, str(HERE / "in_guest.py"), "--config", str(toolchain), "--kickstart", str(ks_file),
-            "--out", str(out), "--image", str(image["path"]), "--standins", str(bins)]  # fmt: skip
-    if flow == "b":
-        argv.append("--liveimg")
+    run_dir.mkdir(parents=True)
+    options = ["--standins", str(bins), *(["--liveimg"] if flow == "b" else [])]
     start = time.monotonic()
-    result = guest(argv, cwd=REPO, env={"PYTHONPATH": str(REPO / "tests/support")}, disks=[disk], nic=True,
-                   rw_dirs=[run_dir], mem="6G", timeout=3600, log=run_dir / "console.log")  # fmt: skip
+    report, disk = anaconda_in_guest(run_dir, ks, toolchain, Path(str(image["path"])), 24 * GIB, *options)
     guest_s = time.monotonic() - start
-    assert result.returncode == 0, f"{flow}{n}: the guest failed ({result.returncode}); {run_dir}/console.log"
-    report = json.loads((out / "anaconda.json").read_text())
+    disk.unlink()
+    out = run_dir / "out"
     found = report["found"]
     assert report["returncode"] == 0, f"{flow}{n}: Anaconda exited {report['returncode']}; logs in {out}"
     assert found.get("layer") == f"{image['nvr']}+1", f"{flow}{n}: no imgbased layout: {found}; logs in {out}"
     onn_report = out / "install-report.json"
     steps = json.loads(onn_report.read_text())["steps"] if onn_report.exists() else []
-    disk.unlink()
     result = {"flow": flow, "round": n, "seconds": report["seconds"], "guest_seconds": guest_s, "onn_steps": steps}
     (run_dir / "result.json").write_text(json.dumps(result))
     return result

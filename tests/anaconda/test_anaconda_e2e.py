@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -125,6 +126,36 @@ def compat() -> tuple[dict[str, object], dict[str, object]]:
     return images["compat-1.0"], images["compat-1.1"]
 
 
+def anaconda_in_guest(work: Path, ks: str, toolchain: Path, image: Path, size: int, *options: str,
+                      env: dict[str, str] | None = None) -> tuple[dict, Path]:  # fmt: skip
+    """One guest: a fresh sparse disk of `size` in `work`, Anaconda run there on kickstart `ks`
+    (tests/anaconda/in_guest.py, with its further `options`); its report and the disk. Its logs
+    are in work/out, the guest's console in work/console.log."""
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    disk = work / "disk0.img"
+    disk.unlink(missing_ok=True)
+    with disk.open("wb") as f:
+        f.truncate(size)
+    (work / "ks.cfg").write_text(ks)
+    argv = [sys.executable, str(HERE / "in_guest.py"), "--config", str(toolchain), "--kickstart", str(work / "ks.cfg")]
+    argv += ["--out", str(out), "--image", str(image), *options]
+    result = guest(
+        argv,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO / "tests" / "support"), **(env or {})},
+        disks=[disk],
+        nic=True,  # eth0, for the kickstart's `network` command
+        rw_dirs=[work],
+        mem="6G",
+        timeout=3600,
+        log=work / "console.log",
+    )
+    assert result.returncode == 0, f"the guest failed ({result.returncode}):\n{result.log[-4000:]}"
+    return json.loads((out / "anaconda.json").read_text()), disk
+
+
 def install(
     case: str,
     toolchain: Path,
@@ -135,47 +166,25 @@ def install(
 ) -> tuple[dict, Path]:
     size, http = CASES[case]
     work = Path(os.environ["ONN_VM_WORK"]) / "anaconda-e2e" / case
-    out = work / "out"
     work.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*"):
-        old.unlink()
-    disk = work / "disk0.img"
-    disk.unlink(missing_ok=True)
-    with disk.open("wb") as f:
-        f.truncate(size)
     image = Path(str(demo["path"]))
     url = f"http://127.0.0.1:8080/{image.name}" if http else f"file://{image}"
-    ks = work / "ks.cfg"
-    ks.write_text(kickstart(case, demo, url))
-    argv = [sys.executable, str(HERE / "in_guest.py"), "--config", str(toolchain), "--kickstart", str(ks)]
-    argv += ["--out", str(out), "--image", str(image)]
+    options: list[str] = []
     if http:
-        argv += ["--serve", str(image.parent)]
+        options += ["--serve", str(image.parent)]
     if dialogue is not None:
         (work / "dialogue.json").write_text(json.dumps(dialogue, indent=1))
-        argv += ["--tui", str(work / "dialogue.json")]
+        options += ["--tui", str(work / "dialogue.json")]
     if case.startswith("foreman-"):
-        argv += ["--foreman", str(FOREMAN_PORT)]
+        options += ["--foreman", str(FOREMAN_PORT)]
     if scenario is not None:
         (work / "scenario.json").write_text(json.dumps(scenario, indent=1, ensure_ascii=False))
-        argv += ["--gui", str(work / "scenario.json")]
-    env = {"PYTHONPATH": str(REPO / "tests" / "support")}
+        options += ["--gui", str(work / "scenario.json")]
+    env = {}
     if update_to is not None:
-        argv += ["--update-to", str(update_to["path"])]
-        env.update({name: os.environ[name] for name in ("IMGBASED_SRC", "NODECTL_SRC")})
-    result = guest(
-        argv,
-        cwd=REPO,
-        env=env,
-        disks=[disk],
-        nic=True,  # eth0, for the kickstart's `network` command
-        rw_dirs=[work],
-        mem="6G",
-        timeout=3600,
-        log=work / "console.log",
-    )
-    assert result.returncode == 0, f"the guest failed ({result.returncode}):\n{result.log[-4000:]}"
-    return json.loads((out / "anaconda.json").read_text()), disk
+        options += ["--update-to", str(update_to["path"])]
+        env = {name: os.environ[name] for name in ("IMGBASED_SRC", "NODECTL_SRC")}
+    return anaconda_in_guest(work, kickstart(case, demo, url), toolchain, image, size, *options, env=env)
 
 
 def assert_installed(report: dict, demo: dict[str, object], disk: Path, work_log: Path, root_hash: str = "!") -> None:
