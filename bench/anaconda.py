@@ -41,6 +41,20 @@ from hostlib import python_packages
 from test_anaconda_e2e import GIB, HERE, REPO, anaconda_in_guest, kickstart
 
 FLOWS = {"a": "Anaconda + onn (%addon org_ovirt_node)", "b": "Anaconda liveimg + imgbase layout --init"}
+#: Anaconda's progress headlines (its cmdline output) that begin a phase of an install, in order;
+#: a phase lasts until the next headline that run printed, the last one until Anaconda exits.
+PHASES = {
+    "": "start, kickstart, storage check",
+    "Configuring storage": "storage made (disklabel, LVs, mkfs)",
+    "Running pre-installation scripts": "pre-install scripts and tasks",
+    "Installing the software": "payload (a: tarball + onn; b: rsync)",
+    "Installing boot loader": "boot loader",
+    "Performing post-installation setup tasks": "system configuration",
+    "Writing the Node boot entries": "onn's entries, host initramfs",
+    "Generating initramfs": "Anaconda's initramfs (dracut)",
+    "Storing configuration files and kickstarts": "logs and kickstart copy",
+    "Running post-installation scripts": "%post (b: imgbase layout)",
+}
 #: (b)'s lines after the kickstart: imgbased into the target, then what the template's %post runs.
 LIVEIMG_POST = """
 %post --nochroot --erroronfail
@@ -91,6 +105,18 @@ def standins(where: Path) -> Path:
     return where
 
 
+def phase_times(timed_console: Path, seconds: float) -> dict[str, float]:
+    """How long each phase of PHASES took in one run, from its timed console (in_guest.py)."""
+    seen: dict[str, float] = {"": 0.0}
+    for line in timed_console.read_text().splitlines():
+        at, _, text = line.strip().partition(" ")
+        if text in PHASES:
+            seen.setdefault(text, float(at))
+    starts = sorted((t, h) for h, t in seen.items())
+    ends = [t for t, _h in starts[1:]] + [seconds]
+    return {h: end - t for (t, h), end in zip(starts, ends, strict=True)}
+
+
 def one_run(flow: str, n: int, ks: str, toolchain: Path, image: dict[str, object], work: Path, bins: Path) -> dict:
     run_dir = work / f"{flow}{n}"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -104,9 +130,11 @@ def one_run(flow: str, n: int, ks: str, toolchain: Path, image: dict[str, object
     found = report["found"]
     assert report["returncode"] == 0, f"{flow}{n}: Anaconda exited {report['returncode']}; logs in {out}"
     assert found.get("layer") == f"{image['nvr']}+1", f"{flow}{n}: no imgbased layout: {found}; logs in {out}"
+    phases = phase_times(out / "console-times.log", report["seconds"])
     onn_report = out / "install-report.json"
     steps = json.loads(onn_report.read_text())["steps"] if onn_report.exists() else []
-    result = {"flow": flow, "round": n, "seconds": report["seconds"], "guest_seconds": guest_s, "onn_steps": steps}
+    result = {"flow": flow, "round": n, "seconds": report["seconds"], "guest_seconds": guest_s, "phases": phases,
+              "onn_steps": steps}  # fmt: skip
     (run_dir / "result.json").write_text(json.dumps(result))
     return result
 
@@ -152,6 +180,10 @@ def main() -> int:
         walls = [r["seconds"] for r in runs[f]]
         print(f"({f}) {label:40} {min(walls):6.0f} {statistics.median(walls):9.0f}")
     print(f"\n(b)/(a) = {b / a:.2f}")
+    print("\nwhere the time goes (Anaconda's progress headlines; median s)     (a)      (b)")
+    for headline, label in PHASES.items():
+        med = [statistics.median(r["phases"].get(headline, 0.0) for r in runs[f]) for f in "ab"]
+        print(f"  {label:60} {med[0]:7.0f}  {med[1]:7.0f}")
     print("\nonn's share of (a), by step (its install report, median of the runs):")
     names = list(dict.fromkeys(s["step"] for s in runs["a"][0]["onn_steps"]))  # a step may recur (volumes)
     total = 0.0

@@ -472,16 +472,18 @@ def main() -> int:
         returncode, report["gui_error"] = session.run(argv, env, args.gui, timeout=3300)
         session.close()
     else:
-        with (args.out / "console.log").open("w") as console:
-            returncode = subprocess.run(
-                argv,
-                env=env,
-                cwd="/tmp",
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                check=False,
-            ).returncode
+        # Its output as it is, and each line again with the seconds since its start (the phases
+        # of an install, which bench/anaconda.py reads).
+        with (args.out / "console.log").open("w") as console, (args.out / "console-times.log").open("w") as times:
+            proc = subprocess.Popen(
+                argv, env=env, cwd="/tmp", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, errors="replace",
+            )  # fmt: skip
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                console.write(line)
+                times.write(f"{time.monotonic() - started:8.1f} {line}")
+            returncode = proc.wait()
     report.update(returncode=returncode, seconds=round(time.monotonic() - started, 1))
     if foreman is not None:
         report["foreman"] = list(foreman)
