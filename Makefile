@@ -8,6 +8,8 @@ export ONN_CACHE PYTHONDONTWRITEBYTECODE=1
 # shards are balanced by hand from the tests' durations (--durations in each shard's log; on
 # 2026-12-06, beside the fuzz tier: faults + install + disks 18 min, anaconda order 14, signed
 # 2, python 1.5, fleet 1.5, bad 2). Naming other tests (GUEST_TESTS=…) runs them in one guest.
+# test_vm_install.py stays in shard 1 and test_vm_anaconda_order.py in 2: `make test` boots
+# their disks right after their shard (boot-1, boot-2).
 GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py tests/guest/test_vm_disks.py \
 	tests/guest/test_vm_signed.py
 GUEST_SHARD_2 := $(filter-out $(GUEST_SHARD_1),$(sort $(wildcard tests/guest/test_vm_*.py)))
@@ -76,7 +78,7 @@ DBUSDIR  := $(PREFIX)/share/anaconda/dbus
 ADDON_FILES = $(shell cd addon/org_ovirt_node && find . -name '*.py' -o -name '*.glade' | LC_ALL=C sort)
 UPDATES_TREE := $(CURDIR)/build/updates
 
-.PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot images build-test module demo \
+.PHONY: all setup test test-full build unit lint host guest guest-1 guest-2 boot boot-1 boot-2 boot-3 images build-test module demo \
 	clean addon-compat imgbased-compat bench-install bench-anaconda lifecycle anaconda-toolchain anaconda-e2e anaconda-e2e-1 anaconda-e2e-2 bench fuzz pot po-check mo screenshots install rpm updates.img
 
 all: test
@@ -97,14 +99,16 @@ setup:
 ## (qemu), fuzz; each tier's time is printed as it ends, and all of them at the end
 ## (tests/support/tiers.sh). The test images are built beside lint, unit and the compiles (the
 ## builder mostly waits on apt's downloads and on dpkg in its chroot; cargo keeps the cores).
-## The fuzz tier runs beside the guest tier: the two UML guests keep the cores about three
-## quarters busy (a guest waits on its host's system calls), and the fuzzers' build and runs take
-## the rest.
+## The last tier is three lanes side by side, each timed: a guest shard and then the boot of the
+## disks it installed, twice, and the fuzz tier and then the boots that install their own disks.
+## The two UML guests keep the cores about three quarters busy (a guest waits on its host's
+## system calls); the fuzzers' build and runs, then the boots, take the rest, and a shard's boot
+## no longer waits for the other shard.
 TIMES := $(CURDIR)/build/tier-times
 test:
 	@mkdir -p build
 	@tests/support/tiers.sh $(TIMES) setup "images + lint unit build-test module" host \
-		"guest + fuzz FUZZ_SECONDS=20 FUZZ_ARGS=--seed=1" boot
+		"guest-1 boot-1 + guest-2 boot-2 + fuzz FUZZ_SECONDS=20 FUZZ_ARGS=--seed=1 boot-3"
 
 ## Everything `make test` runs, with every kill point of the fault tests (about 15 min more).
 test-full:
@@ -356,9 +360,20 @@ guest-1 guest-2:
 	[ $$rc = 0 ] || [ $$rc = 5 ]
 
 ## The boot tier: each boot is one qemu (TCG, one core), two at a time.
+BOOT_RUN = ONN_VM_WORK=$(VMWORK) ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json \
+	$(PY) -m pytest -q -p no:cacheprovider -m boot tests/boot
 boot: build-test
-	ONN_VM_WORK=$(VMWORK) ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json \
-		$(PY) -m pytest -q -p no:cacheprovider -n 2 -m boot tests/boot $(PYTEST_ARGS)
+	$(BOOT_RUN) -n 2 $(PYTEST_ARGS)
+
+## `make test` starts each boot once its disks are there, in three lanes: boot-1 after guest-1
+## (the demo's disks, test_vm_install.py), boot-2 after guest-2 (the install in Anaconda's order),
+## boot-3 (the boots that install their own disks) after the fuzz tier.
+BOOT_1 := bios_firmware
+BOOT_2 := anacondas_order
+BOOT_3 := not bios_firmware and not anacondas_order
+boot-1 boot-2 boot-3:
+	@s=$$(date +%s); $(BOOT_RUN) -k "$(BOOT_$(subst boot-,,$@))" $(PYTEST_ARGS); rc=$$?; \
+	echo "$@ ($(BOOT_$(subst boot-,,$@))): $$(( $$(date +%s) - s )) s, exit $$rc"; [ $$rc = 0 ]
 
 ## The main job: build the demo image, install it into sparse disks with real lvm2 in the
 ## guest, show `onn list` / `onn check`, then start the machine in qemu: SeaBIOS, GRUB, the

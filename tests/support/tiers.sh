@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`'s tiers in order, each timed as it ends (a line in TIMES, and all of them at the
 # end): tiers.sh TIMES TIER…, where a TIER is make goals, run in order, with their variables
-# ("fuzz FUZZ_SECONDS=20", "lint unit"), and "A + B" runs A and B side by side, each one's
+# ("fuzz FUZZ_SECONDS=20", "lint unit"), and "A + B + …" runs A, B, … side by side, each one's
 # output shown when it ends. Stops after the first tier that fails.
 set -u
 times=$1
@@ -52,7 +52,12 @@ side_by_side() {
 echo "start: $(free_disk)" | tee -a "$times"
 for t in "$@"; do
 	if [[ $t == *" + "* ]]; then
-		side_by_side "${t%% + *}" "${t#* + }" || exit 1
+		lanes=()
+		while [[ $t == *" + "* ]]; do
+			lanes+=("${t%% + *}")
+			t=${t#* + }
+		done
+		side_by_side "${lanes[@]}" "$t" || exit 1
 	else
 		tier "$t" || exit 1
 	fi
