@@ -16,8 +16,9 @@ stand-ins in the target's /usr/local/sbin, bound once the payload is in place
 grubby and systemctl that imgbased calls (tests/guest/imgbased-standins) and (b)'s boot entry as
 EL's bootloader step writes it (bench/standins/el-boot-entries); dracut is the image's real one
 in both. Each round runs (a) and (b) at the same time, one guest each (a UML guest uses
-one core), so both see the same machine. Prints each run, the medians, (b)/(a), and onn's share
-of (a) by step (its install report's step timings).
+one core), so both see the same machine. Prints each run, the medians, (b)/(a), the phases of
+both (between Anaconda's progress headlines) and onn's share of (a) by step (its install
+report's step timings).
 
 Started by `make bench-anaconda ANACONDA_SRC=… MEH_SRC=… IMGBASED_SRC=… NODECTL_SRC=…`, which
 builds the toolchain as `make anaconda-e2e` does. A script, not a test: it prints; it asserts only
