@@ -6,12 +6,12 @@ export ONN_CACHE PYTHONDONTWRITEBYTECODE=1
 
 # The guest tier runs as two UML guests side by side (a UML guest uses one core); the
 # shards are balanced by hand from the tests' durations (--durations in each shard's log; on
-# 2026-12-06, beside the fuzz tier: faults + install + disks 18 min, anaconda order 14, signed
-# 2, python 1.5, fleet 1.5, bad 2). Naming other tests (GUEST_TESTS=…) runs them in one guest.
-# test_vm_install.py stays in shard 1 and test_vm_anaconda_order.py in 2: `make test` boots
-# their disks right after their shard (boot-1, boot-2).
-GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py tests/guest/test_vm_disks.py \
-	tests/guest/test_vm_signed.py
+# 2026-12-07, the two shards side by side: faults + install + disks 11 min, signed 1.5,
+# anaconda order 4.5, python + fleet + bad + fetch 4.5), with the boot after each shard (boot-1
+# about 3 min, boot-2 2) in the balance. Naming other tests (GUEST_TESTS=…) runs them in one
+# guest. test_vm_install.py stays in shard 1 and test_vm_anaconda_order.py in 2: `make test`
+# boots their disks right after their shard (boot-1, boot-2).
+GUEST_SHARD_1 := tests/guest/test_vm_faults.py tests/guest/test_vm_install.py tests/guest/test_vm_disks.py
 GUEST_SHARD_2 := $(filter-out $(GUEST_SHARD_1),$(sort $(wildcard tests/guest/test_vm_*.py)))
 GUEST_TESTS ?= shards
 TEST_BIN := $(CURDIR)/target/debug/onn
@@ -172,7 +172,7 @@ $(VENV)/onn-module.stamp: $(RUST_SOURCES)
 host: build-test images module
 	PYTHONPATH=$(CURDIR)/addon ONN_BIN=$(TEST_BIN) ONN_IMAGES=$(VMWORK)/images.json ONN_PYANACONDA=$(ONN_PYANACONDA) \
 		ONN_BAD_IMAGES=$(VMWORK)/bad-images.json ONN_SIGNED=$(VMWORK)/signed.json \
-		$(VPY) -m pytest -q -p no:cacheprovider -m host $(PYTEST_ARGS)
+		$(VPY) -m pytest -q -p no:cacheprovider -m host --durations=10 $(PYTEST_ARGS)
 
 ## Fuzz the NVR/name rules (cargo fuzz) and the kickstart section (atheris), FUZZ_SECONDS each
 ## (`make test` runs 20 s each from a fixed seed, so that a CI run can be repeated as it was;
